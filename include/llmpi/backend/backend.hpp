@@ -1,0 +1,60 @@
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "llmpi/backend/tensor.hpp"
+
+namespace llmpi {
+
+// Memory and the operations the model is written against. The model code exists once; each
+// backend (cpu: fp32 reference, cuda: bf16 storage with fp32 accumulation) implements these.
+// Shapes follow Hugging Face: a Linear weight is [out_features, in_features].
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string name() const = 0;
+  virtual DType storage_dtype() const = 0;
+
+  virtual Tensor allocate(std::int64_t rows, std::int64_t cols) = 0;
+  virtual Tensor upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) = 0;
+  virtual std::vector<float> download(const Tensor& tensor) = 0;
+  // dst rows [first_row, first_row + src.rows) = src; same column count.
+  virtual void copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) = 0;
+
+  // out[n, m] = x[n, k] * weight[m, k]^T + bias[m] (bias may be empty).
+  virtual void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) = 0;
+  virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) = 0;
+  virtual void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
+                          Tensor& out) = 0;
+  virtual void embedding(std::span<const std::int32_t> ids, const Tensor& table, Tensor& out) = 0;
+
+  // Rotary position embedding in place on x [tokens, heads * head_dim], rotating element i of
+  // each head with element i + head_dim/2 (transformers' rotate_half convention).
+  virtual void rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
+                      float theta) = 0;
+
+  // Splits fused [tokens, q | k | v] columns into q, k and v.
+  virtual void split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) = 0;
+
+  // Causal attention for q [tokens, num_heads * head_dim] whose first token sits at position
+  // `start`, over k_cache/v_cache [capacity, num_kv_heads * head_dim] whose rows 0 ..
+  // start + tokens - 1 are filled. Query head h reads KV head h / (num_heads / num_kv_heads).
+  virtual void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                         int num_heads, int num_kv_heads, int head_dim, std::int64_t start,
+                         Tensor& out) = 0;
+
+  // out[t, i] = silu(gate_up[t, i]) * gate_up[t, i + cols/2]
+  virtual void silu_mul(const Tensor& gate_up, Tensor& out) = 0;
+  // Exact (erf) GELU in place, as torch.nn.GELU().
+  virtual void gelu(Tensor& x) = 0;
+  // acc += x
+  virtual void add(Tensor& acc, const Tensor& x) = 0;
+  // Index of the largest element of each row (the lowest index on ties, as torch.argmax).
+  virtual std::vector<std::int32_t> argmax_rows(const Tensor& x) = 0;
+};
+
+}  // namespace llmpi

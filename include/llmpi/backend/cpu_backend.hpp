@@ -1,0 +1,36 @@
+#pragma once
+
+#include "llmpi/backend/backend.hpp"
+
+namespace llmpi {
+
+// The reference backend: fp32 storage and compute, GEMMs through BLAS, OpenMP across heads
+// and rows. What CI and laptops run, and the oracle the CUDA backend is checked against.
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend();
+  std::string name() const override { return "cpu"; }
+  DType storage_dtype() const override { return DType::f32; }
+
+  Tensor allocate(std::int64_t rows, std::int64_t cols) override;
+  Tensor upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) override;
+  std::vector<float> download(const Tensor& tensor) override;
+  void copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) override;
+
+  void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) override;
+  void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;
+  void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
+                  Tensor& out) override;
+  void embedding(std::span<const std::int32_t> ids, const Tensor& table, Tensor& out) override;
+  void rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
+              float theta) override;
+  void split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) override;
+  void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int num_heads,
+                 int num_kv_heads, int head_dim, std::int64_t start, Tensor& out) override;
+  void silu_mul(const Tensor& gate_up, Tensor& out) override;
+  void gelu(Tensor& x) override;
+  void add(Tensor& acc, const Tensor& x) override;
+  std::vector<std::int32_t> argmax_rows(const Tensor& x) override;
+};
+
+}  // namespace llmpi

@@ -1,0 +1,67 @@
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace llmpi {
+
+enum class Architecture { llama, falcon };
+enum class NormKind { rms_norm, layer_norm };
+enum class MlpKind { swiglu, gelu };
+
+// How Q, K and V come out of the checkpoint's projection weights.
+enum class QkvLayout {
+  separate,            // Llama: q_proj, k_proj, v_proj
+  falcon_grouped,      // Falcon new_decoder_architecture: per KV group [q.. q, k, v]
+  falcon_multi_query,  // Falcon-7B: [all q heads, k, v]
+  falcon_interleaved,  // Falcon without multi-query: per head [q, k, v]
+};
+
+// The architecture-relevant contents of a Hugging Face config.json, normalised: legacy key
+// names resolved, defaults applied exactly as transformers applies them.
+struct ModelConfig {
+  std::string source;  // path of the config.json, for messages
+  Architecture architecture = Architecture::llama;
+  std::string model_type;
+
+  int vocab_size = 0;
+  int hidden_size = 0;
+  int intermediate_size = 0;
+  int num_layers = 0;
+  int num_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  int max_position_embeddings = 0;
+
+  float rope_theta = 10000.0f;
+  float norm_eps = 1e-5f;
+  NormKind norm = NormKind::rms_norm;
+  MlpKind mlp = MlpKind::swiglu;
+  QkvLayout qkv_layout = QkvLayout::separate;
+
+  bool parallel_attention = false;  // attention and MLP read the same input and are summed
+  bool separate_mlp_norm = false;   // Falcon ln_attn + ln_mlp (two norms in a parallel block)
+  bool attention_bias = false;      // bias on the Q/K/V projections
+  bool output_bias = false;         // bias on the attention output projection
+  bool mlp_bias = false;
+  bool tie_word_embeddings = false;
+
+  std::optional<int> bos_token_id;
+  std::vector<int> eos_token_ids;
+  std::string torch_dtype;  // as declared; informational only
+
+  int q_size() const { return num_heads * head_dim; }
+  int kv_size() const { return num_kv_heads * head_dim; }
+};
+
+// Parses config.json text; `source` names the file in every message.
+ModelConfig parse_model_config(const std::string& json_text, const std::string& source);
+
+// Reads DIR/config.json.
+ModelConfig load_model_config(const std::filesystem::path& model_dir);
+
+std::string architecture_name(Architecture architecture);
+
+}  // namespace llmpi

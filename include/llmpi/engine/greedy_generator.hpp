@@ -1,0 +1,29 @@
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "llmpi/model/transformer.hpp"
+
+namespace llmpi {
+
+struct GenerationOptions {
+  int max_new_tokens = 32;
+  bool stop_at_eos = true;     // stop after emitting one of config.json's eos ids
+  bool keep_logits = false;    // return the logits that chose each token (tests, scoring)
+};
+
+struct GenerationResult {
+  std::vector<std::int32_t> tokens;            // new tokens only
+  std::vector<std::vector<float>> step_logits;  // when keep_logits
+  double prefill_seconds = 0.0;
+  double decode_seconds = 0.0;  // every step after the first token
+};
+
+// Greedy decoding of one sequence: prefill the prompt, then one token per step through the
+// KV cache. The batching scheduler builds on the same forward pass.
+GenerationResult generate_greedy(Transformer& model, std::span<const std::int32_t> prompt,
+                                 const GenerationOptions& options);
+
+}  // namespace llmpi

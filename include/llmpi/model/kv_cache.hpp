@@ -1,0 +1,31 @@
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "llmpi/backend/backend.hpp"
+#include "llmpi/config/model_config.hpp"
+
+namespace llmpi {
+
+// Keys and values of one sequence for every layer, [capacity, kv_heads * head_dim] each.
+// `length` tokens are filled; the model appends and then advances.
+class KvCache {
+ public:
+  KvCache(Backend& backend, const ModelConfig& config, std::int64_t capacity);
+
+  std::int64_t capacity() const { return capacity_; }
+  std::int64_t length() const { return length_; }
+  Tensor& keys(int layer) { return keys_[static_cast<std::size_t>(layer)]; }
+  Tensor& values(int layer) { return values_[static_cast<std::size_t>(layer)]; }
+  void advance(std::int64_t tokens) { length_ += tokens; }
+  void clear() { length_ = 0; }
+
+ private:
+  std::int64_t capacity_;
+  std::int64_t length_ = 0;
+  std::vector<Tensor> keys_;
+  std::vector<Tensor> values_;
+};
+
+}  // namespace llmpi

@@ -1,0 +1,38 @@
+#pragma once
+
+#include <vector>
+
+#include "llmpi/backend/backend.hpp"
+#include "llmpi/config/model_config.hpp"
+#include "llmpi/model/checkpoint.hpp"
+
+namespace llmpi {
+
+// One transformer block's weights in the layout the model code uses, whatever the checkpoint's:
+// Q, K and V fused as [q | k | v] rows (Falcon's fused layouts are reordered on load), SwiGLU's
+// gate and up fused as [gate | up] rows. Absent biases and norm biases are empty tensors.
+struct LayerWeights {
+  Tensor attention_norm_weight, attention_norm_bias;
+  Tensor mlp_norm_weight, mlp_norm_bias;  // empty when the MLP reads the attention's norm
+  Tensor qkv_weight, qkv_bias;
+  Tensor output_weight, output_bias;
+  Tensor up_weight, up_bias;  // SwiGLU: [gate | up]; GELU: dense_h_to_4h
+  Tensor down_weight, down_bias;
+};
+
+struct ModelWeights {
+  Tensor embedding;  // [vocab, hidden]
+  std::vector<LayerWeights> layers;
+  Tensor final_norm_weight, final_norm_bias;
+  Tensor lm_head;  // [vocab, hidden]; the embedding itself when tied
+  std::size_t checkpoint_bytes = 0;  // bytes read from the safetensors files
+};
+
+ModelWeights load_model_weights(const ModelConfig& config, const Checkpoint& checkpoint,
+                                Backend& backend);
+
+// Row order that turns a Falcon fused query_key_value weight into [q | k | v]: entry i is the
+// head-sized row block of the checkpoint that goes to block i. Exposed for tests.
+std::vector<int> falcon_qkv_block_order(const ModelConfig& config);
+
+}  // namespace llmpi

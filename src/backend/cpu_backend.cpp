@@ -1,0 +1,295 @@
+#include "llmpi/backend/cpu_backend.hpp"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "llmpi/core/error.hpp"
+
+namespace llmpi {
+
+namespace {
+
+// Shape mismatches here are bugs in the caller; the message says which op and which shapes.
+void require(bool condition, const char* op, const std::string& what) {
+  if (!condition) throw Error(std::string("cpu backend ") + op + ": " + what);
+}
+
+std::string dims(const Tensor& t) {
+  return "[" + std::to_string(t.rows) + ", " + std::to_string(t.cols) + "]";
+}
+
+void require_same_shape(const Tensor& a, const Tensor& b, const char* op) {
+  require(a.rows == b.rows && a.cols == b.cols, op, dims(a) + " vs " + dims(b));
+}
+
+}  // namespace
+
+CpuBackend::CpuBackend() {
+  // Threads come from OpenMP around each BLAS call (see linear); BLAS itself stays serial.
+  openblas_set_num_threads(1);
+}
+
+Tensor CpuBackend::allocate(std::int64_t rows, std::int64_t cols) {
+  require(rows >= 0 && cols >= 0, "allocate", "negative extent");
+  const auto count = static_cast<std::size_t>(rows * cols);
+  std::shared_ptr<float[]> memory(new float[std::max<std::size_t>(count, 1)]());
+  Tensor tensor;
+  tensor.data = memory.get();
+  tensor.storage = std::shared_ptr<void>(memory, memory.get());
+  tensor.dtype = DType::f32;
+  tensor.rows = rows;
+  tensor.cols = cols;
+  return tensor;
+}
+
+Tensor CpuBackend::upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) {
+  require(static_cast<std::int64_t>(host.size()) == rows * cols, "upload",
+          std::to_string(host.size()) + " values for [" + std::to_string(rows) + ", " +
+              std::to_string(cols) + "]");
+  Tensor tensor = allocate(rows, cols);
+  std::copy(host.begin(), host.end(), tensor.as<float>());
+  return tensor;
+}
+
+std::vector<float> CpuBackend::download(const Tensor& tensor) {
+  const float* data = tensor.as<const float>();
+  return std::vector<float>(data, data + tensor.numel());
+}
+
+void CpuBackend::copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) {
+  require(src.cols == dst.cols && first_row >= 0 && first_row + src.rows <= dst.rows, "copy_rows",
+          dims(src) + " into " + dims(dst) + " at row " + std::to_string(first_row));
+  std::memcpy(dst.as<float>() + first_row * dst.cols, src.as<const float>(),
+              static_cast<std::size_t>(src.numel()) * sizeof(float));
+}
+
+void CpuBackend::linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
+  require(x.cols == weight.cols && out.rows == x.rows && out.cols == weight.rows, "linear",
+          "x " + dims(x) + " weight " + dims(weight) + " out " + dims(out));
+  const auto n = static_cast<blasint>(x.rows);
+  const auto m = static_cast<blasint>(weight.rows);
+  const auto k = static_cast<blasint>(x.cols);
+  // Each OpenMP thread multiplies by its own block of weight rows with single-threaded BLAS:
+  // one thread pool for every op (BLAS's own threads would spin against OpenMP's), and at
+  // decode (n = 1) splitting the weight is what spreads the memory traffic over the cores.
+#pragma omp parallel if (static_cast<std::int64_t>(m) * k > 65536)
+  {
+    const int threads = omp_get_num_threads();
+    const int thread = omp_get_thread_num();
+    const blasint first = static_cast<blasint>(static_cast<std::int64_t>(m) * thread / threads);
+    const blasint last = static_cast<blasint>(static_cast<std::int64_t>(m) * (thread + 1) / threads);
+    if (last > first) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, last - first, k, 1.0f,
+                  x.as<const float>(), k, weight.as<const float>() + static_cast<std::int64_t>(first) * k,
+                  k, 0.0f, out.as<float>() + first, m);
+    }
+  }
+  if (!bias.empty()) {
+    require(bias.numel() == weight.rows, "linear", "bias " + dims(bias));
+    const float* b = bias.as<const float>();
+    for (std::int64_t row = 0; row < out.rows; ++row) {
+      float* y = out.as<float>() + row * out.cols;
+      for (std::int64_t col = 0; col < out.cols; ++col) y[col] += b[col];
+    }
+  }
+}
+
+void CpuBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) {
+  require_same_shape(x, out, "rms_norm");
+  require(weight.numel() == x.cols, "rms_norm", "weight " + dims(weight));
+  const float* w = weight.as<const float>();
+#pragma omp parallel for if (x.rows > 4)
+  for (std::int64_t row = 0; row < x.rows; ++row) {
+    const float* in = x.as<const float>() + row * x.cols;
+    float* y = out.as<float>() + row * x.cols;
+    double sum_squares = 0.0;
+    for (std::int64_t i = 0; i < x.cols; ++i) sum_squares += static_cast<double>(in[i]) * in[i];
+    const auto scale = static_cast<float>(
+        1.0 / std::sqrt(sum_squares / static_cast<double>(x.cols) + static_cast<double>(eps)));
+    for (std::int64_t i = 0; i < x.cols; ++i) y[i] = w[i] * (in[i] * scale);
+  }
+}
+
+void CpuBackend::layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
+                            Tensor& out) {
+  require_same_shape(x, out, "layer_norm");
+  require(weight.numel() == x.cols && bias.numel() == x.cols, "layer_norm",
+          "weight " + dims(weight) + " bias " + dims(bias));
+  const float* w = weight.as<const float>();
+  const float* b = bias.as<const float>();
+#pragma omp parallel for if (x.rows > 4)
+  for (std::int64_t row = 0; row < x.rows; ++row) {
+    const float* in = x.as<const float>() + row * x.cols;
+    float* y = out.as<float>() + row * x.cols;
+    double mean = 0.0;
+    for (std::int64_t i = 0; i < x.cols; ++i) mean += in[i];
+    mean /= static_cast<double>(x.cols);
+    double variance = 0.0;
+    for (std::int64_t i = 0; i < x.cols; ++i) {
+      const double centered = in[i] - mean;
+      variance += centered * centered;
+    }
+    variance /= static_cast<double>(x.cols);
+    const double inv_std = 1.0 / std::sqrt(variance + static_cast<double>(eps));
+    for (std::int64_t i = 0; i < x.cols; ++i) {
+      y[i] = static_cast<float>((in[i] - mean) * inv_std) * w[i] + b[i];
+    }
+  }
+}
+
+void CpuBackend::embedding(std::span<const std::int32_t> ids, const Tensor& table, Tensor& out) {
+  require(out.rows == static_cast<std::int64_t>(ids.size()) && out.cols == table.cols, "embedding",
+          "table " + dims(table) + " out " + dims(out));
+  for (std::size_t t = 0; t < ids.size(); ++t) {
+    if (ids[t] < 0 || ids[t] >= table.rows) {
+      throw Error("token id " + std::to_string(ids[t]) + " is outside the vocabulary [0, " +
+                  std::to_string(table.rows) + ")");
+    }
+    std::memcpy(out.as<float>() + static_cast<std::int64_t>(t) * out.cols,
+                table.as<const float>() + static_cast<std::int64_t>(ids[t]) * table.cols,
+                static_cast<std::size_t>(table.cols) * sizeof(float));
+  }
+}
+
+void CpuBackend::rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
+                        float theta) {
+  require(x.rows == static_cast<std::int64_t>(positions.size()) && x.cols % head_dim == 0 &&
+              head_dim % 2 == 0,
+          "rotary", "x " + dims(x) + " head_dim " + std::to_string(head_dim));
+  const int half = head_dim / 2;
+  // Frequencies in fp32 as transformers computes them, so angles agree to the last bit or two.
+  std::vector<float> inv_freq(static_cast<std::size_t>(half));
+  for (int i = 0; i < half; ++i) {
+    const float exponent = static_cast<float>(2 * i) / static_cast<float>(head_dim);
+    inv_freq[static_cast<std::size_t>(i)] =
+        static_cast<float>(1.0 / std::pow(static_cast<double>(theta), static_cast<double>(exponent)));
+  }
+  const std::int64_t heads = x.cols / head_dim;
+  std::vector<float> cos_table(static_cast<std::size_t>(half));
+  std::vector<float> sin_table(static_cast<std::size_t>(half));
+  for (std::int64_t t = 0; t < x.rows; ++t) {
+    const auto position = static_cast<float>(positions[static_cast<std::size_t>(t)]);
+    for (int i = 0; i < half; ++i) {
+      const double angle = static_cast<double>(position * inv_freq[static_cast<std::size_t>(i)]);
+      cos_table[static_cast<std::size_t>(i)] = static_cast<float>(std::cos(angle));
+      sin_table[static_cast<std::size_t>(i)] = static_cast<float>(std::sin(angle));
+    }
+    for (std::int64_t h = 0; h < heads; ++h) {
+      float* v = x.as<float>() + t * x.cols + h * head_dim;
+      for (int i = 0; i < half; ++i) {
+        const float c = cos_table[static_cast<std::size_t>(i)];
+        const float s = sin_table[static_cast<std::size_t>(i)];
+        const float first = v[i];
+        const float second = v[i + half];
+        v[i] = first * c - second * s;
+        v[i + half] = second * c + first * s;
+      }
+    }
+  }
+}
+
+void CpuBackend::split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) {
+  require(fused.cols == q.cols + k.cols + v.cols && q.rows == fused.rows &&
+              k.rows == fused.rows && v.rows == fused.rows,
+          "split_qkv", "fused " + dims(fused) + " into " + dims(q) + dims(k) + dims(v));
+  for (std::int64_t t = 0; t < fused.rows; ++t) {
+    const float* row = fused.as<const float>() + t * fused.cols;
+    std::copy(row, row + q.cols, q.as<float>() + t * q.cols);
+    std::copy(row + q.cols, row + q.cols + k.cols, k.as<float>() + t * k.cols);
+    std::copy(row + q.cols + k.cols, row + fused.cols, v.as<float>() + t * v.cols);
+  }
+}
+
+void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                           int num_heads, int num_kv_heads, int head_dim, std::int64_t start,
+                           Tensor& out) {
+  require(q.cols == static_cast<std::int64_t>(num_heads) * head_dim &&
+              k_cache.cols == static_cast<std::int64_t>(num_kv_heads) * head_dim &&
+              v_cache.cols == k_cache.cols && start + q.rows <= k_cache.rows &&
+              num_heads % num_kv_heads == 0,
+          "attention", "q " + dims(q) + " k_cache " + dims(k_cache));
+  require_same_shape(q, out, "attention");
+  const int group = num_heads / num_kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  const std::int64_t tokens = q.rows;
+#pragma omp parallel
+  {
+    std::vector<float> scores(static_cast<std::size_t>(start + tokens));
+#pragma omp for collapse(2) schedule(static)
+    for (int h = 0; h < num_heads; ++h) {
+      for (std::int64_t t = 0; t < tokens; ++t) {
+        const std::int64_t kv_offset = static_cast<std::int64_t>(h / group) * head_dim;
+        const float* query = q.as<const float>() + t * q.cols + static_cast<std::int64_t>(h) * head_dim;
+        const std::int64_t visible = start + t + 1;  // causal: keys 0 .. start + t
+        float max_score = -INFINITY;
+        for (std::int64_t j = 0; j < visible; ++j) {
+          const float* key = k_cache.as<const float>() + j * k_cache.cols + kv_offset;
+          float dot = 0.0f;
+          for (int d = 0; d < head_dim; ++d) dot += query[d] * key[d];
+          scores[static_cast<std::size_t>(j)] = dot * scale;
+          max_score = std::max(max_score, dot * scale);
+        }
+        float total = 0.0f;
+        for (std::int64_t j = 0; j < visible; ++j) {
+          const float e = std::exp(scores[static_cast<std::size_t>(j)] - max_score);
+          scores[static_cast<std::size_t>(j)] = e;
+          total += e;
+        }
+        float* result = out.as<float>() + t * out.cols + static_cast<std::int64_t>(h) * head_dim;
+        std::fill(result, result + head_dim, 0.0f);
+        for (std::int64_t j = 0; j < visible; ++j) {
+          const float weight = scores[static_cast<std::size_t>(j)] / total;
+          const float* value = v_cache.as<const float>() + j * v_cache.cols + kv_offset;
+          for (int d = 0; d < head_dim; ++d) result[d] += weight * value[d];
+        }
+      }
+    }
+  }
+}
+
+void CpuBackend::silu_mul(const Tensor& gate_up, Tensor& out) {
+  require(gate_up.cols == 2 * out.cols && gate_up.rows == out.rows, "silu_mul",
+          "gate_up " + dims(gate_up) + " out " + dims(out));
+  const std::int64_t width = out.cols;
+#pragma omp parallel for if (out.numel() > 65536)
+  for (std::int64_t t = 0; t < out.rows; ++t) {
+    const float* gate = gate_up.as<const float>() + t * gate_up.cols;
+    const float* up = gate + width;
+    float* y = out.as<float>() + t * width;
+    for (std::int64_t i = 0; i < width; ++i) y[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  }
+}
+
+void CpuBackend::gelu(Tensor& x) {
+  float* data = x.as<float>();
+  const std::int64_t count = x.numel();
+#pragma omp parallel for if (count > 65536)
+  for (std::int64_t i = 0; i < count; ++i) {
+    data[i] = 0.5f * data[i] * (1.0f + std::erf(data[i] * 0.70710678118654752f));
+  }
+}
+
+void CpuBackend::add(Tensor& acc, const Tensor& x) {
+  require_same_shape(acc, x, "add");
+  float* a = acc.as<float>();
+  const float* b = x.as<const float>();
+  const std::int64_t count = acc.numel();
+  for (std::int64_t i = 0; i < count; ++i) a[i] += b[i];
+}
+
+std::vector<std::int32_t> CpuBackend::argmax_rows(const Tensor& x) {
+  std::vector<std::int32_t> result(static_cast<std::size_t>(x.rows));
+  for (std::int64_t row = 0; row < x.rows; ++row) {
+    const float* v = x.as<const float>() + row * x.cols;
+    result[static_cast<std::size_t>(row)] =
+        static_cast<std::int32_t>(std::max_element(v, v + x.cols) - v);
+  }
+  return result;
+}
+
+}  // namespace llmpi

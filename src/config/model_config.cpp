@@ -1,0 +1,322 @@
+#include "llmpi/config/model_config.hpp"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "llmpi/core/error.hpp"
+
+namespace llmpi {
+
+namespace {
+
+using Json = nlohmann::json;
+
+// Typed access to config.json keys; every failure names the file and the key.
+class ConfigReader {
+ public:
+  ConfigReader(const Json& json, std::string source) : json_(json), source_(std::move(source)) {}
+
+  bool has(const char* key) const { return json_.contains(key) && !json_.at(key).is_null(); }
+
+  int positive_int(const char* key) const {
+    const Json& value = at(key);
+    if (!value.is_number_integer() || value.get<long long>() <= 0 ||
+        value.get<long long>() > (1ll << 31) - 1) {
+      fail(key, "must be a positive integer, got " + value.dump());
+    }
+    return value.get<int>();
+  }
+  int positive_int_or(const char* key, int fallback) const {
+    return has(key) ? positive_int(key) : fallback;
+  }
+  // First of several spellings that is present (transformers' name first, legacy names after).
+  int positive_int_any(std::initializer_list<const char*> keys) const {
+    for (const char* key : keys) {
+      if (has(key)) return positive_int(key);
+    }
+    std::string names;
+    for (const char* key : keys) names += std::string(names.empty() ? "" : " or ") + "'" + key + "'";
+    throw Error(source_ + ": missing key " + names);
+  }
+
+  float positive_float(const char* key) const {
+    const Json& value = at(key);
+    if (!value.is_number() || value.get<double>() <= 0.0) {
+      fail(key, "must be a positive number, got " + value.dump());
+    }
+    return value.get<float>();
+  }
+  float positive_float_or(const char* key, float fallback) const {
+    return has(key) ? positive_float(key) : fallback;
+  }
+
+  bool boolean_or(const char* key, bool fallback) const {
+    if (!has(key)) return fallback;
+    const Json& value = at(key);
+    if (!value.is_boolean()) fail(key, "must be true or false, got " + value.dump());
+    return value.get<bool>();
+  }
+
+  std::string string_or(const char* key, const std::string& fallback) const {
+    if (!has(key)) return fallback;
+    const Json& value = at(key);
+    if (!value.is_string()) fail(key, "must be a string, got " + value.dump());
+    return value.get<std::string>();
+  }
+
+  const Json& at(const char* key) const {
+    if (!json_.contains(key)) throw Error(source_ + ": missing key '" + key + "'");
+    return json_.at(key);
+  }
+
+  [[noreturn]] void fail(const std::string& key, const std::string& what) const {
+    throw Error(source_ + ": key '" + key + "' " + what);
+  }
+
+  const std::string& source() const { return source_; }
+
+ private:
+  const Json& json_;
+  std::string source_;
+};
+
+std::optional<int> optional_token(const ConfigReader& reader, const char* key) {
+  if (!reader.has(key)) return std::nullopt;
+  const Json& value = reader.at(key);
+  if (!value.is_number_integer() || value.get<long long>() < 0) {
+    reader.fail(key, "must be a non-negative token id, got " + value.dump());
+  }
+  return value.get<int>();
+}
+
+std::vector<int> eos_tokens(const ConfigReader& reader) {
+  if (!reader.has("eos_token_id")) return {};
+  const Json& value = reader.at("eos_token_id");
+  std::vector<int> ids;
+  auto add = [&](const Json& item) {
+    if (!item.is_number_integer() || item.get<long long>() < 0) {
+      reader.fail("eos_token_id", "must be a token id or a list of token ids, got " + value.dump());
+    }
+    ids.push_back(item.get<int>());
+  };
+  if (value.is_array()) {
+    for (const Json& item : value) add(item);
+  } else {
+    add(value);
+  }
+  return ids;
+}
+
+// Rotary settings: transformers 5 writes `rope_parameters`, earlier versions `rope_theta` and
+// `rope_scaling`. Only plain rotary is implemented; every scaling variant is refused by name.
+void read_rope(const ConfigReader& reader, const Json& json, ModelConfig& config) {
+  config.rope_theta = reader.positive_float_or("rope_theta", 10000.0f);
+  auto check_type = [&](const Json& params, const std::string& key) {
+    std::string type = "default";
+    if (params.contains("rope_type") && params.at("rope_type").is_string()) {
+      type = params.at("rope_type").get<std::string>();
+    } else if (params.contains("type") && params.at("type").is_string()) {
+      type = params.at("type").get<std::string>();
+    }
+    if (type != "default") {
+      reader.fail(key, "asks for rope type '" + type +
+                           "', which llmpi does not implement (only plain rotary, rope_type "
+                           "'default', is supported)");
+    }
+    if (params.contains("partial_rotary_factor") &&
+        params.at("partial_rotary_factor").get<double>() != 1.0) {
+      reader.fail(key, "asks for partial_rotary_factor " +
+                           params.at("partial_rotary_factor").dump() +
+                           ", which llmpi does not implement (only 1.0)");
+    }
+  };
+  if (reader.has("rope_scaling")) {
+    const Json& scaling = json.at("rope_scaling");
+    if (!scaling.is_object()) reader.fail("rope_scaling", "must be an object or null");
+    check_type(scaling, "rope_scaling");
+  }
+  if (reader.has("rope_parameters")) {
+    const Json& params = json.at("rope_parameters");
+    if (!params.is_object()) reader.fail("rope_parameters", "must be an object or null");
+    check_type(params, "rope_parameters");
+    if (params.contains("rope_theta")) {
+      const Json& theta = params.at("rope_theta");
+      if (!theta.is_number() || theta.get<double>() <= 0.0) {
+        reader.fail("rope_parameters.rope_theta", "must be a positive number, got " + theta.dump());
+      }
+      config.rope_theta = theta.get<float>();
+    }
+  }
+}
+
+void read_llama(const ConfigReader& reader, const Json& json, ModelConfig& config) {
+  config.architecture = Architecture::llama;
+  config.hidden_size = reader.positive_int("hidden_size");
+  config.intermediate_size = reader.positive_int("intermediate_size");
+  config.num_layers = reader.positive_int("num_hidden_layers");
+  config.num_heads = reader.positive_int("num_attention_heads");
+  config.num_kv_heads = reader.positive_int_or("num_key_value_heads", config.num_heads);
+  config.head_dim = reader.positive_int_or("head_dim", config.hidden_size / config.num_heads);
+  config.vocab_size = reader.positive_int_or("vocab_size", 32000);
+  config.max_position_embeddings = reader.positive_int_or("max_position_embeddings", 2048);
+  config.norm_eps = reader.positive_float_or("rms_norm_eps", 1e-6f);
+  config.norm = NormKind::rms_norm;
+  config.mlp = MlpKind::swiglu;
+  config.qkv_layout = QkvLayout::separate;
+  config.parallel_attention = false;
+  config.separate_mlp_norm = true;
+  config.attention_bias = reader.boolean_or("attention_bias", false);
+  config.output_bias = config.attention_bias;
+  config.mlp_bias = reader.boolean_or("mlp_bias", false);
+  config.tie_word_embeddings = reader.boolean_or("tie_word_embeddings", false);
+  const std::string act = reader.string_or("hidden_act", "silu");
+  if (act != "silu") {
+    reader.fail("hidden_act", "is '" + act + "'; llmpi implements Llama's 'silu' only");
+  }
+  if (reader.has("sliding_window")) {
+    reader.fail("sliding_window", "is set; sliding-window attention is not implemented");
+  }
+  read_rope(reader, json, config);
+}
+
+void read_falcon(const ConfigReader& reader, const Json& json, ModelConfig& config) {
+  config.architecture = Architecture::falcon;
+  // Legacy RefinedWeb configs (the original Falcon-40B/180B/7B uploads) use other key names;
+  // transformers' FalconConfig accepts n_embed, and the originals n_head, n_head_kv, n_layer.
+  config.hidden_size = reader.positive_int_any({"hidden_size", "n_embed"});
+  config.num_layers = reader.positive_int_any({"num_hidden_layers", "n_layer"});
+  config.num_heads = reader.positive_int_any({"num_attention_heads", "n_head"});
+  const bool legacy_grouped = config.model_type == "RefinedWeb";  // Falcon-40B's original code
+  const bool new_arch = reader.boolean_or("new_decoder_architecture", legacy_grouped);
+  const bool multi_query = reader.boolean_or("multi_query", true);
+  int kv_heads = config.num_heads;
+  if (reader.has("num_kv_heads")) {
+    kv_heads = reader.positive_int("num_kv_heads");
+  } else if (reader.has("n_head_kv")) {
+    kv_heads = reader.positive_int("n_head_kv");
+  }
+  if (reader.boolean_or("alibi", false)) {
+    reader.fail("alibi", "is true; ALiBi position encoding is not implemented (only rotary)");
+  }
+  const std::string act = reader.string_or("activation", "gelu");
+  if (act != "gelu") {
+    reader.fail("activation", "is '" + act + "'; llmpi implements Falcon's 'gelu' only");
+  }
+  config.parallel_attention = reader.boolean_or("parallel_attn", true);
+  if (new_arch && !config.parallel_attention) {
+    reader.fail("parallel_attn", "is false with new_decoder_architecture true; transformers has "
+                                 "no such Falcon layer either (set parallel_attn true)");
+  }
+  if (new_arch) {
+    config.qkv_layout = QkvLayout::falcon_grouped;
+    config.num_kv_heads = kv_heads;
+  } else if (multi_query) {
+    config.qkv_layout = QkvLayout::falcon_multi_query;
+    config.num_kv_heads = 1;
+  } else {
+    config.qkv_layout = QkvLayout::falcon_interleaved;
+    config.num_kv_heads = config.num_heads;
+  }
+  if (config.hidden_size % config.num_heads != 0) {
+    reader.fail("hidden_size", std::to_string(config.hidden_size) +
+                                   " is not divisible by the number of heads " +
+                                   std::to_string(config.num_heads));
+  }
+  config.head_dim = config.hidden_size / config.num_heads;
+  const int norms_in_parallel_block = reader.positive_int_or("num_ln_in_parallel_attn", new_arch ? 2 : 1);
+  if (norms_in_parallel_block > 2) {
+    reader.fail("num_ln_in_parallel_attn", "must be 1 or 2");
+  }
+  // Mirrors FalconDecoderLayer: two norms only in a parallel block with num_ln == 2 (which is
+  // also what new_decoder_architecture defaults to); a sequential block has its post-attention
+  // norm; otherwise the MLP reads the attention's norm.
+  config.separate_mlp_norm =
+      !config.parallel_attention || (new_arch && norms_in_parallel_block == 2);
+  config.intermediate_size = reader.positive_int_or("ffn_hidden_size", 4 * config.hidden_size);
+  config.vocab_size = reader.positive_int_or("vocab_size", 65024);
+  config.max_position_embeddings = reader.positive_int_or("max_position_embeddings", 2048);
+  config.norm_eps = reader.positive_float_or("layer_norm_epsilon", 1e-5f);
+  config.norm = NormKind::layer_norm;
+  config.mlp = MlpKind::gelu;
+  const bool bias = reader.boolean_or("bias", false);
+  config.attention_bias = bias;
+  config.output_bias = bias;
+  config.mlp_bias = bias;
+  config.tie_word_embeddings = reader.boolean_or("tie_word_embeddings", true);
+  read_rope(reader, json, config);
+}
+
+}  // namespace
+
+std::string architecture_name(Architecture architecture) {
+  return architecture == Architecture::llama ? "llama" : "falcon";
+}
+
+ModelConfig parse_model_config(const std::string& json_text, const std::string& source) {
+  Json json;
+  try {
+    json = Json::parse(json_text);
+  } catch (const Json::parse_error& e) {
+    throw Error(source + ": not valid JSON: " + e.what());
+  }
+  if (!json.is_object()) throw Error(source + ": expected a JSON object at the top level");
+  ConfigReader reader(json, source);
+  ModelConfig config;
+  config.source = source;
+  config.model_type = reader.string_or("model_type", "");
+
+  std::string architecture;
+  if (reader.has("architectures")) {
+    const Json& list = json.at("architectures");
+    if (!list.is_array() || list.empty() || !list.at(0).is_string()) {
+      reader.fail("architectures", "must be a non-empty list of class names");
+    }
+    architecture = list.at(0).get<std::string>();
+  }
+  const bool is_llama = architecture == "LlamaForCausalLM" ||
+                        (architecture.empty() && config.model_type == "llama");
+  const bool is_falcon =
+      architecture == "FalconForCausalLM" || architecture == "RWForCausalLM" ||
+      (architecture.empty() && (config.model_type == "falcon" || config.model_type == "RefinedWeb" ||
+                                config.model_type == "RefinedWebModel"));
+  if (is_llama) {
+    read_llama(reader, json, config);
+  } else if (is_falcon) {
+    read_falcon(reader, json, config);
+  } else {
+    throw Error(source + ": unknown architecture '" +
+                (architecture.empty() ? "model_type " + config.model_type : architecture) +
+                "'; llmpi supports LlamaForCausalLM and FalconForCausalLM (also RWForCausalLM, "
+                "model_type falcon, RefinedWeb, RefinedWebModel)");
+  }
+
+  if (config.num_heads % config.num_kv_heads != 0) {
+    throw Error(source + ": the " + std::to_string(config.num_heads) +
+                " attention heads are not a multiple of the " +
+                std::to_string(config.num_kv_heads) + " key/value heads");
+  }
+  config.bos_token_id = optional_token(reader, "bos_token_id");
+  config.eos_token_ids = eos_tokens(reader);
+  if (reader.has("torch_dtype")) {
+    config.torch_dtype = reader.string_or("torch_dtype", "");
+  } else if (reader.has("dtype")) {
+    config.torch_dtype = reader.string_or("dtype", "");
+  }
+  return config;
+}
+
+ModelConfig load_model_config(const std::filesystem::path& model_dir) {
+  const std::filesystem::path path = model_dir / "config.json";
+  std::ifstream file(path);
+  if (!file) {
+    throw Error("missing " + path.string() +
+                " (a model directory is a Hugging Face checkpoint: config.json, "
+                "*.safetensors, tokenizer.json)");
+  }
+  std::stringstream text;
+  text << file.rdbuf();
+  return parse_model_config(text.str(), path.string());
+}
+
+}  // namespace llmpi

@@ -1,0 +1,62 @@
+#include "reference_fixture.hpp"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "checkpoint_writer.hpp"
+
+namespace llmpi::testing {
+
+std::filesystem::path fixtures_dir() { return LLMPI_FIXTURES_DIR; }
+
+std::vector<std::string> reference_fixture_names() {
+  return {"llama_gqa_f32", "llama_tied_f16", "falcon_mqa_f16", "falcon_gqa_bf16_sharded",
+          "falcon_seq_bias_f32"};
+}
+
+ReferenceFixture load_reference_fixture(const std::string& name) {
+  ReferenceFixture fixture;
+  fixture.name = name;
+  fixture.dir = fixtures_dir() / name;
+  const auto json = nlohmann::json::parse(read_text(fixture.dir / "reference.json"));
+  for (const auto& prompt : json.at("prompts")) {
+    ReferencePrompt p;
+    p.ids = prompt.at("ids").get<std::vector<std::int32_t>>();
+    p.logits = prompt.at("logits").get<std::vector<std::vector<float>>>();
+    p.greedy_ids = prompt.at("greedy_ids").get<std::vector<std::int32_t>>();
+    p.greedy_step_logits = prompt.at("greedy_step_logits").get<std::vector<std::vector<float>>>();
+    fixture.prompts.push_back(std::move(p));
+  }
+  return fixture;
+}
+
+double relative_error(std::span<const float> actual, std::span<const float> expected) {
+  if (actual.size() != expected.size()) {
+    throw std::runtime_error("relative_error: sizes differ");
+  }
+  double difference = 0.0;
+  double reference = 0.0;
+  for (std::size_t i = 0; i < actual.size(); ++i) {
+    const double d = static_cast<double>(actual[i]) - expected[i];
+    difference += d * d;
+    reference += static_cast<double>(expected[i]) * expected[i];
+  }
+  return std::sqrt(difference) / std::sqrt(reference);
+}
+
+TempDir::TempDir(const std::string& label)
+    : path_(std::filesystem::temp_directory_path() /
+            ("llmpi-" + label + "-" + std::to_string(::getpid()))) {
+  std::filesystem::remove_all(path_);
+  std::filesystem::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+}  // namespace llmpi::testing

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace llmpi::testing {
+
+// Hugging Face's outputs for one prompt of a fixture (scripts/make_reference_fixtures.py).
+struct ReferencePrompt {
+  std::vector<std::int32_t> ids;
+  std::vector<std::vector<float>> logits;  // per prompt position
+  std::vector<std::int32_t> greedy_ids;
+  std::vector<std::vector<float>> greedy_step_logits;
+};
+
+struct ReferenceFixture {
+  std::string name;
+  std::filesystem::path dir;
+  std::vector<ReferencePrompt> prompts;
+};
+
+std::filesystem::path fixtures_dir();
+std::vector<std::string> reference_fixture_names();
+ReferenceFixture load_reference_fixture(const std::string& name);
+
+// ||actual - expected||_2 / ||expected||_2
+double relative_error(std::span<const float> actual, std::span<const float> expected);
+
+// A fresh directory under the system temp dir, removed on destruction.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& label);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace llmpi::testing
