@@ -2,9 +2,13 @@
 
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <string>
 
 #include "llmpi/backend/cpu_backend.hpp"
+#ifdef LLMPI_HAVE_CUDA
+#include "llmpi/backend/cuda_backend.hpp"
+#endif
 #include "llmpi/config/model_config.hpp"
 #include "llmpi/core/error.hpp"
 #include "llmpi/engine/greedy_generator.hpp"
@@ -21,6 +25,10 @@ CLI::App& add_generate_command(CLI::App& app, GenerateArgs& args) {
   command->add_option("--max-new-tokens", args.max_new_tokens, "Tokens to generate")
       ->check(CLI::PositiveNumber);
   command->add_flag("--ignore-eos", args.ignore_eos, "Keep generating after an EOS token");
+  command->add_option("--backend", args.backend, "cpu, or cuda where built with CUDA")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  command->add_option("--device", args.device, "CUDA device index (cuda backend)")
+      ->check(CLI::NonNegativeNumber);
   return *command;
 }
 
@@ -48,12 +56,26 @@ std::vector<std::int32_t> parse_token_ids(const std::string& text) {
   return ids;
 }
 
+namespace {
+std::unique_ptr<Backend> make_backend(const GenerateArgs& args) {
+  if (args.backend == "cuda") {
+#ifdef LLMPI_HAVE_CUDA
+    return std::make_unique<CudaBackend>(args.device);
+#else
+    throw Error("--backend cuda: this llmpi was built without CUDA (nvcc was not found)");
+#endif
+  }
+  return std::make_unique<CpuBackend>();
+}
+}  // namespace
+
 int run_generate(const GenerateArgs& args) {
   const auto prompt = parse_token_ids(args.prompt_ids);
   const auto load_start = std::chrono::steady_clock::now();
   ModelConfig config = load_model_config(args.model_dir);
   Checkpoint checkpoint(args.model_dir);
-  CpuBackend backend;
+  const std::unique_ptr<Backend> backend_owner = make_backend(args);
+  Backend& backend = *backend_owner;
   ModelWeights weights = load_model_weights(config, checkpoint, backend);
   const double load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();

@@ -10,6 +10,8 @@ struct GenerateArgs {
   std::string prompt_ids;
   int max_new_tokens = 32;
   bool ignore_eos = false;
+  std::string backend = "cpu";
+  int device = 0;
 };
 
 // Registers `llmpi generate` and its options on `app`.

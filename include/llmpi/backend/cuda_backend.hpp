@@ -1,0 +1,63 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "llmpi/backend/backend.hpp"
+
+namespace llmpi {
+
+// Why no CUDA device can be used here (driver missing, no device, ...), or nothing if one can.
+std::optional<std::string> cuda_unavailable_reason();
+
+// The GPU backend: bf16 storage, fp32 accumulation, GEMMs through cuBLAS, llmpi's kernels for
+// the rest, everything on one stream of one device. Every CUDA and cuBLAS call is checked and
+// a failure names the call and the device.
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device);
+  ~CudaBackend() override;
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+
+  std::string name() const override;
+  DType storage_dtype() const override { return DType::bf16; }
+  int device() const { return device_; }
+  void synchronize();
+
+  Tensor allocate(std::int64_t rows, std::int64_t cols) override;
+  Tensor upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) override;
+  std::vector<float> download(const Tensor& tensor) override;
+  void copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) override;
+
+  void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) override;
+  void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;
+  void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
+                  Tensor& out) override;
+  void embedding(std::span<const std::int32_t> ids, const Tensor& table, Tensor& out) override;
+  void rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
+              float theta) override;
+  void split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) override;
+  void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int num_heads,
+                 int num_kv_heads, int head_dim, std::int64_t start, Tensor& out) override;
+  void silu_mul(const Tensor& gate_up, Tensor& out) override;
+  void gelu(Tensor& x) override;
+  void add(Tensor& acc, const Tensor& x) override;
+  std::vector<std::int32_t> argmax_rows(const Tensor& x) override;
+
+  // Fills a tensor with NaN bit patterns, so tests can tell an element no kernel wrote.
+  void poison(Tensor& tensor);
+
+ private:
+  struct Handles;
+  std::shared_ptr<void> device_bytes(std::size_t bytes);
+  std::shared_ptr<int> device_ints(std::span<const std::int32_t> values);
+  void check_last_launch(const char* kernel);
+
+  int device_;
+  int multiprocessors_ = 0;
+  std::unique_ptr<Handles> handles_;
+};
+
+}  // namespace llmpi

@@ -1,0 +1,167 @@
+#include "attention.cuh"
+#include "common.cuh"
+
+namespace llmpi::kernels {
+
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kMaxPerLane = 8;  // head_dim <= 32 * 8
+
+// Grid (heads, tokens, splits). Each warp walks every kWarps-th key of the block's range with
+// an online softmax; lane l holds elements l, l + 32, ... of the query and the accumulator.
+__global__ void attention_partial_kernel(const bf16* __restrict__ q,
+                                         const bf16* __restrict__ k_cache,
+                                         const bf16* __restrict__ v_cache,
+                                         float* __restrict__ partial_max,
+                                         float* __restrict__ partial_sum,
+                                         float* __restrict__ partial_acc, AttentionShape shape,
+                                         long long keys_per_split, float scale) {
+  const int head = blockIdx.x;
+  const long long token = blockIdx.y;
+  const int split = blockIdx.z;
+  const int lane = threadIdx.x % 32;
+  const int warp = threadIdx.x / 32;
+  const int head_dim = shape.head_dim;
+  const int group = shape.num_heads / shape.num_kv_heads;
+  const long long kv_offset = static_cast<long long>(head / group) * head_dim;
+  const long long visible = shape.start + token + 1;
+  const long long begin = split * keys_per_split;
+  const long long end = min(visible, begin + keys_per_split);
+
+  float query[kMaxPerLane];
+  float acc[kMaxPerLane];
+  const bf16* q_row = q + token * shape.num_heads * head_dim + static_cast<long long>(head) * head_dim;
+#pragma unroll
+  for (int r = 0; r < kMaxPerLane; ++r) {
+    const int d = lane + 32 * r;
+    query[r] = d < head_dim ? to_float(q_row[d]) * scale : 0.0f;
+    acc[r] = 0.0f;
+  }
+  float running_max = -INFINITY;
+  float running_sum = 0.0f;
+  for (long long j = begin + warp; j < end; j += kWarps) {
+    const bf16* key = k_cache + j * shape.kv_stride + kv_offset;
+    float dot = 0.0f;
+#pragma unroll
+    for (int r = 0; r < kMaxPerLane; ++r) {
+      const int d = lane + 32 * r;
+      if (d < head_dim) dot += query[r] * to_float(key[d]);
+    }
+    const float score = warp_sum(dot);
+    const float new_max = fmaxf(running_max, score);
+    const float correction = __expf(running_max - new_max);
+    const float weight = __expf(score - new_max);
+    running_sum = running_sum * correction + weight;
+    const bf16* value = v_cache + j * shape.kv_stride + kv_offset;
+#pragma unroll
+    for (int r = 0; r < kMaxPerLane; ++r) {
+      const int d = lane + 32 * r;
+      if (d < head_dim) acc[r] = acc[r] * correction + weight * to_float(value[d]);
+    }
+    running_max = new_max;
+  }
+
+  // Merge the warps of the block.
+  __shared__ float warp_max_s[kWarps];
+  __shared__ float warp_sum_s[kWarps];
+  __shared__ float warp_acc_s[kWarps][32 * kMaxPerLane];
+  if (lane == 0) {
+    warp_max_s[warp] = running_max;
+    warp_sum_s[warp] = running_sum;
+  }
+#pragma unroll
+  for (int r = 0; r < kMaxPerLane; ++r) warp_acc_s[warp][lane + 32 * r] = acc[r];
+  __syncthreads();
+  if (warp != 0) return;
+  float block_max = -INFINITY;
+  for (int w = 0; w < kWarps; ++w) block_max = fmaxf(block_max, warp_max_s[w]);
+  float block_sum = 0.0f;
+  float factors[kWarps];
+  for (int w = 0; w < kWarps; ++w) {
+    factors[w] = warp_max_s[w] == -INFINITY ? 0.0f : __expf(warp_max_s[w] - block_max);
+    block_sum += warp_sum_s[w] * factors[w];
+  }
+  const long long slot = (token * shape.num_heads + head) * gridDim.z + split;
+  if (lane == 0) {
+    partial_max[slot] = block_max;
+    partial_sum[slot] = block_sum;
+  }
+  for (int d = lane; d < head_dim; d += 32) {
+    float merged = 0.0f;
+    for (int w = 0; w < kWarps; ++w) merged += warp_acc_s[w][d] * factors[w];
+    partial_acc[slot * head_dim + d] = merged;
+  }
+}
+
+// Grid (heads, tokens): merges the splits of one query head.
+__global__ void attention_combine_kernel(const float* __restrict__ partial_max,
+                                         const float* __restrict__ partial_sum,
+                                         const float* __restrict__ partial_acc,
+                                         bf16* __restrict__ out, AttentionShape shape, int splits) {
+  const int head = blockIdx.x;
+  const long long token = blockIdx.y;
+  const long long first = (token * shape.num_heads + head) * splits;
+  float global_max = -INFINITY;
+  for (int s = 0; s < splits; ++s) global_max = fmaxf(global_max, partial_max[first + s]);
+  float total = 0.0f;
+  for (int s = 0; s < splits; ++s) {
+    const float m = partial_max[first + s];
+    if (m != -INFINITY) total += partial_sum[first + s] * __expf(m - global_max);
+  }
+  bf16* result = out + token * shape.num_heads * shape.head_dim +
+                 static_cast<long long>(head) * shape.head_dim;
+  for (int d = threadIdx.x; d < shape.head_dim; d += blockDim.x) {
+    float value = 0.0f;
+    for (int s = 0; s < splits; ++s) {
+      const float m = partial_max[first + s];
+      if (m != -INFINITY) value += partial_acc[(first + s) * shape.head_dim + d] * __expf(m - global_max);
+    }
+    result[d] = to_bf16(value / total);
+  }
+}
+
+long long keys_per_split(const AttentionShape& shape, int splits) {
+  const long long keys = shape.start + shape.tokens;
+  return (keys + splits - 1) / splits;
+}
+
+}  // namespace
+
+int attention_splits(const AttentionShape& shape, int multiprocessors) {
+  const long long keys = shape.start + shape.tokens;
+  const long long blocks = shape.tokens * shape.num_heads;
+  // Aim for two waves of blocks, but give each range at least 64 keys.
+  long long splits = (2LL * multiprocessors + blocks - 1) / blocks;
+  const long long most = (keys + 63) / 64;
+  if (splits > most) splits = most;
+  if (splits < 1) splits = 1;
+  return static_cast<int>(splits);
+}
+
+long long attention_workspace_bytes(const AttentionShape& shape, int splits) {
+  const long long slots = shape.tokens * shape.num_heads * splits;
+  return slots * (2 + shape.head_dim) * static_cast<long long>(sizeof(float));
+}
+
+void attention(const void* q, const void* k_cache, const void* v_cache, void* out,
+               const AttentionShape& shape, int splits, void* workspace, cudaStream_t stream) {
+  if (shape.tokens == 0) return;
+  const long long slots = shape.tokens * shape.num_heads * splits;
+  float* partial_max = static_cast<float*>(workspace);
+  float* partial_sum = partial_max + slots;
+  float* partial_acc = partial_sum + slots;
+  const dim3 grid(static_cast<unsigned int>(shape.num_heads),
+                  static_cast<unsigned int>(shape.tokens), static_cast<unsigned int>(splits));
+  const float scale = 1.0f / sqrtf(static_cast<float>(shape.head_dim));
+  attention_partial_kernel<<<grid, 32 * kWarps, 0, stream>>>(
+      static_cast<const bf16*>(q), static_cast<const bf16*>(k_cache),
+      static_cast<const bf16*>(v_cache), partial_max, partial_sum, partial_acc, shape,
+      keys_per_split(shape, splits), scale);
+  const dim3 combine_grid(static_cast<unsigned int>(shape.num_heads),
+                          static_cast<unsigned int>(shape.tokens));
+  attention_combine_kernel<<<combine_grid, 128, 0, stream>>>(
+      partial_max, partial_sum, partial_acc, static_cast<bf16*>(out), shape, splits);
+}
+
+}  // namespace llmpi::kernels

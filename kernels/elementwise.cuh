@@ -1,0 +1,25 @@
+// Memory-bound element-wise kernels: activations, residual adds, biases, copies, conversions.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+namespace llmpi::kernels {
+
+// out[t, i] = silu(gate_up[t, i]) * gate_up[t, width + i]
+void silu_mul(const void* gate_up, void* out, long long tokens, int width, cudaStream_t stream);
+// Exact (erf) GELU in place.
+void gelu(void* x, long long count, cudaStream_t stream);
+// acc += x
+void add(void* acc, const void* x, long long count, cudaStream_t stream);
+// out[r, c] += bias[c]
+void add_bias(void* out, const void* bias, long long rows, int cols, cudaStream_t stream);
+// [tokens, q | k | v] -> three matrices.
+void split_qkv(const void* fused, void* q, void* k, void* v, long long tokens, int q_cols,
+               int kv_cols, cudaStream_t stream);
+// out[t] = table[ids[t]]; ids on the device, already checked against the vocabulary.
+void embedding(const int* ids, const void* table, void* out, long long tokens, int cols,
+               cudaStream_t stream);
+void f32_to_bf16(const float* in, void* out, long long count, cudaStream_t stream);
+void bf16_to_f32(const void* in, float* out, long long count, cudaStream_t stream);
+
+}  // namespace llmpi::kernels

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# One call on a bare GPU machine (CUDA toolkit, CMake, no MPI/HDF5/yaml-cpp, no package
+# registry): unpacks the carried .device/debs/ (from scripts/gpu_fetch_debs.sh), builds for
+# sm_90 without the MPI stack, runs the gpu tests and the CPU tests, then the GPU benchmark.
+# Usage: bash scripts/gpu_build_and_test.sh [OUT_DIR]   (logs are copied to OUT_DIR)
+set -uo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="${1:-$REPO/.device/out}"
+ROOT="$REPO/.device/root"
+mkdir -p "$OUT" "$ROOT"
+cd "$REPO"
+
+# dpkg -x where dpkg exists; otherwise the same unpacking with Python's standard library.
+for deb in .device/debs/*.deb; do
+  if command -v dpkg > /dev/null; then
+    dpkg -x "$deb" "$ROOT"
+  else
+    python3 - "$deb" "$ROOT" <<'PY'
+import io, lzma, sys, tarfile
+data = open(sys.argv[1], "rb").read()
+offset = 8  # "!<arch>\n", then 60-byte member headers
+while offset < len(data):
+    name = data[offset:offset + 16].decode().strip().rstrip("/")
+    size = int(data[offset + 48:offset + 58].decode().strip())
+    body = data[offset + 60:offset + 60 + size]
+    if name.startswith("data.tar"):
+        tarfile.open(fileobj=io.BytesIO(body)).extractall(sys.argv[2])
+    offset += 60 + size + (size % 2)
+PY
+  fi
+done
+LIBDIR="$ROOT/usr/lib/x86_64-linux-gnu"
+export LD_LIBRARY_PATH="$LIBDIR:$LIBDIR/openblas-pthread:${LD_LIBRARY_PATH:-}"
+
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem \
+  --format=csv | tee "$OUT/gpu.txt"
+nvcc --version | tail -2 | tee -a "$OUT/gpu.txt"
+
+cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DLLMPI_WERROR=OFF -DLLMPI_MINIMAL_DEPS=ON \
+  -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_PREFIX_PATH="$ROOT/usr" \
+  -DBLAS_LIBRARIES="$LIBDIR/openblas-pthread/libopenblas.so" \
+  -DLLMPI_CBLAS_INCLUDE_DIR="$ROOT/usr/include/x86_64-linux-gnu/openblas-pthread" \
+  > "$OUT/configure.log" 2>&1 || { tail -40 "$OUT/configure.log"; exit 1; }
+cmake --build build-gpu -j16 > "$OUT/build.log" 2>&1 || { grep -B2 -A8 error "$OUT/build.log" | head -80; exit 1; }
+
+status=0
+./build-gpu/tests/gpu_tests 2>&1 | tee "$OUT/gpu_tests.log" | grep -vE "^\s*$" | tail -80
+[[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+ctest --test-dir build-gpu -LE gpu -j8 --output-on-failure > "$OUT/ctest_cpu.log" 2>&1 || status=1
+tail -3 "$OUT/ctest_cpu.log"
+./build-gpu/src/llmpi generate --backend cuda --model tests/fixtures/falcon_gqa_bf16_sharded \
+  --prompt-ids 1,17,42,99,128,200,255 --max-new-tokens 16 --ignore-eos 2>&1 | tee "$OUT/generate.log"
+if [[ -x build-gpu/tests/cuda_layer_bench ]]; then
+  ./build-gpu/tests/cuda_layer_bench 2>&1 | tee "$OUT/bench.log"
+  # The same shapes through PyTorch/transformers on the same GPU, for the ratio.
+  python3 scripts/bench_torch_layer.py 2>&1 | grep -v Warning | tee "$OUT/bench_torch.log"
+fi
+exit $status

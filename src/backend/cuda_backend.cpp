@@ -1,0 +1,281 @@
+#include "llmpi/backend/cuda_backend.hpp"
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "argmax.cuh"
+#include "attention.cuh"
+#include "cuda_check.hpp"
+#include "elementwise.cuh"
+#include "norm.cuh"
+#include "rotary.cuh"
+
+namespace llmpi {
+
+#define CHECK_CUDA(call) LLMPI_CUDA_CHECK(device_, call)
+#define CHECK_CUBLAS(call) LLMPI_CUBLAS_CHECK(device_, call)
+
+std::optional<std::string> cuda_unavailable_reason() {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    return std::string("cudaGetDeviceCount: ") + cudaGetErrorString(status);
+  }
+  if (count == 0) return std::string("no CUDA device is visible");
+  return std::nullopt;
+}
+
+namespace {
+
+void require(bool condition, const char* op, const std::string& what) {
+  if (!condition) throw Error(std::string("cuda backend ") + op + ": " + what);
+}
+
+std::string dims(const Tensor& t) {
+  return "[" + std::to_string(t.rows) + ", " + std::to_string(t.cols) + "]";
+}
+
+void require_same_shape(const Tensor& a, const Tensor& b, const char* op) {
+  require(a.rows == b.rows && a.cols == b.cols, op, dims(a) + " vs " + dims(b));
+}
+
+int as_int(std::int64_t value, const char* what) {
+  require(value >= 0 && value <= 0x7fffffff, "shape", std::string(what) + " out of int range");
+  return static_cast<int>(value);
+}
+
+}  // namespace
+
+// The stream and cuBLAS handle, destroyed in reverse order of creation.
+struct CudaBackend::Handles {
+  cudaStream_t stream = nullptr;
+  cublasHandle_t cublas = nullptr;
+  ~Handles() {
+    if (cublas != nullptr) cublasDestroy(cublas);
+    if (stream != nullptr) cudaStreamDestroy(stream);
+  }
+};
+
+CudaBackend::CudaBackend(int device) : device_(device), handles_(std::make_unique<Handles>()) {
+  if (auto reason = cuda_unavailable_reason()) throw Error("CUDA backend: " + *reason);
+  CHECK_CUDA(cudaSetDevice(device_));
+  CHECK_CUDA(cudaDeviceGetAttribute(&multiprocessors_, cudaDevAttrMultiProcessorCount, device_));
+  CHECK_CUDA(cudaStreamCreateWithFlags(&handles_->stream, cudaStreamNonBlocking));
+  CHECK_CUBLAS(cublasCreate(&handles_->cublas));
+  CHECK_CUBLAS(cublasSetStream(handles_->cublas, handles_->stream));
+  // Keep freed blocks in the stream-ordered pool: per-step temporaries then cost no syscalls.
+  cudaMemPool_t pool = nullptr;
+  CHECK_CUDA(cudaDeviceGetDefaultMemPool(&pool, device_));
+  std::uint64_t threshold = UINT64_MAX;
+  CHECK_CUDA(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+}
+
+CudaBackend::~CudaBackend() {
+  if (handles_->stream != nullptr) cudaStreamSynchronize(handles_->stream);
+}
+
+std::string CudaBackend::name() const {
+  cudaDeviceProp properties{};
+  if (cudaGetDeviceProperties(&properties, device_) != cudaSuccess) return "cuda";
+  return "cuda:" + std::to_string(device_) + " (" + properties.name + ")";
+}
+
+void CudaBackend::synchronize() { CHECK_CUDA(cudaStreamSynchronize(handles_->stream)); }
+
+void CudaBackend::check_last_launch(const char* kernel) {
+  const cudaError_t status = cudaGetLastError();
+  if (status != cudaSuccess) {
+    throw Error(std::string("kernel ") + kernel + " failed to launch on CUDA device " +
+                std::to_string(device_) + ": " + cudaGetErrorString(status));
+  }
+}
+
+std::shared_ptr<void> CudaBackend::device_bytes(std::size_t bytes) {
+  void* pointer = nullptr;
+  CHECK_CUDA(cudaMallocAsync(&pointer, std::max<std::size_t>(bytes, 16), handles_->stream));
+  cudaStream_t stream = handles_->stream;
+  // Freed in stream order: later work on the same stream may still be using it until then.
+  return std::shared_ptr<void>(pointer, [stream](void* p) { cudaFreeAsync(p, stream); });
+}
+
+std::shared_ptr<int> CudaBackend::device_ints(std::span<const std::int32_t> values) {
+  auto memory = device_bytes(values.size_bytes());
+  CHECK_CUDA(cudaMemcpyAsync(memory.get(), values.data(), values.size_bytes(),
+                             cudaMemcpyHostToDevice, handles_->stream));
+  // Pageable source: the copy is staged before cudaMemcpyAsync returns, so `values` may go.
+  return std::shared_ptr<int>(memory, static_cast<int*>(memory.get()));
+}
+
+Tensor CudaBackend::allocate(std::int64_t rows, std::int64_t cols) {
+  require(rows >= 0 && cols >= 0, "allocate", "negative extent");
+  Tensor tensor;
+  tensor.storage = device_bytes(static_cast<std::size_t>(rows * cols) * 2);
+  tensor.data = tensor.storage.get();
+  tensor.dtype = DType::bf16;
+  tensor.rows = rows;
+  tensor.cols = cols;
+  return tensor;
+}
+
+Tensor CudaBackend::upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) {
+  require(static_cast<std::int64_t>(host.size()) == rows * cols, "upload",
+          std::to_string(host.size()) + " values for [" + std::to_string(rows) + ", " +
+              std::to_string(cols) + "]");
+  std::vector<std::uint16_t> bits(host.size());
+  std::transform(host.begin(), host.end(), bits.begin(), f32_to_bf16);
+  Tensor tensor = allocate(rows, cols);
+  CHECK_CUDA(cudaMemcpyAsync(tensor.data, bits.data(), bits.size() * 2, cudaMemcpyHostToDevice,
+                             handles_->stream));
+  CHECK_CUDA(cudaStreamSynchronize(handles_->stream));
+  return tensor;
+}
+
+std::vector<float> CudaBackend::download(const Tensor& tensor) {
+  std::vector<std::uint16_t> bits(static_cast<std::size_t>(tensor.numel()));
+  CHECK_CUDA(cudaMemcpyAsync(bits.data(), tensor.data, bits.size() * 2, cudaMemcpyDeviceToHost,
+                             handles_->stream));
+  CHECK_CUDA(cudaStreamSynchronize(handles_->stream));
+  std::vector<float> values(bits.size());
+  std::transform(bits.begin(), bits.end(), values.begin(), bf16_to_f32);
+  return values;
+}
+
+void CudaBackend::copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) {
+  require(src.cols == dst.cols && first_row >= 0 && first_row + src.rows <= dst.rows, "copy_rows",
+          dims(src) + " into " + dims(dst) + " at row " + std::to_string(first_row));
+  Tensor target = dst.row_range(first_row, src.rows);
+  CHECK_CUDA(cudaMemcpyAsync(target.data, src.data, static_cast<std::size_t>(src.numel()) * 2,
+                             cudaMemcpyDeviceToDevice, handles_->stream));
+}
+
+void CudaBackend::poison(Tensor& tensor) {
+  CHECK_CUDA(cudaMemsetAsync(tensor.data, 0xff, static_cast<std::size_t>(tensor.numel()) * 2,
+                             handles_->stream));
+}
+
+void CudaBackend::linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
+  require(x.cols == weight.cols && out.rows == x.rows && out.cols == weight.rows, "linear",
+          "x " + dims(x) + " weight " + dims(weight) + " out " + dims(out));
+  const int n = as_int(x.rows, "rows");
+  const int m = as_int(weight.rows, "out features");
+  const int k = as_int(x.cols, "in features");
+  const float alpha = 1.0f;
+  const float beta = 0.0f;
+  // Row-major out[n, m] = x[n, k] weight[m, k]^T is column-major out^T = weight * x^T.
+  CHECK_CUBLAS(cublasGemmEx(handles_->cublas, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &alpha,
+                            weight.data, CUDA_R_16BF, k, x.data, CUDA_R_16BF, k, &beta, out.data,
+                            CUDA_R_16BF, m, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  if (!bias.empty()) {
+    require(bias.numel() == weight.rows, "linear", "bias " + dims(bias));
+    kernels::add_bias(out.data, bias.data, out.rows, m, handles_->stream);
+    check_last_launch("add_bias");
+  }
+}
+
+void CudaBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) {
+  require_same_shape(x, out, "rms_norm");
+  require(weight.numel() == x.cols, "rms_norm", "weight " + dims(weight));
+  kernels::rms_norm(x.data, weight.data, out.data, x.rows, as_int(x.cols, "cols"), eps,
+                    handles_->stream);
+  check_last_launch("rms_norm");
+}
+
+void CudaBackend::layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
+                             Tensor& out) {
+  require_same_shape(x, out, "layer_norm");
+  require(weight.numel() == x.cols && bias.numel() == x.cols, "layer_norm",
+          "weight " + dims(weight) + " bias " + dims(bias));
+  kernels::layer_norm(x.data, weight.data, bias.data, out.data, x.rows, as_int(x.cols, "cols"),
+                      eps, handles_->stream);
+  check_last_launch("layer_norm");
+}
+
+void CudaBackend::embedding(std::span<const std::int32_t> ids, const Tensor& table, Tensor& out) {
+  require(out.rows == static_cast<std::int64_t>(ids.size()) && out.cols == table.cols, "embedding",
+          "table " + dims(table) + " out " + dims(out));
+  for (std::int32_t id : ids) {
+    if (id < 0 || id >= table.rows) {
+      throw Error("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                  std::to_string(table.rows) + ")");
+    }
+  }
+  const auto device_ids = device_ints(ids);
+  kernels::embedding(device_ids.get(), table.data, out.data, out.rows, as_int(out.cols, "cols"),
+                     handles_->stream);
+  check_last_launch("embedding");
+}
+
+void CudaBackend::rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
+                         float theta) {
+  require(x.rows == static_cast<std::int64_t>(positions.size()) && x.cols % head_dim == 0 &&
+              head_dim % 2 == 0,
+          "rotary", "x " + dims(x) + " head_dim " + std::to_string(head_dim));
+  const auto device_positions = device_ints(positions);
+  kernels::rotary(x.data, device_positions.get(), x.rows, as_int(x.cols / head_dim, "heads"),
+                  head_dim, theta, handles_->stream);
+  check_last_launch("rotary");
+}
+
+void CudaBackend::split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) {
+  require(fused.cols == q.cols + k.cols + v.cols && q.rows == fused.rows &&
+              k.rows == fused.rows && v.rows == fused.rows && k.cols == v.cols,
+          "split_qkv", "fused " + dims(fused) + " into " + dims(q) + dims(k) + dims(v));
+  kernels::split_qkv(fused.data, q.data, k.data, v.data, fused.rows, as_int(q.cols, "q"),
+                     as_int(k.cols, "kv"), handles_->stream);
+  check_last_launch("split_qkv");
+}
+
+void CudaBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                            int num_heads, int num_kv_heads, int head_dim, std::int64_t start,
+                            Tensor& out) {
+  require(q.cols == static_cast<std::int64_t>(num_heads) * head_dim &&
+              k_cache.cols == static_cast<std::int64_t>(num_kv_heads) * head_dim &&
+              v_cache.cols == k_cache.cols && start + q.rows <= k_cache.rows &&
+              num_heads % num_kv_heads == 0 && head_dim <= 256,
+          "attention", "q " + dims(q) + " k_cache " + dims(k_cache) + " head_dim " +
+                           std::to_string(head_dim));
+  require_same_shape(q, out, "attention");
+  const kernels::AttentionShape shape{q.rows, start, num_heads, num_kv_heads, head_dim,
+                                      k_cache.cols};
+  const int splits = kernels::attention_splits(shape, multiprocessors_);
+  const auto workspace =
+      device_bytes(static_cast<std::size_t>(kernels::attention_workspace_bytes(shape, splits)));
+  kernels::attention(q.data, k_cache.data, v_cache.data, out.data, shape, splits, workspace.get(),
+                     handles_->stream);
+  check_last_launch("attention");
+}
+
+void CudaBackend::silu_mul(const Tensor& gate_up, Tensor& out) {
+  require(gate_up.cols == 2 * out.cols && gate_up.rows == out.rows, "silu_mul",
+          "gate_up " + dims(gate_up) + " out " + dims(out));
+  kernels::silu_mul(gate_up.data, out.data, out.rows, as_int(out.cols, "cols"), handles_->stream);
+  check_last_launch("silu_mul");
+}
+
+void CudaBackend::gelu(Tensor& x) {
+  kernels::gelu(x.data, x.numel(), handles_->stream);
+  check_last_launch("gelu");
+}
+
+void CudaBackend::add(Tensor& acc, const Tensor& x) {
+  require_same_shape(acc, x, "add");
+  kernels::add(acc.data, x.data, acc.numel(), handles_->stream);
+  check_last_launch("add");
+}
+
+std::vector<std::int32_t> CudaBackend::argmax_rows(const Tensor& x) {
+  auto indices = device_bytes(static_cast<std::size_t>(x.rows) * sizeof(int));
+  kernels::argmax_rows(x.data, static_cast<int*>(indices.get()), x.rows, as_int(x.cols, "cols"),
+                       handles_->stream);
+  check_last_launch("argmax_rows");
+  std::vector<std::int32_t> result(static_cast<std::size_t>(x.rows));
+  CHECK_CUDA(cudaMemcpyAsync(result.data(), indices.get(), result.size() * sizeof(int),
+                             cudaMemcpyDeviceToHost, handles_->stream));
+  CHECK_CUDA(cudaStreamSynchronize(handles_->stream));
+  return result;
+}
+
+}  // namespace llmpi

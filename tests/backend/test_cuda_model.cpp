@@ -1,0 +1,76 @@
+// The whole model on the CUDA backend against Hugging Face's fp32 reference: bf16 storage
+// bounds the agreement, so the tolerance is bf16-sized (relative error <= 5e-2 per logits
+// row). Greedy tokens: fed Hugging Face's continuation step by step (teacher forcing), every
+// one of the first 16 steps must pick Hugging Face's token, unless the reference itself ranks
+// the two tokens closer than the bf16 error bound (2 x tolerance x the logits' RMS), where a
+// flip is rounding, not a bug. The free-running identical prefix is printed as well.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdio>
+
+#include "llmpi/backend/cuda_backend.hpp"
+#include "llmpi/engine/greedy_generator.hpp"
+#include "llmpi/model/transformer.hpp"
+#include "reference_fixture.hpp"
+
+using namespace llmpi;
+using namespace llmpi::testing;
+
+TEST_CASE("the CUDA backend reproduces Hugging Face on every reference fixture", "[gpu][model]") {
+  constexpr double kTolerance = 5e-2;
+  constexpr std::size_t kGreedyTokens = 16;
+  for (const std::string& name : reference_fixture_names()) {
+    DYNAMIC_SECTION(name) {
+      const ReferenceFixture fixture = load_reference_fixture(name);
+      CudaBackend backend(0);
+      ModelConfig config = load_model_config(fixture.dir);
+      Checkpoint checkpoint(fixture.dir);
+      ModelWeights weights = load_model_weights(config, checkpoint, backend);
+      Transformer model(std::move(config), std::move(weights), backend);
+      double worst = 0.0;
+      std::size_t flips = 0;
+      std::size_t shortest_prefix = kGreedyTokens;
+      for (const ReferencePrompt& prompt : fixture.prompts) {
+        KvCache cache(backend, model.config(), static_cast<std::int64_t>(prompt.ids.size()));
+        const auto logits = backend.download(model.forward(prompt.ids, cache, LogitsFor::every_token));
+        const auto vocab = static_cast<std::size_t>(model.config().vocab_size);
+        for (std::size_t t = 0; t < prompt.ids.size(); ++t) {
+          const double error =
+              relative_error(std::span(logits).subspan(t * vocab, vocab), prompt.logits[t]);
+          worst = std::max(worst, error);
+          CHECK(error <= kTolerance);
+        }
+        KvCache forced(backend, model.config(),
+                       static_cast<std::int64_t>(prompt.ids.size() + kGreedyTokens));
+        Tensor step_logits = model.forward(prompt.ids, forced, LogitsFor::last_token);
+        for (std::size_t step = 0; step < kGreedyTokens; ++step) {
+          const std::int32_t ours = backend.argmax_rows(step_logits).front();
+          const std::int32_t theirs = prompt.greedy_ids[step];
+          const std::vector<float>& reference = prompt.greedy_step_logits[step];
+          double squares = 0.0;
+          for (float v : reference) squares += static_cast<double>(v) * v;
+          const double bound = 2.0 * kTolerance * std::sqrt(squares / static_cast<double>(vocab));
+          const double margin = reference[static_cast<std::size_t>(theirs)] -
+                                reference[static_cast<std::size_t>(ours)];
+          INFO("greedy step " << step << ": ours " << ours << ", reference " << theirs
+                              << ", reference margin " << margin << ", bf16 bound " << bound);
+          CHECK((ours == theirs || margin < bound));
+          flips += ours != theirs ? 1 : 0;
+          const std::int32_t next[] = {theirs};
+          step_logits = model.forward(next, forced, LogitsFor::last_token);
+        }
+        GenerationOptions options;
+        options.max_new_tokens = static_cast<int>(kGreedyTokens);
+        options.stop_at_eos = false;
+        const GenerationResult result = generate_greedy(model, prompt.ids, options);
+        std::size_t same = 0;
+        while (same < kGreedyTokens && result.tokens[same] == prompt.greedy_ids[same]) ++same;
+        shortest_prefix = std::min(shortest_prefix, same);
+      }
+      std::printf("%-26s cuda: max relative error of prompt logits %.2e; teacher-forced steps "
+                  "within bf16 rounding of a tie: %zu; shortest identical free-running greedy "
+                  "prefix: %zu of %zu\n",
+                  name.c_str(), worst, flips, shortest_prefix, kGreedyTokens);
+    }
+  }
+}
