@@ -10,13 +10,10 @@ constexpr int kMaxPerLane = 8;  // head_dim <= 32 * 8
 
 // Grid (heads, tokens, splits). Each warp walks every kWarps-th key of the block's range with
 // an online softmax; lane l holds elements l, l + 32, ... of the query and the accumulator.
-__global__ void attention_partial_kernel(const bf16* __restrict__ q,
-                                         const bf16* __restrict__ k_cache,
-                                         const bf16* __restrict__ v_cache,
-                                         float* __restrict__ partial_max,
-                                         float* __restrict__ partial_sum,
-                                         float* __restrict__ partial_acc, AttentionShape shape,
-                                         long long keys_per_split, float scale) {
+__global__ void attention_partial_kernel(
+    const bf16* __restrict__ q, const bf16* __restrict__ k_cache, const bf16* __restrict__ v_cache,
+    float* __restrict__ partial_max, float* __restrict__ partial_sum,
+    float* __restrict__ partial_acc, AttentionShape shape, long long keys_per_split, float scale) {
   const int head = blockIdx.x;
   const long long token = blockIdx.y;
   const int split = blockIdx.z;
@@ -31,7 +28,8 @@ __global__ void attention_partial_kernel(const bf16* __restrict__ q,
 
   float query[kMaxPerLane];
   float acc[kMaxPerLane];
-  const bf16* q_row = q + token * shape.num_heads * head_dim + static_cast<long long>(head) * head_dim;
+  const bf16* q_row =
+      q + token * shape.num_heads * head_dim + static_cast<long long>(head) * head_dim;
 #pragma unroll
   for (int r = 0; r < kMaxPerLane; ++r) {
     const int d = lane + 32 * r;
@@ -115,7 +113,8 @@ __global__ void attention_combine_kernel(const float* __restrict__ partial_max,
     float value = 0.0f;
     for (int s = 0; s < splits; ++s) {
       const float m = partial_max[first + s];
-      if (m != -INFINITY) value += partial_acc[(first + s) * shape.head_dim + d] * __expf(m - global_max);
+      if (m != -INFINITY)
+        value += partial_acc[(first + s) * shape.head_dim + d] * __expf(m - global_max);
     }
     result[d] = to_bf16(value / total);
   }

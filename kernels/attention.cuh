@@ -8,12 +8,12 @@
 namespace llmpi::kernels {
 
 struct AttentionShape {
-  long long tokens;    // new queries; query t sits at position start + t
+  long long tokens;  // new queries; query t sits at position start + t
   long long start;
   int num_heads;
   int num_kv_heads;
-  int head_dim;        // at most 256
-  long long kv_stride; // elements between consecutive cache rows (kv_heads * head_dim)
+  int head_dim;         // at most 256
+  long long kv_stride;  // elements between consecutive cache rows (kv_heads * head_dim)
 };
 
 // How many key ranges to split into, so that small batches still fill the GPU.

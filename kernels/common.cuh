@@ -8,12 +8,17 @@ namespace llmpi::kernels {
 
 using bf16 = __nv_bfloat16;
 
-__device__ __forceinline__ float to_float(bf16 value) { return __bfloat162float(value); }
-__device__ __forceinline__ bf16 to_bf16(float value) { return __float2bfloat16_rn(value); }
+__device__ __forceinline__ float to_float(bf16 value) {
+  return __bfloat162float(value);
+}
+__device__ __forceinline__ bf16 to_bf16(float value) {
+  return __float2bfloat16_rn(value);
+}
 
 __device__ __forceinline__ float warp_sum(float value) {
 #pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
+  for (int offset = 16; offset > 0; offset >>= 1)
+    value += __shfl_xor_sync(0xffffffffu, value, offset);
   return value;
 }
 

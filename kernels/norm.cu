@@ -58,8 +58,8 @@ void layer_norm(const void* x, const void* weight, const void* bias, void* out, 
                 int cols, float eps, cudaStream_t stream) {
   if (rows == 0) return;
   layer_norm_kernel<<<static_cast<unsigned int>(rows), kThreads, 0, stream>>>(
-      static_cast<const bf16*>(x), static_cast<const bf16*>(weight),
-      static_cast<const bf16*>(bias), static_cast<bf16*>(out), cols, eps);
+      static_cast<const bf16*>(x), static_cast<const bf16*>(weight), static_cast<const bf16*>(bias),
+      static_cast<bf16*>(out), cols, eps);
 }
 
 }  // namespace llmpi::kernels

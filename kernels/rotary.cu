@@ -14,7 +14,8 @@ __global__ void rotary_kernel(bf16* __restrict__ x, const int* __restrict__ posi
   const long long head_row = index / half;  // token * heads + head
   const long long token = head_row / heads;
   // Frequencies and angles in fp32 as transformers computes them; sin/cos at full precision.
-  const float inv_freq = 1.0f / powf(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
+  const float inv_freq =
+      1.0f / powf(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
   const float angle = static_cast<float>(positions[token]) * inv_freq;
   float s, c;
   sincosf(angle, &s, &c);

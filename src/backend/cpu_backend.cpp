@@ -9,23 +9,13 @@
 #include <string>
 
 #include "llmpi/core/error.hpp"
+#include "shape_check.hpp"
 
 namespace llmpi {
 
 namespace {
 
-// Shape mismatches here are bugs in the caller; the message says which op and which shapes.
-void require(bool condition, const char* op, const std::string& what) {
-  if (!condition) throw Error(std::string("cpu backend ") + op + ": " + what);
-}
-
-std::string dims(const Tensor& t) {
-  return "[" + std::to_string(t.rows) + ", " + std::to_string(t.cols) + "]";
-}
-
-void require_same_shape(const Tensor& a, const Tensor& b, const char* op) {
-  require(a.rows == b.rows && a.cols == b.cols, op, dims(a) + " vs " + dims(b));
-}
+const ShapeCheck check("cpu");
 
 }  // namespace
 
@@ -35,7 +25,7 @@ CpuBackend::CpuBackend() {
 }
 
 Tensor CpuBackend::allocate(std::int64_t rows, std::int64_t cols) {
-  require(rows >= 0 && cols >= 0, "allocate", "negative extent");
+  check.require(rows >= 0 && cols >= 0, "allocate", "negative extent");
   const auto count = static_cast<std::size_t>(rows * cols);
   std::shared_ptr<float[]> memory(new float[std::max<std::size_t>(count, 1)]());
   Tensor tensor;
@@ -48,9 +38,9 @@ Tensor CpuBackend::allocate(std::int64_t rows, std::int64_t cols) {
 }
 
 Tensor CpuBackend::upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) {
-  require(static_cast<std::int64_t>(host.size()) == rows * cols, "upload",
-          std::to_string(host.size()) + " values for [" + std::to_string(rows) + ", " +
-              std::to_string(cols) + "]");
+  check.require(static_cast<std::int64_t>(host.size()) == rows * cols, "upload",
+                std::to_string(host.size()) + " values for [" + std::to_string(rows) + ", " +
+                    std::to_string(cols) + "]");
   Tensor tensor = allocate(rows, cols);
   std::copy(host.begin(), host.end(), tensor.as<float>());
   return tensor;
@@ -62,35 +52,40 @@ std::vector<float> CpuBackend::download(const Tensor& tensor) {
 }
 
 void CpuBackend::copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) {
-  require(src.cols == dst.cols && first_row >= 0 && first_row + src.rows <= dst.rows, "copy_rows",
-          dims(src) + " into " + dims(dst) + " at row " + std::to_string(first_row));
+  check.require(src.cols == dst.cols && first_row >= 0 && first_row + src.rows <= dst.rows,
+                "copy_rows",
+                ShapeCheck::dims(src) + " into " + ShapeCheck::dims(dst) + " at row " +
+                    std::to_string(first_row));
   std::memcpy(dst.as<float>() + first_row * dst.cols, src.as<const float>(),
               static_cast<std::size_t>(src.numel()) * sizeof(float));
 }
 
 void CpuBackend::linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
-  require(x.cols == weight.cols && out.rows == x.rows && out.cols == weight.rows, "linear",
-          "x " + dims(x) + " weight " + dims(weight) + " out " + dims(out));
+  check.require(x.cols == weight.cols && out.rows == x.rows && out.cols == weight.rows, "linear",
+                "x " + ShapeCheck::dims(x) + " weight " + ShapeCheck::dims(weight) + " out " +
+                    ShapeCheck::dims(out));
   const auto n = static_cast<blasint>(x.rows);
   const auto m = static_cast<blasint>(weight.rows);
   const auto k = static_cast<blasint>(x.cols);
   // Each OpenMP thread multiplies by its own block of weight rows with single-threaded BLAS:
   // one thread pool for every op (BLAS's own threads would spin against OpenMP's), and at
   // decode (n = 1) splitting the weight is what spreads the memory traffic over the cores.
-#pragma omp parallel if (static_cast<std::int64_t>(m) * k > 65536)
+#pragma omp parallel if (static_cast <std::int64_t>(m) * k > 65536)
   {
     const int threads = omp_get_num_threads();
     const int thread = omp_get_thread_num();
     const blasint first = static_cast<blasint>(static_cast<std::int64_t>(m) * thread / threads);
-    const blasint last = static_cast<blasint>(static_cast<std::int64_t>(m) * (thread + 1) / threads);
+    const blasint last =
+        static_cast<blasint>(static_cast<std::int64_t>(m) * (thread + 1) / threads);
     if (last > first) {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, last - first, k, 1.0f,
-                  x.as<const float>(), k, weight.as<const float>() + static_cast<std::int64_t>(first) * k,
-                  k, 0.0f, out.as<float>() + first, m);
+                  x.as<const float>(), k,
+                  weight.as<const float>() + static_cast<std::int64_t>(first) * k, k, 0.0f,
+                  out.as<float>() + first, m);
     }
   }
   if (!bias.empty()) {
-    require(bias.numel() == weight.rows, "linear", "bias " + dims(bias));
+    check.require(bias.numel() == weight.rows, "linear", "bias " + ShapeCheck::dims(bias));
     const float* b = bias.as<const float>();
     for (std::int64_t row = 0; row < out.rows; ++row) {
       float* y = out.as<float>() + row * out.cols;
@@ -100,8 +95,8 @@ void CpuBackend::linear(const Tensor& x, const Tensor& weight, const Tensor& bia
 }
 
 void CpuBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) {
-  require_same_shape(x, out, "rms_norm");
-  require(weight.numel() == x.cols, "rms_norm", "weight " + dims(weight));
+  check.same_shape(x, out, "rms_norm");
+  check.require(weight.numel() == x.cols, "rms_norm", "weight " + ShapeCheck::dims(weight));
   const float* w = weight.as<const float>();
 #pragma omp parallel for if (x.rows > 4)
   for (std::int64_t row = 0; row < x.rows; ++row) {
@@ -117,9 +112,9 @@ void CpuBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps, Tens
 
 void CpuBackend::layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
                             Tensor& out) {
-  require_same_shape(x, out, "layer_norm");
-  require(weight.numel() == x.cols && bias.numel() == x.cols, "layer_norm",
-          "weight " + dims(weight) + " bias " + dims(bias));
+  check.same_shape(x, out, "layer_norm");
+  check.require(weight.numel() == x.cols && bias.numel() == x.cols, "layer_norm",
+                "weight " + ShapeCheck::dims(weight) + " bias " + ShapeCheck::dims(bias));
   const float* w = weight.as<const float>();
   const float* b = bias.as<const float>();
 #pragma omp parallel for if (x.rows > 4)
@@ -143,8 +138,8 @@ void CpuBackend::layer_norm(const Tensor& x, const Tensor& weight, const Tensor&
 }
 
 void CpuBackend::embedding(std::span<const std::int32_t> ids, const Tensor& table, Tensor& out) {
-  require(out.rows == static_cast<std::int64_t>(ids.size()) && out.cols == table.cols, "embedding",
-          "table " + dims(table) + " out " + dims(out));
+  check.require(out.rows == static_cast<std::int64_t>(ids.size()) && out.cols == table.cols,
+                "embedding", "table " + ShapeCheck::dims(table) + " out " + ShapeCheck::dims(out));
   for (std::size_t t = 0; t < ids.size(); ++t) {
     if (ids[t] < 0 || ids[t] >= table.rows) {
       throw Error("token id " + std::to_string(ids[t]) + " is outside the vocabulary [0, " +
@@ -158,16 +153,16 @@ void CpuBackend::embedding(std::span<const std::int32_t> ids, const Tensor& tabl
 
 void CpuBackend::rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
                         float theta) {
-  require(x.rows == static_cast<std::int64_t>(positions.size()) && x.cols % head_dim == 0 &&
-              head_dim % 2 == 0,
-          "rotary", "x " + dims(x) + " head_dim " + std::to_string(head_dim));
+  check.require(x.rows == static_cast<std::int64_t>(positions.size()) && x.cols % head_dim == 0 &&
+                    head_dim % 2 == 0,
+                "rotary", "x " + ShapeCheck::dims(x) + " head_dim " + std::to_string(head_dim));
   const int half = head_dim / 2;
   // Frequencies in fp32 as transformers computes them, so angles agree to the last bit or two.
   std::vector<float> inv_freq(static_cast<std::size_t>(half));
   for (int i = 0; i < half; ++i) {
     const float exponent = static_cast<float>(2 * i) / static_cast<float>(head_dim);
-    inv_freq[static_cast<std::size_t>(i)] =
-        static_cast<float>(1.0 / std::pow(static_cast<double>(theta), static_cast<double>(exponent)));
+    inv_freq[static_cast<std::size_t>(i)] = static_cast<float>(
+        1.0 / std::pow(static_cast<double>(theta), static_cast<double>(exponent)));
   }
   const std::int64_t heads = x.cols / head_dim;
   std::vector<float> cos_table(static_cast<std::size_t>(half));
@@ -194,9 +189,11 @@ void CpuBackend::rotary(Tensor& x, int head_dim, std::span<const std::int32_t> p
 }
 
 void CpuBackend::split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) {
-  require(fused.cols == q.cols + k.cols + v.cols && q.rows == fused.rows &&
-              k.rows == fused.rows && v.rows == fused.rows,
-          "split_qkv", "fused " + dims(fused) + " into " + dims(q) + dims(k) + dims(v));
+  check.require(fused.cols == q.cols + k.cols + v.cols && q.rows == fused.rows &&
+                    k.rows == fused.rows && v.rows == fused.rows,
+                "split_qkv",
+                "fused " + ShapeCheck::dims(fused) + " into " + ShapeCheck::dims(q) +
+                    ShapeCheck::dims(k) + ShapeCheck::dims(v));
   for (std::int64_t t = 0; t < fused.rows; ++t) {
     const float* row = fused.as<const float>() + t * fused.cols;
     std::copy(row, row + q.cols, q.as<float>() + t * q.cols);
@@ -208,12 +205,12 @@ void CpuBackend::split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v)
 void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                            int num_heads, int num_kv_heads, int head_dim, std::int64_t start,
                            Tensor& out) {
-  require(q.cols == static_cast<std::int64_t>(num_heads) * head_dim &&
-              k_cache.cols == static_cast<std::int64_t>(num_kv_heads) * head_dim &&
-              v_cache.cols == k_cache.cols && start + q.rows <= k_cache.rows &&
-              num_heads % num_kv_heads == 0,
-          "attention", "q " + dims(q) + " k_cache " + dims(k_cache));
-  require_same_shape(q, out, "attention");
+  check.require(q.cols == static_cast<std::int64_t>(num_heads) * head_dim &&
+                    k_cache.cols == static_cast<std::int64_t>(num_kv_heads) * head_dim &&
+                    v_cache.cols == k_cache.cols && start + q.rows <= k_cache.rows &&
+                    num_heads % num_kv_heads == 0,
+                "attention", "q " + ShapeCheck::dims(q) + " k_cache " + ShapeCheck::dims(k_cache));
+  check.same_shape(q, out, "attention");
   const int group = num_heads / num_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const std::int64_t tokens = q.rows;
@@ -224,7 +221,8 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor&
     for (int h = 0; h < num_heads; ++h) {
       for (std::int64_t t = 0; t < tokens; ++t) {
         const std::int64_t kv_offset = static_cast<std::int64_t>(h / group) * head_dim;
-        const float* query = q.as<const float>() + t * q.cols + static_cast<std::int64_t>(h) * head_dim;
+        const float* query =
+            q.as<const float>() + t * q.cols + static_cast<std::int64_t>(h) * head_dim;
         const std::int64_t visible = start + t + 1;  // causal: keys 0 .. start + t
         float max_score = -INFINITY;
         for (std::int64_t j = 0; j < visible; ++j) {
@@ -253,8 +251,8 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor&
 }
 
 void CpuBackend::silu_mul(const Tensor& gate_up, Tensor& out) {
-  require(gate_up.cols == 2 * out.cols && gate_up.rows == out.rows, "silu_mul",
-          "gate_up " + dims(gate_up) + " out " + dims(out));
+  check.require(gate_up.cols == 2 * out.cols && gate_up.rows == out.rows, "silu_mul",
+                "gate_up " + ShapeCheck::dims(gate_up) + " out " + ShapeCheck::dims(out));
   const std::int64_t width = out.cols;
 #pragma omp parallel for if (out.numel() > 65536)
   for (std::int64_t t = 0; t < out.rows; ++t) {
@@ -275,7 +273,7 @@ void CpuBackend::gelu(Tensor& x) {
 }
 
 void CpuBackend::add(Tensor& acc, const Tensor& x) {
-  require_same_shape(acc, x, "add");
+  check.same_shape(acc, x, "add");
   float* a = acc.as<float>();
   const float* b = x.as<const float>();
   const std::int64_t count = acc.numel();

@@ -12,6 +12,7 @@
 #include "elementwise.cuh"
 #include "norm.cuh"
 #include "rotary.cuh"
+#include "shape_check.hpp"
 
 namespace llmpi {
 
@@ -30,20 +31,11 @@ std::optional<std::string> cuda_unavailable_reason() {
 
 namespace {
 
-void require(bool condition, const char* op, const std::string& what) {
-  if (!condition) throw Error(std::string("cuda backend ") + op + ": " + what);
-}
-
-std::string dims(const Tensor& t) {
-  return "[" + std::to_string(t.rows) + ", " + std::to_string(t.cols) + "]";
-}
-
-void require_same_shape(const Tensor& a, const Tensor& b, const char* op) {
-  require(a.rows == b.rows && a.cols == b.cols, op, dims(a) + " vs " + dims(b));
-}
+const ShapeCheck check("cuda");
 
 int as_int(std::int64_t value, const char* what) {
-  require(value >= 0 && value <= 0x7fffffff, "shape", std::string(what) + " out of int range");
+  check.require(value >= 0 && value <= 0x7fffffff, "shape",
+                std::string(what) + " out of int range");
   return static_cast<int>(value);
 }
 
@@ -83,7 +75,9 @@ std::string CudaBackend::name() const {
   return "cuda:" + std::to_string(device_) + " (" + properties.name + ")";
 }
 
-void CudaBackend::synchronize() { CHECK_CUDA(cudaStreamSynchronize(handles_->stream)); }
+void CudaBackend::synchronize() {
+  CHECK_CUDA(cudaStreamSynchronize(handles_->stream));
+}
 
 void CudaBackend::check_last_launch(const char* kernel) {
   const cudaError_t status = cudaGetLastError();
@@ -110,7 +104,7 @@ std::shared_ptr<int> CudaBackend::device_ints(std::span<const std::int32_t> valu
 }
 
 Tensor CudaBackend::allocate(std::int64_t rows, std::int64_t cols) {
-  require(rows >= 0 && cols >= 0, "allocate", "negative extent");
+  check.require(rows >= 0 && cols >= 0, "allocate", "negative extent");
   Tensor tensor;
   tensor.storage = device_bytes(static_cast<std::size_t>(rows * cols) * 2);
   tensor.data = tensor.storage.get();
@@ -121,9 +115,9 @@ Tensor CudaBackend::allocate(std::int64_t rows, std::int64_t cols) {
 }
 
 Tensor CudaBackend::upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) {
-  require(static_cast<std::int64_t>(host.size()) == rows * cols, "upload",
-          std::to_string(host.size()) + " values for [" + std::to_string(rows) + ", " +
-              std::to_string(cols) + "]");
+  check.require(static_cast<std::int64_t>(host.size()) == rows * cols, "upload",
+                std::to_string(host.size()) + " values for [" + std::to_string(rows) + ", " +
+                    std::to_string(cols) + "]");
   std::vector<std::uint16_t> bits(host.size());
   std::transform(host.begin(), host.end(), bits.begin(), f32_to_bf16);
   Tensor tensor = allocate(rows, cols);
@@ -144,8 +138,10 @@ std::vector<float> CudaBackend::download(const Tensor& tensor) {
 }
 
 void CudaBackend::copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) {
-  require(src.cols == dst.cols && first_row >= 0 && first_row + src.rows <= dst.rows, "copy_rows",
-          dims(src) + " into " + dims(dst) + " at row " + std::to_string(first_row));
+  check.require(src.cols == dst.cols && first_row >= 0 && first_row + src.rows <= dst.rows,
+                "copy_rows",
+                ShapeCheck::dims(src) + " into " + ShapeCheck::dims(dst) + " at row " +
+                    std::to_string(first_row));
   Tensor target = dst.row_range(first_row, src.rows);
   CHECK_CUDA(cudaMemcpyAsync(target.data, src.data, static_cast<std::size_t>(src.numel()) * 2,
                              cudaMemcpyDeviceToDevice, handles_->stream));
@@ -157,8 +153,9 @@ void CudaBackend::poison(Tensor& tensor) {
 }
 
 void CudaBackend::linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
-  require(x.cols == weight.cols && out.rows == x.rows && out.cols == weight.rows, "linear",
-          "x " + dims(x) + " weight " + dims(weight) + " out " + dims(out));
+  check.require(x.cols == weight.cols && out.rows == x.rows && out.cols == weight.rows, "linear",
+                "x " + ShapeCheck::dims(x) + " weight " + ShapeCheck::dims(weight) + " out " +
+                    ShapeCheck::dims(out));
   const int n = as_int(x.rows, "rows");
   const int m = as_int(weight.rows, "out features");
   const int k = as_int(x.cols, "in features");
@@ -169,15 +166,15 @@ void CudaBackend::linear(const Tensor& x, const Tensor& weight, const Tensor& bi
                             weight.data, CUDA_R_16BF, k, x.data, CUDA_R_16BF, k, &beta, out.data,
                             CUDA_R_16BF, m, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   if (!bias.empty()) {
-    require(bias.numel() == weight.rows, "linear", "bias " + dims(bias));
+    check.require(bias.numel() == weight.rows, "linear", "bias " + ShapeCheck::dims(bias));
     kernels::add_bias(out.data, bias.data, out.rows, m, handles_->stream);
     check_last_launch("add_bias");
   }
 }
 
 void CudaBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) {
-  require_same_shape(x, out, "rms_norm");
-  require(weight.numel() == x.cols, "rms_norm", "weight " + dims(weight));
+  check.same_shape(x, out, "rms_norm");
+  check.require(weight.numel() == x.cols, "rms_norm", "weight " + ShapeCheck::dims(weight));
   kernels::rms_norm(x.data, weight.data, out.data, x.rows, as_int(x.cols, "cols"), eps,
                     handles_->stream);
   check_last_launch("rms_norm");
@@ -185,17 +182,17 @@ void CudaBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps, Ten
 
 void CudaBackend::layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
                              Tensor& out) {
-  require_same_shape(x, out, "layer_norm");
-  require(weight.numel() == x.cols && bias.numel() == x.cols, "layer_norm",
-          "weight " + dims(weight) + " bias " + dims(bias));
-  kernels::layer_norm(x.data, weight.data, bias.data, out.data, x.rows, as_int(x.cols, "cols"),
-                      eps, handles_->stream);
+  check.same_shape(x, out, "layer_norm");
+  check.require(weight.numel() == x.cols && bias.numel() == x.cols, "layer_norm",
+                "weight " + ShapeCheck::dims(weight) + " bias " + ShapeCheck::dims(bias));
+  kernels::layer_norm(x.data, weight.data, bias.data, out.data, x.rows, as_int(x.cols, "cols"), eps,
+                      handles_->stream);
   check_last_launch("layer_norm");
 }
 
 void CudaBackend::embedding(std::span<const std::int32_t> ids, const Tensor& table, Tensor& out) {
-  require(out.rows == static_cast<std::int64_t>(ids.size()) && out.cols == table.cols, "embedding",
-          "table " + dims(table) + " out " + dims(out));
+  check.require(out.rows == static_cast<std::int64_t>(ids.size()) && out.cols == table.cols,
+                "embedding", "table " + ShapeCheck::dims(table) + " out " + ShapeCheck::dims(out));
   for (std::int32_t id : ids) {
     if (id < 0 || id >= table.rows) {
       throw Error("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
@@ -210,9 +207,9 @@ void CudaBackend::embedding(std::span<const std::int32_t> ids, const Tensor& tab
 
 void CudaBackend::rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
                          float theta) {
-  require(x.rows == static_cast<std::int64_t>(positions.size()) && x.cols % head_dim == 0 &&
-              head_dim % 2 == 0,
-          "rotary", "x " + dims(x) + " head_dim " + std::to_string(head_dim));
+  check.require(x.rows == static_cast<std::int64_t>(positions.size()) && x.cols % head_dim == 0 &&
+                    head_dim % 2 == 0,
+                "rotary", "x " + ShapeCheck::dims(x) + " head_dim " + std::to_string(head_dim));
   const auto device_positions = device_ints(positions);
   kernels::rotary(x.data, device_positions.get(), x.rows, as_int(x.cols / head_dim, "heads"),
                   head_dim, theta, handles_->stream);
@@ -220,9 +217,11 @@ void CudaBackend::rotary(Tensor& x, int head_dim, std::span<const std::int32_t> 
 }
 
 void CudaBackend::split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) {
-  require(fused.cols == q.cols + k.cols + v.cols && q.rows == fused.rows &&
-              k.rows == fused.rows && v.rows == fused.rows && k.cols == v.cols,
-          "split_qkv", "fused " + dims(fused) + " into " + dims(q) + dims(k) + dims(v));
+  check.require(fused.cols == q.cols + k.cols + v.cols && q.rows == fused.rows &&
+                    k.rows == fused.rows && v.rows == fused.rows && k.cols == v.cols,
+                "split_qkv",
+                "fused " + ShapeCheck::dims(fused) + " into " + ShapeCheck::dims(q) +
+                    ShapeCheck::dims(k) + ShapeCheck::dims(v));
   kernels::split_qkv(fused.data, q.data, k.data, v.data, fused.rows, as_int(q.cols, "q"),
                      as_int(k.cols, "kv"), handles_->stream);
   check_last_launch("split_qkv");
@@ -231,15 +230,16 @@ void CudaBackend::split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v
 void CudaBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                             int num_heads, int num_kv_heads, int head_dim, std::int64_t start,
                             Tensor& out) {
-  require(q.cols == static_cast<std::int64_t>(num_heads) * head_dim &&
-              k_cache.cols == static_cast<std::int64_t>(num_kv_heads) * head_dim &&
-              v_cache.cols == k_cache.cols && start + q.rows <= k_cache.rows &&
-              num_heads % num_kv_heads == 0 && head_dim <= 256,
-          "attention", "q " + dims(q) + " k_cache " + dims(k_cache) + " head_dim " +
-                           std::to_string(head_dim));
-  require_same_shape(q, out, "attention");
-  const kernels::AttentionShape shape{q.rows, start, num_heads, num_kv_heads, head_dim,
-                                      k_cache.cols};
+  check.require(q.cols == static_cast<std::int64_t>(num_heads) * head_dim &&
+                    k_cache.cols == static_cast<std::int64_t>(num_kv_heads) * head_dim &&
+                    v_cache.cols == k_cache.cols && start + q.rows <= k_cache.rows &&
+                    num_heads % num_kv_heads == 0 && head_dim <= 256,
+                "attention",
+                "q " + ShapeCheck::dims(q) + " k_cache " + ShapeCheck::dims(k_cache) +
+                    " head_dim " + std::to_string(head_dim));
+  check.same_shape(q, out, "attention");
+  const kernels::AttentionShape shape{q.rows,       start,    num_heads,
+                                      num_kv_heads, head_dim, k_cache.cols};
   const int splits = kernels::attention_splits(shape, multiprocessors_);
   const auto workspace =
       device_bytes(static_cast<std::size_t>(kernels::attention_workspace_bytes(shape, splits)));
@@ -249,8 +249,8 @@ void CudaBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor
 }
 
 void CudaBackend::silu_mul(const Tensor& gate_up, Tensor& out) {
-  require(gate_up.cols == 2 * out.cols && gate_up.rows == out.rows, "silu_mul",
-          "gate_up " + dims(gate_up) + " out " + dims(out));
+  check.require(gate_up.cols == 2 * out.cols && gate_up.rows == out.rows, "silu_mul",
+                "gate_up " + ShapeCheck::dims(gate_up) + " out " + ShapeCheck::dims(out));
   kernels::silu_mul(gate_up.data, out.data, out.rows, as_int(out.cols, "cols"), handles_->stream);
   check_last_launch("silu_mul");
 }
@@ -261,7 +261,7 @@ void CudaBackend::gelu(Tensor& x) {
 }
 
 void CudaBackend::add(Tensor& acc, const Tensor& x) {
-  require_same_shape(acc, x, "add");
+  check.same_shape(acc, x, "add");
   kernels::add(acc.data, x.data, acc.numel(), handles_->stream);
   check_last_launch("add");
 }

@@ -31,6 +31,7 @@ inline void cublas_check(cublasStatus_t status, const char* call, int device, co
 
 }  // namespace llmpi
 
-#define LLMPI_CUDA_CHECK(device, call) ::llmpi::cuda_check((call), #call, (device), __FILE__, __LINE__)
+#define LLMPI_CUDA_CHECK(device, call) \
+  ::llmpi::cuda_check((call), #call, (device), __FILE__, __LINE__)
 #define LLMPI_CUBLAS_CHECK(device, call) \
   ::llmpi::cublas_check((call), #call, (device), __FILE__, __LINE__)

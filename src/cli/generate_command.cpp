@@ -99,8 +99,7 @@ int run_generate(const GenerateArgs& args) {
   }
   std::printf("tokens: %s\n", tokens.c_str());
   std::printf("prefill: %zu tokens in %.3f s (%.1f tokens/s)\n", prompt.size(),
-              result.prefill_seconds,
-              static_cast<double>(prompt.size()) / result.prefill_seconds);
+              result.prefill_seconds, static_cast<double>(prompt.size()) / result.prefill_seconds);
   const std::size_t decoded = result.tokens.size() - 1;  // the first came from the prefill
   if (decoded > 0) {
     std::printf("decode: %zu tokens in %.3f s (%.1f tokens/s)\n", decoded, result.decode_seconds,

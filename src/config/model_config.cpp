@@ -36,7 +36,8 @@ class ConfigReader {
       if (has(key)) return positive_int(key);
     }
     std::string names;
-    for (const char* key : keys) names += std::string(names.empty() ? "" : " or ") + "'" + key + "'";
+    for (const char* key : keys)
+      names += std::string(names.empty() ? "" : " or ") + "'" + key + "'";
     throw Error(source_ + ": missing key " + names);
   }
 
@@ -205,8 +206,9 @@ void read_falcon(const ConfigReader& reader, const Json& json, ModelConfig& conf
   }
   config.parallel_attention = reader.boolean_or("parallel_attn", true);
   if (new_arch && !config.parallel_attention) {
-    reader.fail("parallel_attn", "is false with new_decoder_architecture true; transformers has "
-                                 "no such Falcon layer either (set parallel_attn true)");
+    reader.fail("parallel_attn",
+                "is false with new_decoder_architecture true; transformers has "
+                "no such Falcon layer either (set parallel_attn true)");
   }
   if (new_arch) {
     config.qkv_layout = QkvLayout::falcon_grouped;
@@ -224,7 +226,8 @@ void read_falcon(const ConfigReader& reader, const Json& json, ModelConfig& conf
                                    std::to_string(config.num_heads));
   }
   config.head_dim = config.hidden_size / config.num_heads;
-  const int norms_in_parallel_block = reader.positive_int_or("num_ln_in_parallel_attn", new_arch ? 2 : 1);
+  const int norms_in_parallel_block =
+      reader.positive_int_or("num_ln_in_parallel_attn", new_arch ? 2 : 1);
   if (norms_in_parallel_block > 2) {
     reader.fail("num_ln_in_parallel_attn", "must be 1 or 2");
   }
@@ -274,12 +277,12 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
     }
     architecture = list.at(0).get<std::string>();
   }
-  const bool is_llama = architecture == "LlamaForCausalLM" ||
-                        (architecture.empty() && config.model_type == "llama");
-  const bool is_falcon =
-      architecture == "FalconForCausalLM" || architecture == "RWForCausalLM" ||
-      (architecture.empty() && (config.model_type == "falcon" || config.model_type == "RefinedWeb" ||
-                                config.model_type == "RefinedWebModel"));
+  const bool is_llama =
+      architecture == "LlamaForCausalLM" || (architecture.empty() && config.model_type == "llama");
+  const bool is_falcon = architecture == "FalconForCausalLM" || architecture == "RWForCausalLM" ||
+                         (architecture.empty() &&
+                          (config.model_type == "falcon" || config.model_type == "RefinedWeb" ||
+                           config.model_type == "RefinedWebModel"));
   if (is_llama) {
     read_llama(reader, json, config);
   } else if (is_falcon) {

@@ -42,9 +42,9 @@ GenerationResult generate_greedy(Transformer& model, std::span<const std::int32_
     return token;
   };
   auto is_eos = [&](std::int32_t token) {
-    return options.stop_at_eos && std::find(config.eos_token_ids.begin(),
-                                            config.eos_token_ids.end(),
-                                            token) != config.eos_token_ids.end();
+    return options.stop_at_eos &&
+           std::find(config.eos_token_ids.begin(), config.eos_token_ids.end(), token) !=
+               config.eos_token_ids.end();
   };
 
   auto clock = std::chrono::steady_clock::now();

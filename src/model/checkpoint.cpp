@@ -37,7 +37,8 @@ Checkpoint::Checkpoint(const std::filesystem::path& dir) : dir_(dir) {
     } catch (const nlohmann::json::parse_error& e) {
       throw Error(index_path.string() + ": not valid JSON: " + e.what());
     }
-    if (!index.is_object() || !index.contains("weight_map") || !index.at("weight_map").is_object()) {
+    if (!index.is_object() || !index.contains("weight_map") ||
+        !index.at("weight_map").is_object()) {
       throw Error(index_path.string() + ": expected an object with a 'weight_map' object");
     }
     for (const auto& [tensor, shard] : index.at("weight_map").items()) {
@@ -50,7 +51,8 @@ Checkpoint::Checkpoint(const std::filesystem::path& dir) : dir_(dir) {
     }
   } else if (std::filesystem::exists(single_path)) {
     auto file = std::make_unique<SafetensorsFile>(single_path);
-    for (const TensorInfo& tensor : file->tensors()) tensor_to_file_.emplace(tensor.name, kSingleFile);
+    for (const TensorInfo& tensor : file->tensors())
+      tensor_to_file_.emplace(tensor.name, kSingleFile);
     open_files_.emplace(kSingleFile, std::move(file));
   } else {
     throw Error("no " + std::string(kSingleFile) + " or " + kIndexFile + " in " + dir.string() +
@@ -58,7 +60,9 @@ Checkpoint::Checkpoint(const std::filesystem::path& dir) : dir_(dir) {
   }
 }
 
-bool Checkpoint::contains(const std::string& name) const { return tensor_to_file_.count(name) != 0; }
+bool Checkpoint::contains(const std::string& name) const {
+  return tensor_to_file_.count(name) != 0;
+}
 
 const SafetensorsFile& Checkpoint::file_for(const std::string& name) const {
   const auto it = tensor_to_file_.find(name);

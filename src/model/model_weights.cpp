@@ -69,11 +69,11 @@ void load_llama_layer(const ModelConfig& c, WeightReader& reader, int index, Lay
   const std::vector<std::string> qkv = {p + "self_attn.q_proj", p + "self_attn.k_proj",
                                         p + "self_attn.v_proj"};
   const std::vector<std::int64_t> qkv_rows = {c.q_size(), c.kv_size(), c.kv_size()};
-  layer.qkv_weight =
-      reader.stacked({qkv[0] + ".weight", qkv[1] + ".weight", qkv[2] + ".weight"}, qkv_rows, hidden);
+  layer.qkv_weight = reader.stacked({qkv[0] + ".weight", qkv[1] + ".weight", qkv[2] + ".weight"},
+                                    qkv_rows, hidden);
   if (c.attention_bias) {
-    layer.qkv_bias = reader.stacked({qkv[0] + ".bias", qkv[1] + ".bias", qkv[2] + ".bias"},
-                                    qkv_rows, 0);
+    layer.qkv_bias =
+        reader.stacked({qkv[0] + ".bias", qkv[1] + ".bias", qkv[2] + ".bias"}, qkv_rows, 0);
   }
   layer.output_weight = reader.matrix(p + "self_attn.o_proj.weight", hidden, c.q_size());
   layer.output_bias = reader.optional_vector(c.output_bias, p + "self_attn.o_proj.bias", hidden);
@@ -127,7 +127,9 @@ std::vector<int> falcon_qkv_block_order(const ModelConfig& c) {
   const int kv_heads = c.num_kv_heads;
   // Destination blocks: q heads 0..heads-1, then k heads, then v heads.
   std::vector<int> order(static_cast<std::size_t>(heads + 2 * kv_heads));
-  auto place = [&](int destination, int source) { order[static_cast<std::size_t>(destination)] = source; };
+  auto place = [&](int destination, int source) {
+    order[static_cast<std::size_t>(destination)] = source;
+  };
   switch (c.qkv_layout) {
     case QkvLayout::falcon_grouped: {
       // Per KV group g: its heads/kv_heads query heads, then its key, then its value.
@@ -160,9 +162,9 @@ ModelWeights load_model_weights(const ModelConfig& c, const Checkpoint& checkpoi
   ModelWeights weights;
   const bool llama = c.architecture == Architecture::llama;
   const std::int64_t hidden = c.hidden_size;
-  weights.embedding = reader.matrix(
-      llama ? "model.embed_tokens.weight" : "transformer.word_embeddings.weight", c.vocab_size,
-      hidden);
+  weights.embedding =
+      reader.matrix(llama ? "model.embed_tokens.weight" : "transformer.word_embeddings.weight",
+                    c.vocab_size, hidden);
   weights.layers.resize(static_cast<std::size_t>(c.num_layers));
   for (int i = 0; i < c.num_layers; ++i) {
     LayerWeights& layer = weights.layers[static_cast<std::size_t>(i)];

@@ -58,7 +58,8 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : file_(path
   }
   std::uint64_t header_length = 0;
   for (int i = 7; i >= 0; --i) {
-    header_length = (header_length << 8) | static_cast<std::uint8_t>(bytes[static_cast<std::size_t>(i)]);
+    header_length =
+        (header_length << 8) | static_cast<std::uint8_t>(bytes[static_cast<std::size_t>(i)]);
   }
   if (header_length > bytes.size() - 8) {
     throw Error(where + ": header length " + std::to_string(header_length) +

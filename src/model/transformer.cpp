@@ -82,9 +82,8 @@ Tensor Transformer::forward(std::span<const std::int32_t> tokens, KvCache& cache
     Tensor attention_out = attention(normed, layer, index, cache, positions);
     if (config_.parallel_attention) {
       // Attention and MLP both read the block's input; their sum joins the residual once.
-      const Tensor mlp_in = config_.separate_mlp_norm
-                                ? norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias)
-                                : normed;
+      const Tensor mlp_in =
+          config_.separate_mlp_norm ? norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias) : normed;
       Tensor mlp_out = mlp(mlp_in, layer);
       backend_.add(mlp_out, attention_out);
       backend_.add(x, mlp_out);

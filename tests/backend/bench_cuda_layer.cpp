@@ -92,7 +92,8 @@ ModelWeights random_weights(const ModelConfig& c, RandomFill& fill) {
 
 double layer_weight_bytes(const ModelConfig& c) {
   const double h = c.hidden_size;
-  return 2.0 * (h * (c.q_size() + 2.0 * c.kv_size()) + h * c.q_size() + 3.0 * h * c.intermediate_size);
+  return 2.0 *
+         (h * (c.q_size() + 2.0 * c.kv_size()) + h * c.q_size() + 3.0 * h * c.intermediate_size);
 }
 
 template <typename F>
@@ -104,7 +105,8 @@ double time_ms(CudaBackend& backend, int repeats, F&& body) {
   for (int i = 0; i < repeats; ++i) body();
   backend.synchronize();
   check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() /
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+             .count() /
          repeats;
 }
 
@@ -155,10 +157,11 @@ int main() {
     const double roofline_ms = bytes / bandwidth * 1e3;
     std::printf("decode llama-2-70b layer shape, batch 1, context %lld, %d layers + head:\n",
                 static_cast<long long>(context), layers);
-    std::printf("  measured %.3f ms/step (%.3f ms/layer incl. head share); roofline %.3f ms "
-                "(%.2f GB / %.0f GB/s); ratio %.2fx\n",
-                decode_ms, decode_ms / layers, roofline_ms, bytes / 1e9, bandwidth / 1e9,
-                decode_ms / roofline_ms);
+    std::printf(
+        "  measured %.3f ms/step (%.3f ms/layer incl. head share); roofline %.3f ms "
+        "(%.2f GB / %.0f GB/s); ratio %.2fx\n",
+        decode_ms, decode_ms / layers, roofline_ms, bytes / 1e9, bandwidth / 1e9,
+        decode_ms / roofline_ms);
 
     // Prefill 2048 tokens against a plain cuBLAS GEMM of the gate/up projection's shape.
     const std::int64_t tokens = 2048;
@@ -169,8 +172,9 @@ int main() {
       model.forward(long_prompt, prefill_cache, LogitsFor::last_token);
     });
     const double attention_flops = 4.0 * tokens * tokens / 2.0 * config.head_dim * config.num_heads;
-    const double flops = (2.0 * static_cast<double>(tokens) * layer_weight_bytes(config) / 2.0 +
-                          attention_flops) * layers;
+    const double flops =
+        (2.0 * static_cast<double>(tokens) * layer_weight_bytes(config) / 2.0 + attention_flops) *
+        layers;
     Tensor x = fill.make(tokens, config.hidden_size);
     Tensor w = fill.make(2 * config.intermediate_size, config.hidden_size);
     Tensor y = backend.allocate(tokens, 2 * config.intermediate_size);
@@ -178,11 +182,12 @@ int main() {
     const double gemm_flops = 2.0 * tokens * config.hidden_size * 2.0 * config.intermediate_size;
     const double model_rate = flops / (prefill_ms * 1e-3) / 1e12;
     const double gemm_rate = gemm_flops / (gemm_ms * 1e-3) / 1e12;
-    std::printf("prefill %lld tokens, %d layers: %.2f ms, %.0f TFLOP/s; cuBLAS GEMM [%lld x %d] x "
-                "[%d x %d]^T: %.0f TFLOP/s; ratio %.2f\n",
-                static_cast<long long>(tokens), layers, prefill_ms, model_rate,
-                static_cast<long long>(tokens), config.hidden_size, 2 * config.intermediate_size,
-                config.hidden_size, gemm_rate, model_rate / gemm_rate);
+    std::printf(
+        "prefill %lld tokens, %d layers: %.2f ms, %.0f TFLOP/s; cuBLAS GEMM [%lld x %d] x "
+        "[%d x %d]^T: %.0f TFLOP/s; ratio %.2f\n",
+        static_cast<long long>(tokens), layers, prefill_ms, model_rate,
+        static_cast<long long>(tokens), config.hidden_size, 2 * config.intermediate_size,
+        config.hidden_size, gemm_rate, model_rate / gemm_rate);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench error: %s\n", e.what());

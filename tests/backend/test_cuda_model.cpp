@@ -32,7 +32,8 @@ TEST_CASE("the CUDA backend reproduces Hugging Face on every reference fixture",
       std::size_t shortest_prefix = kGreedyTokens;
       for (const ReferencePrompt& prompt : fixture.prompts) {
         KvCache cache(backend, model.config(), static_cast<std::int64_t>(prompt.ids.size()));
-        const auto logits = backend.download(model.forward(prompt.ids, cache, LogitsFor::every_token));
+        const auto logits =
+            backend.download(model.forward(prompt.ids, cache, LogitsFor::every_token));
         const auto vocab = static_cast<std::size_t>(model.config().vocab_size);
         for (std::size_t t = 0; t < prompt.ids.size(); ++t) {
           const double error =
@@ -67,10 +68,11 @@ TEST_CASE("the CUDA backend reproduces Hugging Face on every reference fixture",
         while (same < kGreedyTokens && result.tokens[same] == prompt.greedy_ids[same]) ++same;
         shortest_prefix = std::min(shortest_prefix, same);
       }
-      std::printf("%-26s cuda: max relative error of prompt logits %.2e; teacher-forced steps "
-                  "within bf16 rounding of a tie: %zu; shortest identical free-running greedy "
-                  "prefix: %zu of %zu\n",
-                  name.c_str(), worst, flips, shortest_prefix, kGreedyTokens);
+      std::printf(
+          "%-26s cuda: max relative error of prompt logits %.2e; teacher-forced steps "
+          "within bf16 rounding of a tie: %zu; shortest identical free-running greedy "
+          "prefix: %zu of %zu\n",
+          name.c_str(), worst, flips, shortest_prefix, kGreedyTokens);
     }
   }
 }

@@ -94,7 +94,10 @@ std::string label(const LayerShape& s, const std::string& op, std::int64_t token
 }  // namespace
 
 TEST_CASE("linear (cuBLAS bf16, fp32 accumulation) matches the CPU", "[gpu][ops]") {
-  struct Case { std::int64_t tokens, in, out; bool bias; };
+  struct Case {
+    std::int64_t tokens, in, out;
+    bool bias;
+  };
   // Q/K/V of Llama-2-70B, an 8-way slice of its MLP down projection, Falcon-40B's KV slice.
   for (const Case c : {Case{1, 8192, 10240, false}, Case{64, 8192, 1280, true},
                        Case{7, 3584, 8192, false}, Case{128, 8192, 1152, true}}) {
@@ -136,9 +139,11 @@ TEST_CASE("norms match the CPU", "[gpu][ops]") {
 TEST_CASE("rotary matches the CPU at long positions", "[gpu][ops]") {
   for (const LayerShape& s : kShapes) {
     for (const std::int64_t tokens : {1, 33}) {
-      const auto x = random_matrix(tokens, static_cast<std::int64_t>(s.heads) * s.head_dim, 1.0f, 7);
+      const auto x =
+          random_matrix(tokens, static_cast<std::int64_t>(s.heads) * s.head_dim, 1.0f, 7);
       std::vector<std::int32_t> positions;
-      for (std::int64_t t = 0; t < tokens; ++t) positions.push_back(static_cast<std::int32_t>(4000 + 3 * t));
+      for (std::int64_t t = 0; t < tokens; ++t)
+        positions.push_back(static_cast<std::int32_t>(4000 + 3 * t));
       compare(label(s, "rotary", tokens), {x}, [&](Backend& b, const std::vector<Tensor>& in) {
         Tensor y = copy_of(b, in[0]);
         b.rotary(y, s.head_dim, positions, s.theta);
@@ -149,12 +154,15 @@ TEST_CASE("rotary matches the CPU at long positions", "[gpu][ops]") {
 }
 
 TEST_CASE("attention (prefill, chunked prefill, split decode) matches the CPU", "[gpu][ops]") {
-  struct Case { std::int64_t tokens, start; };
+  struct Case {
+    std::int64_t tokens, start;
+  };
   for (const LayerShape& s : kShapes) {
     for (const Case c : {Case{64, 0}, Case{16, 500}, Case{1, 4095}, Case{4, 1023}}) {
       const std::int64_t capacity = c.start + c.tokens;
       const std::int64_t kv_cols = static_cast<std::int64_t>(s.kv_heads) * s.head_dim;
-      const auto q = random_matrix(c.tokens, static_cast<std::int64_t>(s.heads) * s.head_dim, 1.0f, 8);
+      const auto q =
+          random_matrix(c.tokens, static_cast<std::int64_t>(s.heads) * s.head_dim, 1.0f, 8);
       const auto k = random_matrix(capacity, kv_cols, 1.0f, 9);
       const auto v = random_matrix(capacity, kv_cols, 1.0f, 10);
       compare(label(s, "attention start=" + std::to_string(c.start), c.tokens), {q, k, v},

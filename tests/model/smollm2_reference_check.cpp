@@ -43,10 +43,10 @@ int check(const std::filesystem::path& model_dir, const std::filesystem::path& r
     const std::vector<float>& logits = result.step_logits.front();
     std::vector<std::int32_t> order(logits.size());
     std::iota(order.begin(), order.end(), 0);
-    std::partial_sort(order.begin(), order.begin() + 5, order.end(),
-                      [&](std::int32_t a, std::int32_t b) {
-                        return logits[static_cast<std::size_t>(a)] > logits[static_cast<std::size_t>(b)];
-                      });
+    std::partial_sort(
+        order.begin(), order.begin() + 5, order.end(), [&](std::int32_t a, std::int32_t b) {
+          return logits[static_cast<std::size_t>(a)] > logits[static_cast<std::size_t>(b)];
+        });
     order.resize(5);
     bool ok = order == top5_ids;
     for (std::size_t i = 0; i < 5; ++i) {

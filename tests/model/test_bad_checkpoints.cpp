@@ -27,7 +27,8 @@ TEST_CASE("every broken checkpoint is refused with a message naming what is wron
       }
       INFO("message: " << message);
       REQUIRE_FALSE(message.empty());
-      for (const std::string& part : bad.message_parts) CHECK(message.find(part) != std::string::npos);
+      for (const std::string& part : bad.message_parts)
+        CHECK(message.find(part) != std::string::npos);
     }
   }
 }

@@ -24,7 +24,8 @@ RawTensor f32_tensor(const std::string& name, std::vector<std::int64_t> shape,
 TEST_CASE("a valid file is read back with shapes, dtypes and values", "[model][safetensors]") {
   TempDir temp("safetensors-valid");
   const auto path = temp.path() / "model.safetensors";
-  RawTensor half{"h", "F16", {2}, {std::byte{0x00}, std::byte{0x3c}, std::byte{0x00}, std::byte{0xc0}}};
+  RawTensor half{
+      "h", "F16", {2}, {std::byte{0x00}, std::byte{0x3c}, std::byte{0x00}, std::byte{0xc0}}};
   write_safetensors(path, {f32_tensor("a", {2, 3}, {1, 2, 3, 4, 5, 6}), half,
                            RawTensor{"empty", "F32", {0, 4}, {}}});
   const SafetensorsFile file(path);
@@ -65,8 +66,7 @@ TEST_CASE("a directory with no safetensors file is refused", "[model][bad-input]
                     Contains("no model.safetensors or model.safetensors.index.json"));
 }
 
-TEST_CASE("Falcon's grouped query_key_value is reordered to [q | k | v] by KV group",
-          "[model]") {
+TEST_CASE("Falcon's grouped query_key_value is reordered to [q | k | v] by KV group", "[model]") {
   ModelConfig c;
   c.num_heads = 4;
   c.num_kv_heads = 2;

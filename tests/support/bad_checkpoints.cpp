@@ -12,7 +12,8 @@ namespace fs = std::filesystem;
 namespace {
 
 // Applies `change` to the tensors of dir/model.safetensors and writes them back.
-void rewrite_tensors(const fs::path& dir, const std::function<void(std::vector<RawTensor>&)>& change) {
+void rewrite_tensors(const fs::path& dir,
+                     const std::function<void(std::vector<RawTensor>&)>& change) {
   auto tensors = read_raw_tensors(dir / "model.safetensors");
   change(tensors);
   write_safetensors(dir / "model.safetensors", tensors);
@@ -48,9 +49,13 @@ std::vector<BadCheckpoint> bad_checkpoints() {
        {"config.json", "alibi", "ALiBi"},
        [](const fs::path& dir) {
          edit_config(dir, [](nlohmann::json& c) {
-           c = {{"architectures", {"FalconForCausalLM"}}, {"model_type", "falcon"},
-                {"hidden_size", 64}, {"num_hidden_layers", 2}, {"num_attention_heads", 4},
-                {"alibi", true}, {"vocab_size", 256}};
+           c = {{"architectures", {"FalconForCausalLM"}},
+                {"model_type", "falcon"},
+                {"hidden_size", 64},
+                {"num_hidden_layers", 2},
+                {"num_attention_heads", 4},
+                {"alibi", true},
+                {"vocab_size", 256}};
          });
        }},
       {"missing_tensor",
@@ -91,9 +96,8 @@ std::vector<BadCheckpoint> bad_checkpoints() {
       {"overlapping_tensors",
        {"model.safetensors", "'a'", "'b'", "overlap"},
        [](const fs::path& dir) {
-         const std::string header =
-             R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
-             R"("b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})";
+         const std::string header = R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
+                                    R"("b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})";
          write_raw_safetensors(dir / "model.safetensors", header, 24, header.size());
        }},
       {"header_not_json",

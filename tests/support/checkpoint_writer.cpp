@@ -43,7 +43,8 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<RawT
 void write_raw_safetensors(const std::filesystem::path& path, const std::string& header,
                            std::size_t data_bytes, std::uint64_t declared_header_length) {
   std::ofstream out(path, std::ios::binary);
-  for (int i = 0; i < 8; ++i) out.put(static_cast<char>((declared_header_length >> (8 * i)) & 0xff));
+  for (int i = 0; i < 8; ++i)
+    out.put(static_cast<char>((declared_header_length >> (8 * i)) & 0xff));
   out << header;
   out << std::string(data_bytes, '\0');
   if (!out) throw std::runtime_error("cannot write " + path.string());

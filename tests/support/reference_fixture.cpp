@@ -10,7 +10,9 @@
 
 namespace llmpi::testing {
 
-std::filesystem::path fixtures_dir() { return LLMPI_FIXTURES_DIR; }
+std::filesystem::path fixtures_dir() {
+  return LLMPI_FIXTURES_DIR;
+}
 
 std::vector<std::string> reference_fixture_names() {
   return {"llama_gqa_f32", "llama_tied_f16", "falcon_mqa_f16", "falcon_gqa_bf16_sharded",

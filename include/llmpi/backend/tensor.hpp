@@ -24,8 +24,8 @@ struct Tensor {
   // Rows [first, first + count) as a view of the same memory.
   Tensor row_range(std::int64_t first, std::int64_t count) const {
     Tensor view = *this;
-    view.data = static_cast<char*>(data) +
-                static_cast<std::size_t>(first * cols) * dtype_size(dtype);
+    view.data =
+        static_cast<char*>(data) + static_cast<std::size_t>(first * cols) * dtype_size(dtype);
     view.rows = count;
     return view;
   }

@@ -10,12 +10,12 @@ namespace llmpi {
 
 struct GenerationOptions {
   int max_new_tokens = 32;
-  bool stop_at_eos = true;     // stop after emitting one of config.json's eos ids
-  bool keep_logits = false;    // return the logits that chose each token (tests, scoring)
+  bool stop_at_eos = true;   // stop after emitting one of config.json's eos ids
+  bool keep_logits = false;  // return the logits that chose each token (tests, scoring)
 };
 
 struct GenerationResult {
-  std::vector<std::int32_t> tokens;            // new tokens only
+  std::vector<std::int32_t> tokens;             // new tokens only
   std::vector<std::vector<float>> step_logits;  // when keep_logits
   double prefill_seconds = 0.0;
   double decode_seconds = 0.0;  // every step after the first token

@@ -22,7 +22,9 @@ class KvCache {
   void advance(std::int64_t tokens) { length_ += tokens; }
   void clear() { length_ = 0; }
   // Forgets every token from `length` on (a benchmark repeating one step, a rejected draft).
-  void truncate(std::int64_t length) { length_ = std::min(length_, std::max<std::int64_t>(length, 0)); }
+  void truncate(std::int64_t length) {
+    length_ = std::min(length_, std::max<std::int64_t>(length, 0));
+  }
 
  private:
   std::int64_t capacity_;

@@ -24,7 +24,7 @@ struct ModelWeights {
   Tensor embedding;  // [vocab, hidden]
   std::vector<LayerWeights> layers;
   Tensor final_norm_weight, final_norm_bias;
-  Tensor lm_head;  // [vocab, hidden]; the embedding itself when tied
+  Tensor lm_head;                    // [vocab, hidden]; the embedding itself when tied
   std::size_t checkpoint_bytes = 0;  // bytes read from the safetensors files
 };
 
