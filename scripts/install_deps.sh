@@ -10,6 +10,8 @@ packages=(
   libyaml-cpp-dev                     # presets and task files
   libopenblas-dev                     # GEMMs of the CPU backend
   nlohmann-json3-dev libcli11-dev     # config.json / safetensors headers; the command line
+  pkg-config libpcre2-dev             # Unicode regular expressions of the tokenizers
+  libsentencepiece-dev                # tokenizer.model files
   catch2                              # tests
 )
 

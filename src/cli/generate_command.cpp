@@ -14,14 +14,24 @@
 #include "llmpi/engine/greedy_generator.hpp"
 #include "llmpi/model/checkpoint.hpp"
 #include "llmpi/model/transformer.hpp"
+#ifdef LLMPI_HAVE_TOKENIZER
+#include "llmpi/tokenizer/tokenizer.hpp"
+#endif
 
 namespace llmpi {
 
 CLI::App& add_generate_command(CLI::App& app, GenerateArgs& args) {
   CLI::App* command = app.add_subcommand("generate", "Greedy generation from token ids");
   command->add_option("--model", args.model_dir, "Hugging Face checkpoint directory")->required();
-  command->add_option("--prompt-ids", args.prompt_ids, "Prompt token ids, comma separated")
-      ->required();
+  auto* ids =
+      command->add_option("--prompt-ids", args.prompt_ids, "Prompt token ids, comma separated");
+#ifdef LLMPI_HAVE_TOKENIZER
+  auto* text = command->add_option("--prompt", args.prompt_text,
+                                   "Prompt text, tokenized with the checkpoint's tokenizer");
+  ids->excludes(text);
+#else
+  ids->required();
+#endif
   command->add_option("--max-new-tokens", args.max_new_tokens, "Tokens to generate")
       ->check(CLI::PositiveNumber);
   command->add_flag("--ignore-eos", args.ignore_eos, "Keep generating after an EOS token");
@@ -70,7 +80,21 @@ std::unique_ptr<Backend> make_backend(const GenerateArgs& args) {
 }  // namespace
 
 int run_generate(const GenerateArgs& args) {
-  const auto prompt = parse_token_ids(args.prompt_ids);
+  std::vector<std::int32_t> prompt;
+#ifdef LLMPI_HAVE_TOKENIZER
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (args.prompt_text.empty() && args.prompt_ids.empty()) {
+    throw Error("generate: give the prompt as --prompt TEXT or --prompt-ids 1,2,3");
+  }
+  if (!args.prompt_text.empty()) {
+    tokenizer = load_tokenizer(args.model_dir);
+    prompt = tokenizer->encode(args.prompt_text, true);
+  } else {
+    prompt = parse_token_ids(args.prompt_ids);
+  }
+#else
+  prompt = parse_token_ids(args.prompt_ids);
+#endif
   const auto load_start = std::chrono::steady_clock::now();
   ModelConfig config = load_model_config(args.model_dir);
   Checkpoint checkpoint(args.model_dir);
@@ -98,6 +122,9 @@ int run_generate(const GenerateArgs& args) {
     tokens += (i ? "," : "") + std::to_string(result.tokens[i]);
   }
   std::printf("tokens: %s\n", tokens.c_str());
+#ifdef LLMPI_HAVE_TOKENIZER
+  if (tokenizer) std::printf("text: %s\n", tokenizer->decode(result.tokens, true).c_str());
+#endif
   std::printf("prefill: %zu tokens in %.3f s (%.1f tokens/s)\n", prompt.size(),
               result.prefill_seconds, static_cast<double>(prompt.size()) / result.prefill_seconds);
   const std::size_t decoded = result.tokens.size() - 1;  // the first came from the prefill

@@ -8,6 +8,7 @@ namespace llmpi {
 struct GenerateArgs {
   std::string model_dir;
   std::string prompt_ids;
+  std::string prompt_text;
   int max_new_tokens = 32;
   bool ignore_eos = false;
   std::string backend = "cpu";
