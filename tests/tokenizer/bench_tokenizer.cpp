@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
                                    ? LLMPI_SOURCE_DIR "/.venv/bin/python"
                                    : "python3";
     const std::string command = "RAYON_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false " + python +
-                                " " LLMPI_SOURCE_DIR "/scripts/bench_tokenizer_hf.py --mode lines " +
+                                " " LLMPI_SOURCE_DIR
+                                "/scripts/bench_tokenizer_hf.py --mode lines " +
                                 (dir / "tokenizer.json").string() + " " + file.string();
     FILE* pipe = ::popen(command.c_str(), "r");
     std::string output;
