@@ -149,12 +149,7 @@ std::unique_ptr<Decoder> make_decoder(const Json& json, const std::string& where
   if (json.is_null()) return nullptr;
   const std::string type = json.value("type", "");
   if (type == "Sequence") {
-    std::vector<std::unique_ptr<Decoder>> steps;
-    std::size_t index = 0;
-    for (const Json& step : json.at("decoders")) {
-      auto made = make_decoder(step, where + ".decoders[" + std::to_string(index++) + "]");
-      if (made) steps.push_back(std::move(made));
-    }
+    auto steps = make_steps<Decoder>(json, "decoders", where, make_decoder);
     return std::make_unique<SequenceDecoder>(std::move(steps));
   }
   if (type == "ByteLevel") return std::make_unique<ByteLevelDecoder>();

@@ -74,12 +74,7 @@ std::unique_ptr<Normalizer> make_normalizer(const Json& json, const std::string&
   if (json.is_null()) return nullptr;
   const std::string type = json.value("type", "");
   if (type == "Sequence") {
-    std::vector<std::unique_ptr<Normalizer>> steps;
-    std::size_t index = 0;
-    for (const Json& step : json.at("normalizers")) {
-      auto made = make_normalizer(step, where + ".normalizers[" + std::to_string(index++) + "]");
-      if (made) steps.push_back(std::move(made));
-    }
+    auto steps = make_steps<Normalizer>(json, "normalizers", where, make_normalizer);
     return std::make_unique<SequenceNormalizer>(std::move(steps));
   }
   if (type == "Prepend")

@@ -39,6 +39,19 @@ class PostProcessor {
   virtual void process(std::vector<std::int32_t>& ids) const = 0;
 };
 
+// The steps of a "Sequence" stage, each made by `make` (which may return null for a no-op).
+template <typename Stage, typename Make>
+std::vector<std::unique_ptr<Stage>> make_steps(const nlohmann::json& json, const char* key,
+                                               const std::string& where, Make make) {
+  std::vector<std::unique_ptr<Stage>> steps;
+  std::size_t index = 0;
+  for (const nlohmann::json& step : json.at(key)) {
+    auto made = make(step, where + "." + key + "[" + std::to_string(index++) + "]");
+    if (made) steps.push_back(std::move(made));
+  }
+  return steps;
+}
+
 std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& json, const std::string& where);
 std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& json,
                                                  const std::string& where);

@@ -67,12 +67,7 @@ std::unique_ptr<PostProcessor> make_post_processor(const Json& json, const std::
   if (type == "ByteLevel") return nullptr;  // only adjusts offsets, which llmpi does not report
   if (type == "TemplateProcessing") return std::make_unique<TemplatePostProcessor>(json, where);
   if (type == "Sequence") {
-    std::vector<std::unique_ptr<PostProcessor>> steps;
-    std::size_t index = 0;
-    for (const Json& step : json.at("processors")) {
-      auto made = make_post_processor(step, where + ".processors[" + std::to_string(index++) + "]");
-      if (made) steps.push_back(std::move(made));
-    }
+    auto steps = make_steps<PostProcessor>(json, "processors", where, make_post_processor);
     return std::make_unique<SequencePostProcessor>(std::move(steps));
   }
   throw Error(where + ": post-processor type '" + type +

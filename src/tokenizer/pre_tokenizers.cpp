@@ -142,13 +142,7 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& json, const std::st
   if (json.is_null()) return nullptr;
   const std::string type = json.value("type", "");
   if (type == "Sequence") {
-    std::vector<std::unique_ptr<PreTokenizer>> steps;
-    std::size_t index = 0;
-    for (const Json& step : json.at("pretokenizers")) {
-      auto made =
-          make_pre_tokenizer(step, where + ".pretokenizers[" + std::to_string(index++) + "]");
-      if (made) steps.push_back(std::move(made));
-    }
+    auto steps = make_steps<PreTokenizer>(json, "pretokenizers", where, make_pre_tokenizer);
     return std::make_unique<SequencePreTokenizer>(std::move(steps));
   }
   if (type == "ByteLevel") {
