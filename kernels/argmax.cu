@@ -11,7 +11,7 @@ __device__ __forceinline__ bool better(float value, int index, float best, int b
   return value > best || (value == best && index < best_index);
 }
 
-__global__ void argmax_kernel(const bf16* __restrict__ x, int* __restrict__ out, int cols) {
+__global__ void max_rows_kernel(const bf16* __restrict__ x, RowMax* __restrict__ out, int cols) {
   const bf16* row = x + static_cast<long long>(blockIdx.x) * cols;
   float best = -INFINITY;
   int best_index = 0x7fffffff;
@@ -37,14 +37,14 @@ __global__ void argmax_kernel(const bf16* __restrict__ x, int* __restrict__ out,
     }
     __syncthreads();
   }
-  if (threadIdx.x == 0) out[blockIdx.x] = indices[0];
+  if (threadIdx.x == 0) out[blockIdx.x] = RowMax{values[0], indices[0]};
 }
 
 }  // namespace
 
-void argmax_rows(const void* x, int* out, long long rows, int cols, cudaStream_t stream) {
+void max_rows(const void* x, RowMax* out, long long rows, int cols, cudaStream_t stream) {
   if (rows == 0) return;
-  argmax_kernel<<<static_cast<unsigned int>(rows), kThreads, 0, stream>>>(
+  max_rows_kernel<<<static_cast<unsigned int>(rows), kThreads, 0, stream>>>(
       static_cast<const bf16*>(x), out, cols);
 }
 

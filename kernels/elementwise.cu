@@ -56,11 +56,12 @@ __global__ void split_qkv_kernel(const bf16* __restrict__ fused, bf16* __restric
 }
 
 __global__ void embedding_kernel(const int* __restrict__ ids, const bf16* __restrict__ table,
-                                 bf16* __restrict__ out, long long count, int cols) {
+                                 long long first_id, long long table_rows, bf16* __restrict__ out,
+                                 long long count, int cols) {
   const long long index = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (index >= count) return;
-  const long long token = index / cols;
-  out[index] = table[static_cast<long long>(ids[token]) * cols + index % cols];
+  const long long row = static_cast<long long>(ids[index / cols]) - first_id;
+  out[index] = row >= 0 && row < table_rows ? table[row * cols + index % cols] : to_bf16(0.0f);
 }
 
 __global__ void f32_to_bf16_kernel(const float* __restrict__ in, bf16* __restrict__ out,
@@ -111,12 +112,13 @@ void split_qkv(const void* fused, void* q, void* k, void* v, long long tokens, i
       static_cast<bf16*>(v), count, q_cols, kv_cols);
 }
 
-void embedding(const int* ids, const void* table, void* out, long long tokens, int cols,
-               cudaStream_t stream) {
+void embedding(const int* ids, const void* table, long long first_id, long long table_rows,
+               void* out, long long tokens, int cols, cudaStream_t stream) {
   const long long count = tokens * cols;
   if (count == 0) return;
   embedding_kernel<<<blocks_for(count, kThreads), kThreads, 0, stream>>>(
-      ids, static_cast<const bf16*>(table), static_cast<bf16*>(out), count, cols);
+      ids, static_cast<const bf16*>(table), first_id, table_rows, static_cast<bf16*>(out), count,
+      cols);
 }
 
 void f32_to_bf16(const float* in, void* out, long long count, cudaStream_t stream) {

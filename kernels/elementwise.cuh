@@ -16,9 +16,9 @@ void add_bias(void* out, const void* bias, long long rows, int cols, cudaStream_
 // [tokens, q | k | v] -> three matrices.
 void split_qkv(const void* fused, void* q, void* k, void* v, long long tokens, int q_cols,
                int kv_cols, cudaStream_t stream);
-// out[t] = table[ids[t]]; ids on the device, already checked against the vocabulary.
-void embedding(const int* ids, const void* table, void* out, long long tokens, int cols,
-               cudaStream_t stream);
+// out[t] = table[ids[t] - first_id], zero for ids outside the table's rows.
+void embedding(const int* ids, const void* table, long long first_id, long long table_rows,
+               void* out, long long tokens, int cols, cudaStream_t stream);
 void f32_to_bf16(const float* in, void* out, long long count, cudaStream_t stream);
 void bf16_to_f32(const void* in, float* out, long long count, cudaStream_t stream);
 

@@ -48,8 +48,6 @@ status=0
 [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
 ctest --test-dir build-gpu -LE gpu -j8 --output-on-failure > "$OUT/ctest_cpu.log" 2>&1 || status=1
 tail -3 "$OUT/ctest_cpu.log"
-./build-gpu/src/llmpi generate --backend cuda --model tests/fixtures/falcon_gqa_bf16_sharded \
-  --prompt-ids 1,17,42,99,128,200,255 --max-new-tokens 16 --ignore-eos 2>&1 | tee "$OUT/generate.log"
 if [[ -x build-gpu/tests/cuda_layer_bench ]]; then
   ./build-gpu/tests/cuda_layer_bench 2>&1 | tee "$OUT/bench.log"
   # The same shapes through PyTorch/transformers on the same GPU, for the ratio.

@@ -19,7 +19,8 @@ const ShapeCheck check("cpu");
 
 }  // namespace
 
-CpuBackend::CpuBackend() {
+CpuBackend::CpuBackend(int threads) {
+  if (threads > 0) omp_set_num_threads(threads);
   // Threads come from OpenMP around each BLAS call (see linear); BLAS itself stays serial.
   openblas_set_num_threads(1);
 }
@@ -137,16 +138,18 @@ void CpuBackend::layer_norm(const Tensor& x, const Tensor& weight, const Tensor&
   }
 }
 
-void CpuBackend::embedding(std::span<const std::int32_t> ids, const Tensor& table, Tensor& out) {
+void CpuBackend::embedding(std::span<const std::int32_t> ids, const Tensor& table,
+                           std::int64_t first_id, Tensor& out) {
   check.require(out.rows == static_cast<std::int64_t>(ids.size()) && out.cols == table.cols,
                 "embedding", "table " + ShapeCheck::dims(table) + " out " + ShapeCheck::dims(out));
   for (std::size_t t = 0; t < ids.size(); ++t) {
-    if (ids[t] < 0 || ids[t] >= table.rows) {
-      throw Error("token id " + std::to_string(ids[t]) + " is outside the vocabulary [0, " +
-                  std::to_string(table.rows) + ")");
+    float* row = out.as<float>() + static_cast<std::int64_t>(t) * out.cols;
+    const std::int64_t local = ids[t] - first_id;
+    if (local < 0 || local >= table.rows) {
+      std::fill(row, row + out.cols, 0.0f);
+      continue;
     }
-    std::memcpy(out.as<float>() + static_cast<std::int64_t>(t) * out.cols,
-                table.as<const float>() + static_cast<std::int64_t>(ids[t]) * table.cols,
+    std::memcpy(row, table.as<const float>() + local * table.cols,
                 static_cast<std::size_t>(table.cols) * sizeof(float));
   }
 }
@@ -280,12 +283,12 @@ void CpuBackend::add(Tensor& acc, const Tensor& x) {
   for (std::int64_t i = 0; i < count; ++i) a[i] += b[i];
 }
 
-std::vector<std::int32_t> CpuBackend::argmax_rows(const Tensor& x) {
-  std::vector<std::int32_t> result(static_cast<std::size_t>(x.rows));
+std::vector<RowMax> CpuBackend::max_rows(const Tensor& x) {
+  std::vector<RowMax> result(static_cast<std::size_t>(x.rows));
   for (std::int64_t row = 0; row < x.rows; ++row) {
     const float* v = x.as<const float>() + row * x.cols;
-    result[static_cast<std::size_t>(row)] =
-        static_cast<std::int32_t>(std::max_element(v, v + x.cols) - v);
+    const float* best = std::max_element(v, v + x.cols);
+    result[static_cast<std::size_t>(row)] = {*best, static_cast<std::int32_t>(best - v)};
   }
   return result;
 }

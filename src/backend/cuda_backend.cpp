@@ -190,18 +190,13 @@ void CudaBackend::layer_norm(const Tensor& x, const Tensor& weight, const Tensor
   check_last_launch("layer_norm");
 }
 
-void CudaBackend::embedding(std::span<const std::int32_t> ids, const Tensor& table, Tensor& out) {
+void CudaBackend::embedding(std::span<const std::int32_t> ids, const Tensor& table,
+                            std::int64_t first_id, Tensor& out) {
   check.require(out.rows == static_cast<std::int64_t>(ids.size()) && out.cols == table.cols,
                 "embedding", "table " + ShapeCheck::dims(table) + " out " + ShapeCheck::dims(out));
-  for (std::int32_t id : ids) {
-    if (id < 0 || id >= table.rows) {
-      throw Error("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
-                  std::to_string(table.rows) + ")");
-    }
-  }
   const auto device_ids = device_ints(ids);
-  kernels::embedding(device_ids.get(), table.data, out.data, out.rows, as_int(out.cols, "cols"),
-                     handles_->stream);
+  kernels::embedding(device_ids.get(), table.data, first_id, table.rows, out.data, out.rows,
+                     as_int(out.cols, "cols"), handles_->stream);
   check_last_launch("embedding");
 }
 
@@ -266,13 +261,14 @@ void CudaBackend::add(Tensor& acc, const Tensor& x) {
   check_last_launch("add");
 }
 
-std::vector<std::int32_t> CudaBackend::argmax_rows(const Tensor& x) {
-  auto indices = device_bytes(static_cast<std::size_t>(x.rows) * sizeof(int));
-  kernels::argmax_rows(x.data, static_cast<int*>(indices.get()), x.rows, as_int(x.cols, "cols"),
-                       handles_->stream);
-  check_last_launch("argmax_rows");
-  std::vector<std::int32_t> result(static_cast<std::size_t>(x.rows));
-  CHECK_CUDA(cudaMemcpyAsync(result.data(), indices.get(), result.size() * sizeof(int),
+std::vector<RowMax> CudaBackend::max_rows(const Tensor& x) {
+  static_assert(sizeof(RowMax) == sizeof(kernels::RowMax));
+  auto maxima = device_bytes(static_cast<std::size_t>(x.rows) * sizeof(RowMax));
+  kernels::max_rows(x.data, static_cast<kernels::RowMax*>(maxima.get()), x.rows,
+                    as_int(x.cols, "cols"), handles_->stream);
+  check_last_launch("max_rows");
+  std::vector<RowMax> result(static_cast<std::size_t>(x.rows));
+  CHECK_CUDA(cudaMemcpyAsync(result.data(), maxima.get(), result.size() * sizeof(RowMax),
                              cudaMemcpyDeviceToHost, handles_->stream));
   CHECK_CUDA(cudaStreamSynchronize(handles_->stream));
   return result;

@@ -1,44 +1,50 @@
 #include "llmpi/cli/generate_command.hpp"
 
+#include <mpi.h>
+
+#include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "llmpi/backend/cpu_backend.hpp"
-#ifdef LLMPI_HAVE_CUDA
-#include "llmpi/backend/cuda_backend.hpp"
-#endif
 #include "llmpi/config/model_config.hpp"
+#include "llmpi/config/parallel_layout.hpp"
 #include "llmpi/core/error.hpp"
+#include "llmpi/dist/topology.hpp"
 #include "llmpi/engine/greedy_generator.hpp"
 #include "llmpi/model/checkpoint.hpp"
 #include "llmpi/model/transformer.hpp"
-#ifdef LLMPI_HAVE_TOKENIZER
 #include "llmpi/tokenizer/tokenizer.hpp"
+#ifdef LLMPI_HAVE_CUDA
+#include "llmpi/backend/cuda_backend.hpp"
 #endif
 
 namespace llmpi {
 
 CLI::App& add_generate_command(CLI::App& app, GenerateArgs& args) {
-  CLI::App* command = app.add_subcommand("generate", "Greedy generation from token ids");
+  CLI::App* command = app.add_subcommand("generate", "Greedy generation from a prompt");
   command->add_option("--model", args.model_dir, "Hugging Face checkpoint directory")->required();
   auto* ids =
       command->add_option("--prompt-ids", args.prompt_ids, "Prompt token ids, comma separated");
-#ifdef LLMPI_HAVE_TOKENIZER
   auto* text = command->add_option("--prompt", args.prompt_text,
                                    "Prompt text, tokenized with the checkpoint's tokenizer");
   ids->excludes(text);
-#else
-  ids->required();
-#endif
   command->add_option("--max-new-tokens", args.max_new_tokens, "Tokens to generate")
       ->check(CLI::PositiveNumber);
   command->add_flag("--ignore-eos", args.ignore_eos, "Keep generating after an EOS token");
   command->add_option("--backend", args.backend, "cpu, or cuda where built with CUDA")
       ->check(CLI::IsMember({"cpu", "cuda"}));
-  command->add_option("--device", args.device, "CUDA device index (cuda backend)")
-      ->check(CLI::NonNegativeNumber);
+  command->add_option("--device", args.device,
+                      "CUDA device index (default: the rank's local rank on its node)");
+  command->add_option("--tp", args.tp, "Tensor-parallel ranks (one node)")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--pp", args.pp, "Pipeline stages")->check(CLI::PositiveNumber);
+  command->add_option("--dp", args.dp, "Data-parallel replicas (default: job size / (tp x pp))");
   return *command;
 }
 
@@ -67,64 +73,98 @@ std::vector<std::int32_t> parse_token_ids(const std::string& text) {
 }
 
 namespace {
-std::unique_ptr<Backend> make_backend(const GenerateArgs& args) {
+
+std::unique_ptr<Backend> make_backend(const GenerateArgs& args, const Topology& topology) {
   if (args.backend == "cuda") {
 #ifdef LLMPI_HAVE_CUDA
-    return std::make_unique<CudaBackend>(args.device);
+    return std::make_unique<CudaBackend>(args.device >= 0 ? args.device : topology.local_rank());
 #else
     throw Error("--backend cuda: this llmpi was built without CUDA (nvcc was not found)");
 #endif
   }
-  return std::make_unique<CpuBackend>();
+  // Ranks sharing a machine share its cores, unless OMP_NUM_THREADS says otherwise.
+  int threads = 0;
+  if (std::getenv("OMP_NUM_THREADS") == nullptr) {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    threads = std::max(1, cores / topology.ranks_on_node());
+  }
+  return std::make_unique<CpuBackend>(threads);
 }
+
+// For the dead-rank test: LLMPI_FAULT_KILL_RANK=r LLMPI_FAULT_KILL_AT_TOKEN=n makes rank r
+// kill itself (SIGKILL, no clean-up) when it has seen n new tokens.
+std::function<void(std::int32_t)> fault_injection(int world_rank) {
+  const char* rank = std::getenv("LLMPI_FAULT_KILL_RANK");
+  const char* at = std::getenv("LLMPI_FAULT_KILL_AT_TOKEN");
+  if (rank == nullptr || at == nullptr || std::atoi(rank) != world_rank) return {};
+  auto seen = std::make_shared<int>(0);
+  const int limit = std::atoi(at);
+  return [seen, limit](std::int32_t) {
+    if (++*seen >= limit) std::raise(SIGKILL);
+  };
+}
+
 }  // namespace
 
 int run_generate(const GenerateArgs& args) {
-  std::vector<std::int32_t> prompt;
-#ifdef LLMPI_HAVE_TOKENIZER
-  std::unique_ptr<Tokenizer> tokenizer;
+  int world_size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &world_size);
   if (args.prompt_text.empty() && args.prompt_ids.empty()) {
     throw Error("generate: give the prompt as --prompt TEXT or --prompt-ids 1,2,3");
   }
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::vector<std::int32_t> prompt;
   if (!args.prompt_text.empty()) {
     tokenizer = load_tokenizer(args.model_dir);
     prompt = tokenizer->encode(args.prompt_text, true);
   } else {
     prompt = parse_token_ids(args.prompt_ids);
   }
-#else
-  prompt = parse_token_ids(args.prompt_ids);
-#endif
+
   const auto load_start = std::chrono::steady_clock::now();
   ModelConfig config = load_model_config(args.model_dir);
+  ParallelLayout layout{args.tp, args.pp, args.dp};
+  if (layout.dp == 0) layout.dp = std::max(1, world_size / (args.tp * args.pp));
+  validate_layout(config, layout, world_size);  // before any weight is read
+  Topology topology(layout);
+  const bool leader = topology.world_rank() == 0;
+  const std::string rank_map = topology.rank_map();
+  if (leader) std::printf("%s", rank_map.c_str());
+
+  const ModelShard shard = make_model_shard(config, layout, topology.coordinates());
   Checkpoint checkpoint(args.model_dir);
-  const std::unique_ptr<Backend> backend_owner = make_backend(args);
-  Backend& backend = *backend_owner;
-  ModelWeights weights = load_model_weights(config, checkpoint, backend);
+  const std::unique_ptr<Backend> backend = make_backend(args, topology);
+  ModelWeights weights = load_model_weights(config, checkpoint, *backend, shard);
   const double load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
-  std::printf("model: %s (%s, %d layers, hidden %d, heads %d/%d kv, vocab %d)\n",
-              args.model_dir.c_str(), architecture_name(config.architecture).c_str(),
-              config.num_layers, config.hidden_size, config.num_heads, config.num_kv_heads,
-              config.vocab_size);
-  std::printf("weights: %.1f MB read in %.2f s, backend %s\n",
-              static_cast<double>(weights.checkpoint_bytes) / 1e6, load_seconds,
-              backend.name().c_str());
+  double bytes = static_cast<double>(weights.checkpoint_bytes);
+  double all_bytes = bytes;
+  MPI_Allreduce(&bytes, &all_bytes, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  if (leader) {
+    std::printf(
+        "model: %s (%s, %d layers, hidden %d, heads %d/%d kv, vocab %d), tp %d pp %d dp %d\n",
+        args.model_dir.c_str(), architecture_name(config.architecture).c_str(), config.num_layers,
+        config.hidden_size, config.num_heads, config.num_kv_heads, config.vocab_size, layout.tp,
+        layout.pp, layout.dp);
+    std::printf("weights: %.1f MB read by rank 0 (%.1f MB by all ranks) in %.2f s, backend %s\n",
+                bytes / 1e6, all_bytes / 1e6, load_seconds, backend->name().c_str());
+  }
 
-  Transformer model(std::move(config), std::move(weights), backend);
+  Transformer model(std::move(config), std::move(weights), *backend, shard,
+                    ModelComms{&topology.tp(), &topology.pp()});
   GenerationOptions options;
   options.max_new_tokens = args.max_new_tokens;
   options.stop_at_eos = !args.ignore_eos;
+  options.on_token = fault_injection(topology.world_rank());
   const GenerationResult result = generate_greedy(model, prompt, options);
+  if (!leader) return 0;
 
   std::string tokens;
   for (std::size_t i = 0; i < result.tokens.size(); ++i) {
     tokens += (i ? "," : "") + std::to_string(result.tokens[i]);
   }
   std::printf("tokens: %s\n", tokens.c_str());
-#ifdef LLMPI_HAVE_TOKENIZER
   if (tokenizer) std::printf("text: %s\n", tokenizer->decode(result.tokens, true).c_str());
-#endif
   std::printf("prefill: %zu tokens in %.3f s (%.1f tokens/s)\n", prompt.size(),
               result.prefill_seconds, static_cast<double>(prompt.size()) / result.prefill_seconds);
   const std::size_t decoded = result.tokens.size() - 1;  // the first came from the prefill

@@ -1,37 +1,63 @@
 // llmpi: the command-line entry point. Every error of every component arrives here once, as
-// an exception carrying its context, and leaves as one message and a non-zero exit code.
+// an exception carrying its context, and leaves as one message and a non-zero exit code; in a
+// job of several ranks, MPI_Abort makes sure no other rank waits forever for the failed one.
+#include <mpi.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <optional>
 
 #include "llmpi/cli/generate_command.hpp"
-#ifdef LLMPI_HAVE_TOKENIZER
 #include "llmpi/cli/tokenize_command.hpp"
-#endif
 #include "llmpi/core/error.hpp"
+#include "llmpi/dist/mpi.hpp"
+
+namespace {
+
+int fail(const std::exception& e) {
+  int initialized = 0;
+  int finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  int size = 1;
+  int rank = 0;
+  if (initialized && !finalized) {
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  }
+  if (size > 1) {
+    std::fprintf(stderr, "llmpi: error (rank %d of %d): %s\n", rank, size, e.what());
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  std::fprintf(stderr, "llmpi: error: %s\n", e.what());
+  return 1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"llmpi: large language model inference and evaluation over MPI"};
   app.require_subcommand(1);
   llmpi::GenerateArgs generate_args;
   CLI::App& generate = llmpi::add_generate_command(app, generate_args);
-#ifdef LLMPI_HAVE_TOKENIZER
   llmpi::TokenizeArgs tokenize_args;
   CLI::App& tokenize = llmpi::add_tokenize_command(app, tokenize_args);
-#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  std::optional<llmpi::MpiEnvironment> mpi;
   try {
-    if (generate.parsed()) return llmpi::run_generate(generate_args);
-#ifdef LLMPI_HAVE_TOKENIZER
+    if (generate.parsed()) {
+      mpi.emplace();  // the model runs on every rank of the job
+      return llmpi::run_generate(generate_args);
+    }
     if (tokenize.parsed()) return llmpi::run_tokenize(tokenize_args);
-#endif
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "llmpi: error: %s\n", e.what());
-    return 1;
+    return fail(e);
   }
   return 0;
 }

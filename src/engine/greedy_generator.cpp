@@ -32,13 +32,16 @@ GenerationResult generate_greedy(Transformer& model, std::span<const std::int32_
     }
   }
 
-  Backend& backend = model.backend();
-  KvCache cache(backend, config, total);
+  KvCache cache(model.backend(), config, model.shard(), total);
   GenerationResult result;
+  // Every rank of the replica runs each step; the last stage's choice reaches all of them.
   auto take = [&](const Tensor& logits) {
-    const std::int32_t token = backend.argmax_rows(logits).front();
-    if (options.keep_logits) result.step_logits.push_back(backend.download(logits));
+    if (options.keep_logits && model.shard().last_stage()) {
+      result.step_logits.push_back(model.full_logits(logits));
+    }
+    const std::int32_t token = model.greedy_token(logits);
     result.tokens.push_back(token);
+    if (options.on_token) options.on_token(token);
     return token;
   };
   auto is_eos = [&](std::int32_t token) {

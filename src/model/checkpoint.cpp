@@ -1,7 +1,9 @@
 #include "llmpi/model/checkpoint.hpp"
 
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <sstream>
 
 #include "llmpi/core/error.hpp"
@@ -92,8 +94,9 @@ const TensorInfo& Checkpoint::info(const std::string& name) const {
   return *tensor;
 }
 
-std::vector<float> Checkpoint::read(const std::string& name,
-                                    std::span<const std::int64_t> expected) const {
+std::span<const std::byte> Checkpoint::checked_data(const std::string& name,
+                                                    std::span<const std::int64_t> expected,
+                                                    DType* dtype) const {
   const TensorInfo& tensor = info(name);
   const SafetensorsFile& file = file_for(name);
   const std::string where = file.path().string() + ": tensor '" + name + "'";
@@ -105,9 +108,60 @@ std::vector<float> Checkpoint::read(const std::string& name,
     throw Error(where + " has dtype " + tensor.dtype_name +
                 ", which llmpi does not load (supported: F32, F16, BF16)");
   }
-  std::vector<float> values(tensor.numel());
-  convert_to_f32(*tensor.dtype, file.data(tensor).data(), values.size(), values.data());
-  bytes_read_ += tensor.end - tensor.begin;
+  *dtype = *tensor.dtype;
+  return file.data(tensor);
+}
+
+std::vector<float> Checkpoint::read(const std::string& name,
+                                    std::span<const std::int64_t> expected) const {
+  DType dtype;
+  const auto bytes = checked_data(name, expected, &dtype);
+  std::vector<float> values(bytes.size() / dtype_size(dtype));
+  convert_to_f32(dtype, bytes.data(), values.size(), values.data());
+  bytes_read_ += bytes.size();
+  return values;
+}
+
+std::vector<float> Checkpoint::read_rows(const std::string& name,
+                                         std::span<const std::int64_t> expected, std::int64_t first,
+                                         std::int64_t count) const {
+  DType dtype;
+  const auto bytes = checked_data(name, expected, &dtype);
+  const std::int64_t rows = expected.empty() ? 1 : expected[0];
+  if (first < 0 || count < 0 || first + count > rows) {
+    throw Error("tensor '" + name + "': rows [" + std::to_string(first) + ", " +
+                std::to_string(first + count) + ") outside its " + std::to_string(rows) + " rows");
+  }
+  const auto row_elements = static_cast<std::size_t>(
+      std::accumulate(expected.begin() + (expected.empty() ? 0 : 1), expected.end(),
+                      std::int64_t{1}, std::multiplies<>()));
+  const std::size_t element = dtype_size(dtype);
+  std::vector<float> values(static_cast<std::size_t>(count) * row_elements);
+  convert_to_f32(dtype, bytes.data() + static_cast<std::size_t>(first) * row_elements * element,
+                 values.size(), values.data());
+  bytes_read_ += values.size() * element;
+  return values;
+}
+
+std::vector<float> Checkpoint::read_columns(const std::string& name,
+                                            std::span<const std::int64_t> expected,
+                                            std::int64_t first, std::int64_t count) const {
+  DType dtype;
+  const auto bytes = checked_data(name, expected, &dtype);
+  if (expected.size() != 2 || first < 0 || count < 0 || first + count > expected[1]) {
+    throw Error("tensor '" + name + "': columns [" + std::to_string(first) + ", " +
+                std::to_string(first + count) + ") outside its shape " + shape_string(expected));
+  }
+  const std::size_t element = dtype_size(dtype);
+  const auto rows = static_cast<std::size_t>(expected[0]);
+  const auto cols = static_cast<std::size_t>(expected[1]);
+  std::vector<float> values(rows * static_cast<std::size_t>(count));
+  for (std::size_t r = 0; r < rows; ++r) {
+    convert_to_f32(dtype, bytes.data() + (r * cols + static_cast<std::size_t>(first)) * element,
+                   static_cast<std::size_t>(count),
+                   values.data() + r * static_cast<std::size_t>(count));
+  }
+  bytes_read_ += values.size() * element;
   return values;
 }
 

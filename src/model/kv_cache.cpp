@@ -2,12 +2,17 @@
 
 namespace llmpi {
 
-KvCache::KvCache(Backend& backend, const ModelConfig& config, std::int64_t capacity)
+KvCache::KvCache(Backend& backend, const ModelConfig& config, const ModelShard& shard,
+                 std::int64_t capacity)
     : capacity_(capacity) {
-  for (int layer = 0; layer < config.num_layers; ++layer) {
-    keys_.push_back(backend.allocate(capacity, config.kv_size()));
-    values_.push_back(backend.allocate(capacity, config.kv_size()));
+  const std::int64_t width = static_cast<std::int64_t>(shard.heads.kv_count) * config.head_dim;
+  for (int layer = 0; layer < shard.layer_count(); ++layer) {
+    keys_.push_back(backend.allocate(capacity, width));
+    values_.push_back(backend.allocate(capacity, width));
   }
 }
+
+KvCache::KvCache(Backend& backend, const ModelConfig& config, std::int64_t capacity)
+    : KvCache(backend, config, whole_model(config), capacity) {}
 
 }  // namespace llmpi

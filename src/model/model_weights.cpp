@@ -11,86 +11,102 @@ namespace {
 
 using Shape = std::vector<std::int64_t>;
 
-// Reads checkpoint tensors with the shapes config.json implies and uploads them.
-class WeightReader {
+// Reads a rank's slices of checkpoint tensors, with the shapes config.json implies, and
+// uploads them. Only the slice's bytes are copied out of the memory-mapped files.
+class ShardReader {
  public:
-  WeightReader(const Checkpoint& checkpoint, Backend& backend)
-      : checkpoint_(checkpoint), backend_(backend) {}
+  ShardReader(const ModelConfig& config, const Checkpoint& checkpoint, Backend& backend,
+              const ModelShard& shard)
+      : c_(config), checkpoint_(checkpoint), backend_(backend), shard_(shard) {}
 
-  std::vector<float> host(const std::string& name, const Shape& shape) {
-    return checkpoint_.read(name, shape);
-  }
-  Tensor matrix(const std::string& name, std::int64_t rows, std::int64_t cols) {
-    return backend_.upload(host(name, {rows, cols}), rows, cols);
-  }
   Tensor vector(const std::string& name, std::int64_t size) {
-    return backend_.upload(host(name, {size}), 1, size);
+    return backend_.upload(checkpoint_.read(name, Shape{size}), 1, size);
   }
   Tensor optional_vector(bool present, const std::string& name, std::int64_t size) {
     return present ? vector(name, size) : Tensor{};
   }
-  // Several checkpoint tensors stacked along rows: fused projections.
-  Tensor stacked(const std::vector<std::string>& names, const std::vector<std::int64_t>& rows,
-                 std::int64_t cols) {
-    std::vector<float> all;
-    std::int64_t total_rows = 0;
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      const auto part = host(names[i], cols == 0 ? Shape{rows[i]} : Shape{rows[i], cols});
-      all.insert(all.end(), part.begin(), part.end());
-      total_rows += rows[i];
-    }
-    return cols == 0 ? backend_.upload(all, 1, total_rows) : backend_.upload(all, total_rows, cols);
+  // Rows [first, first + count) of a [rows, cols] matrix (cols = 0: a vector).
+  std::vector<float> rows(const std::string& name, std::int64_t rows, std::int64_t cols,
+                          std::int64_t first, std::int64_t count) {
+    const Shape shape = cols == 0 ? Shape{rows} : Shape{rows, cols};
+    return checkpoint_.read_rows(name, shape, first, count);
   }
-  Backend& backend() { return backend_; }
+  Tensor upload(const std::vector<float>& values, std::int64_t cols) {
+    const auto count = static_cast<std::int64_t>(values.size());
+    return cols == 0 ? backend_.upload(values, 1, count)
+                     : backend_.upload(values, count / cols, cols);
+  }
+  // Columns [first, first + count) of a [rows, cols] matrix: a row-parallel weight.
+  Tensor columns(const std::string& name, std::int64_t rows, std::int64_t cols, std::int64_t first,
+                 std::int64_t count) {
+    return backend_.upload(checkpoint_.read_columns(name, Shape{rows, cols}, first, count), rows,
+                           count);
+  }
+  // A row-parallel layer's bias: added once, by TP rank 0, before the all-reduce.
+  Tensor row_parallel_bias(bool present, const std::string& name, std::int64_t size) {
+    return present && shard_.tp_rank == 0 ? vector(name, size) : Tensor{};
+  }
+
+  const ModelConfig& config() const { return c_; }
+  const ModelShard& shard() const { return shard_; }
 
  private:
+  const ModelConfig& c_;
   const Checkpoint& checkpoint_;
   Backend& backend_;
+  const ModelShard& shard_;
 };
 
-// Moves head-sized row blocks of a [blocks * block_rows, cols] matrix into the given order.
-std::vector<float> reorder_blocks(const std::vector<float>& source, const std::vector<int>& order,
-                                  std::int64_t block_rows, std::int64_t cols) {
-  std::vector<float> result(source.size());
-  const auto block_size = static_cast<std::size_t>(block_rows * cols);
-  for (std::size_t dst = 0; dst < order.size(); ++dst) {
-    const auto src = static_cast<std::size_t>(order[dst]);
-    std::copy_n(source.begin() + static_cast<std::ptrdiff_t>(src * block_size), block_size,
-                result.begin() + static_cast<std::ptrdiff_t>(dst * block_size));
-  }
-  return result;
+void append(std::vector<float>& to, const std::vector<float>& from) {
+  to.insert(to.end(), from.begin(), from.end());
 }
 
-void load_llama_layer(const ModelConfig& c, WeightReader& reader, int index, LayerWeights& layer) {
+void load_llama_layer(ShardReader& reader, int index, LayerWeights& layer) {
+  const ModelConfig& c = reader.config();
+  const ModelShard& s = reader.shard();
   const std::string p = "model.layers." + std::to_string(index) + ".";
   const std::int64_t hidden = c.hidden_size;
+  const std::int64_t hd = c.head_dim;
   layer.attention_norm_weight = reader.vector(p + "input_layernorm.weight", hidden);
   layer.mlp_norm_weight = reader.vector(p + "post_attention_layernorm.weight", hidden);
-  const std::vector<std::string> qkv = {p + "self_attn.q_proj", p + "self_attn.k_proj",
-                                        p + "self_attn.v_proj"};
-  const std::vector<std::int64_t> qkv_rows = {c.q_size(), c.kv_size(), c.kv_size()};
-  layer.qkv_weight = reader.stacked({qkv[0] + ".weight", qkv[1] + ".weight", qkv[2] + ".weight"},
-                                    qkv_rows, hidden);
-  if (c.attention_bias) {
-    layer.qkv_bias =
-        reader.stacked({qkv[0] + ".bias", qkv[1] + ".bias", qkv[2] + ".bias"}, qkv_rows, 0);
-  }
-  layer.output_weight = reader.matrix(p + "self_attn.o_proj.weight", hidden, c.q_size());
-  layer.output_bias = reader.optional_vector(c.output_bias, p + "self_attn.o_proj.bias", hidden);
+
+  // This rank's query heads, then its key heads, then its value heads.
+  auto qkv = [&](const std::string& suffix, std::int64_t cols) {
+    std::vector<float> all = reader.rows(p + "self_attn.q_proj" + suffix, c.q_size(), cols,
+                                         s.heads.q_begin * hd, s.heads.q_count * hd);
+    append(all, reader.rows(p + "self_attn.k_proj" + suffix, c.kv_size(), cols,
+                            s.heads.kv_begin * hd, s.heads.kv_count * hd));
+    append(all, reader.rows(p + "self_attn.v_proj" + suffix, c.kv_size(), cols,
+                            s.heads.kv_begin * hd, s.heads.kv_count * hd));
+    return reader.upload(all, cols);
+  };
+  layer.qkv_weight = qkv(".weight", hidden);
+  if (c.attention_bias) layer.qkv_bias = qkv(".bias", 0);
+  layer.output_weight = reader.columns(p + "self_attn.o_proj.weight", hidden, c.q_size(),
+                                       s.heads.q_begin * hd, s.heads.q_count * hd);
+  layer.output_bias = reader.row_parallel_bias(c.output_bias, p + "self_attn.o_proj.bias", hidden);
+
   const std::int64_t inter = c.intermediate_size;
-  layer.up_weight = reader.stacked({p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"},
-                                   {inter, inter}, hidden);
-  if (c.mlp_bias) {
-    layer.up_bias =
-        reader.stacked({p + "mlp.gate_proj.bias", p + "mlp.up_proj.bias"}, {inter, inter}, 0);
-  }
-  layer.down_weight = reader.matrix(p + "mlp.down_proj.weight", hidden, inter);
-  layer.down_bias = reader.optional_vector(c.mlp_bias, p + "mlp.down_proj.bias", hidden);
+  auto gate_up = [&](const std::string& suffix, std::int64_t cols) {
+    std::vector<float> all = reader.rows(p + "mlp.gate_proj" + suffix, inter, cols,
+                                         s.intermediate_begin, s.intermediate_count);
+    append(all, reader.rows(p + "mlp.up_proj" + suffix, inter, cols, s.intermediate_begin,
+                            s.intermediate_count));
+    return reader.upload(all, cols);
+  };
+  layer.up_weight = gate_up(".weight", hidden);
+  if (c.mlp_bias) layer.up_bias = gate_up(".bias", 0);
+  layer.down_weight = reader.columns(p + "mlp.down_proj.weight", hidden, inter,
+                                     s.intermediate_begin, s.intermediate_count);
+  layer.down_bias = reader.row_parallel_bias(c.mlp_bias, p + "mlp.down_proj.bias", hidden);
 }
 
-void load_falcon_layer(const ModelConfig& c, WeightReader& reader, int index, LayerWeights& layer) {
+void load_falcon_layer(ShardReader& reader, int index, LayerWeights& layer) {
+  const ModelConfig& c = reader.config();
+  const ModelShard& s = reader.shard();
   const std::string p = "transformer.h." + std::to_string(index) + ".";
   const std::int64_t hidden = c.hidden_size;
+  const std::int64_t hd = c.head_dim;
   const bool two_norms_parallel = c.parallel_attention && c.separate_mlp_norm;
   const std::string attn_norm = two_norms_parallel ? "ln_attn" : "input_layernorm";
   layer.attention_norm_weight = reader.vector(p + attn_norm + ".weight", hidden);
@@ -100,24 +116,46 @@ void load_falcon_layer(const ModelConfig& c, WeightReader& reader, int index, La
     layer.mlp_norm_weight = reader.vector(p + mlp_norm + ".weight", hidden);
     layer.mlp_norm_bias = reader.vector(p + mlp_norm + ".bias", hidden);
   }
+
+  // The fused query_key_value holds head-sized row blocks in the checkpoint's layout; take the
+  // blocks of this rank's query, key and value heads, in that order.
   const std::int64_t qkv_rows = c.q_size() + 2 * c.kv_size();
   const auto order = falcon_qkv_block_order(c);
-  const std::string qkv = p + "self_attention.query_key_value";
-  layer.qkv_weight = reader.backend().upload(
-      reorder_blocks(reader.host(qkv + ".weight", {qkv_rows, hidden}), order, c.head_dim, hidden),
-      qkv_rows, hidden);
-  if (c.attention_bias) {
-    layer.qkv_bias = reader.backend().upload(
-        reorder_blocks(reader.host(qkv + ".bias", {qkv_rows}), order, c.head_dim, 1), 1, qkv_rows);
+  std::vector<int> blocks;
+  for (int h = 0; h < s.heads.q_count; ++h)
+    blocks.push_back(order[static_cast<std::size_t>(s.heads.q_begin + h)]);
+  for (int part = 1; part <= 2; ++part) {
+    for (int h = 0; h < s.heads.kv_count; ++h) {
+      blocks.push_back(order[static_cast<std::size_t>(c.num_heads + (part - 1) * c.num_kv_heads +
+                                                      s.heads.kv_begin + h)]);
+    }
   }
-  layer.output_weight = reader.matrix(p + "self_attention.dense.weight", hidden, c.q_size());
+  const std::string qkv = p + "self_attention.query_key_value";
+  auto gather_blocks = [&](const std::string& suffix, std::int64_t cols) {
+    std::vector<float> all;
+    for (const int block : blocks)
+      append(all, reader.rows(qkv + suffix, qkv_rows, cols, block * hd, hd));
+    return reader.upload(all, cols);
+  };
+  layer.qkv_weight = gather_blocks(".weight", hidden);
+  if (c.attention_bias) layer.qkv_bias = gather_blocks(".bias", 0);
+  layer.output_weight = reader.columns(p + "self_attention.dense.weight", hidden, c.q_size(),
+                                       s.heads.q_begin * hd, s.heads.q_count * hd);
   layer.output_bias =
-      reader.optional_vector(c.output_bias, p + "self_attention.dense.bias", hidden);
+      reader.row_parallel_bias(c.output_bias, p + "self_attention.dense.bias", hidden);
+
   const std::int64_t inter = c.intermediate_size;
-  layer.up_weight = reader.matrix(p + "mlp.dense_h_to_4h.weight", inter, hidden);
-  layer.up_bias = reader.optional_vector(c.mlp_bias, p + "mlp.dense_h_to_4h.bias", inter);
-  layer.down_weight = reader.matrix(p + "mlp.dense_4h_to_h.weight", hidden, inter);
-  layer.down_bias = reader.optional_vector(c.mlp_bias, p + "mlp.dense_4h_to_h.bias", hidden);
+  layer.up_weight = reader.upload(reader.rows(p + "mlp.dense_h_to_4h.weight", inter, hidden,
+                                              s.intermediate_begin, s.intermediate_count),
+                                  hidden);
+  if (c.mlp_bias) {
+    layer.up_bias = reader.upload(reader.rows(p + "mlp.dense_h_to_4h.bias", inter, 0,
+                                              s.intermediate_begin, s.intermediate_count),
+                                  0);
+  }
+  layer.down_weight = reader.columns(p + "mlp.dense_4h_to_h.weight", hidden, inter,
+                                     s.intermediate_begin, s.intermediate_count);
+  layer.down_bias = reader.row_parallel_bias(c.mlp_bias, p + "mlp.dense_4h_to_h.bias", hidden);
 }
 
 }  // namespace
@@ -157,34 +195,50 @@ std::vector<int> falcon_qkv_block_order(const ModelConfig& c) {
 }
 
 ModelWeights load_model_weights(const ModelConfig& c, const Checkpoint& checkpoint,
-                                Backend& backend) {
-  WeightReader reader(checkpoint, backend);
+                                Backend& backend, const ModelShard& shard) {
+  ShardReader reader(c, checkpoint, backend, shard);
   ModelWeights weights;
   const bool llama = c.architecture == Architecture::llama;
   const std::int64_t hidden = c.hidden_size;
-  weights.embedding =
-      reader.matrix(llama ? "model.embed_tokens.weight" : "transformer.word_embeddings.weight",
-                    c.vocab_size, hidden);
-  weights.layers.resize(static_cast<std::size_t>(c.num_layers));
-  for (int i = 0; i < c.num_layers; ++i) {
-    LayerWeights& layer = weights.layers[static_cast<std::size_t>(i)];
+  const std::string embedding_name =
+      llama ? "model.embed_tokens.weight" : "transformer.word_embeddings.weight";
+  auto vocab_rows = [&](const std::string& name) {
+    return reader.upload(
+        reader.rows(name, c.vocab_size, hidden, shard.vocab_begin, shard.vocab_count), hidden);
+  };
+  if (shard.first_stage()) weights.embedding = vocab_rows(embedding_name);
+  for (int i = shard.layer_begin; i < shard.layer_end; ++i) {
+    LayerWeights layer;
     if (llama) {
-      load_llama_layer(c, reader, i, layer);
+      load_llama_layer(reader, i, layer);
     } else {
-      load_falcon_layer(c, reader, i, layer);
+      load_falcon_layer(reader, i, layer);
+    }
+    weights.layers.push_back(std::move(layer));
+  }
+  if (shard.last_stage()) {
+    if (llama) {
+      weights.final_norm_weight = reader.vector("model.norm.weight", hidden);
+    } else {
+      weights.final_norm_weight = reader.vector("transformer.ln_f.weight", hidden);
+      weights.final_norm_bias = reader.vector("transformer.ln_f.bias", hidden);
+    }
+    // Tied: transformers ignores a stored lm_head.weight and uses the embedding.
+    if (!c.tie_word_embeddings) {
+      weights.lm_head = vocab_rows("lm_head.weight");
+    } else if (shard.first_stage()) {
+      weights.lm_head = weights.embedding;
+    } else {
+      weights.lm_head = vocab_rows(embedding_name);
     }
   }
-  if (llama) {
-    weights.final_norm_weight = reader.vector("model.norm.weight", hidden);
-  } else {
-    weights.final_norm_weight = reader.vector("transformer.ln_f.weight", hidden);
-    weights.final_norm_bias = reader.vector("transformer.ln_f.bias", hidden);
-  }
-  // Tied: transformers ignores a stored lm_head.weight and uses the embedding.
-  weights.lm_head = c.tie_word_embeddings ? weights.embedding
-                                          : reader.matrix("lm_head.weight", c.vocab_size, hidden);
   weights.checkpoint_bytes = checkpoint.bytes_read();
   return weights;
+}
+
+ModelWeights load_model_weights(const ModelConfig& config, const Checkpoint& checkpoint,
+                                Backend& backend) {
+  return load_model_weights(config, checkpoint, backend, whole_model(config));
 }
 
 }  // namespace llmpi

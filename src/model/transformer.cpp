@@ -7,8 +7,27 @@
 
 namespace llmpi {
 
+namespace {
+// A flat [1, count] view of `count` elements of `t` starting at element `first`.
+Tensor flat_view(const Tensor& t, std::int64_t first, std::int64_t count) {
+  Tensor view = t;
+  view.data = static_cast<char*>(t.data) + static_cast<std::size_t>(first) * dtype_size(t.dtype);
+  view.rows = 1;
+  view.cols = count;
+  return view;
+}
+}  // namespace
+
 Transformer::Transformer(ModelConfig config, ModelWeights weights, Backend& backend)
-    : config_(std::move(config)), weights_(std::move(weights)), backend_(backend) {}
+    : Transformer(config, std::move(weights), backend, whole_model(config), ModelComms{}) {}
+
+Transformer::Transformer(ModelConfig config, ModelWeights weights, Backend& backend,
+                         const ModelShard& shard, ModelComms comms)
+    : config_(std::move(config)),
+      weights_(std::move(weights)),
+      backend_(backend),
+      shard_(shard),
+      comms_(comms) {}
 
 Tensor Transformer::norm(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Tensor out = backend_.allocate(x.rows, x.cols);
@@ -20,32 +39,40 @@ Tensor Transformer::norm(const Tensor& x, const Tensor& weight, const Tensor& bi
   return out;
 }
 
-Tensor Transformer::attention(const Tensor& normed, const LayerWeights& layer, int layer_index,
+void Transformer::tp_sum(Tensor& partial) {
+  if (comms_.tp != nullptr && shard_.tp_size > 1) comms_.tp->all_reduce_sum(partial);
+}
+
+Tensor Transformer::attention(const Tensor& normed, const LayerWeights& layer, int local_layer,
                               KvCache& cache, std::span<const std::int32_t> positions) {
   const std::int64_t tokens = normed.rows;
-  const ModelConfig& c = config_;
-  Tensor qkv = backend_.allocate(tokens, c.q_size() + 2 * c.kv_size());
+  const int heads = shard_.heads.q_count;
+  const int kv_heads = shard_.heads.kv_count;
+  const std::int64_t q_size = static_cast<std::int64_t>(heads) * config_.head_dim;
+  const std::int64_t kv_size = static_cast<std::int64_t>(kv_heads) * config_.head_dim;
+  Tensor qkv = backend_.allocate(tokens, q_size + 2 * kv_size);
   backend_.linear(normed, layer.qkv_weight, layer.qkv_bias, qkv);
-  Tensor q = backend_.allocate(tokens, c.q_size());
-  Tensor k = backend_.allocate(tokens, c.kv_size());
-  Tensor v = backend_.allocate(tokens, c.kv_size());
+  Tensor q = backend_.allocate(tokens, q_size);
+  Tensor k = backend_.allocate(tokens, kv_size);
+  Tensor v = backend_.allocate(tokens, kv_size);
   backend_.split_qkv(qkv, q, k, v);
-  backend_.rotary(q, c.head_dim, positions, c.rope_theta);
-  backend_.rotary(k, c.head_dim, positions, c.rope_theta);
+  backend_.rotary(q, config_.head_dim, positions, config_.rope_theta);
+  backend_.rotary(k, config_.head_dim, positions, config_.rope_theta);
   const std::int64_t start = cache.length();
-  backend_.copy_rows(k, cache.keys(layer_index), start);
-  backend_.copy_rows(v, cache.values(layer_index), start);
-  Tensor context = backend_.allocate(tokens, c.q_size());
-  backend_.attention(q, cache.keys(layer_index), cache.values(layer_index), c.num_heads,
-                     c.num_kv_heads, c.head_dim, start, context);
-  Tensor out = backend_.allocate(tokens, c.hidden_size);
+  backend_.copy_rows(k, cache.keys(local_layer), start);
+  backend_.copy_rows(v, cache.values(local_layer), start);
+  Tensor context = backend_.allocate(tokens, q_size);
+  backend_.attention(q, cache.keys(local_layer), cache.values(local_layer), heads, kv_heads,
+                     config_.head_dim, start, context);
+  // Row-parallel: a partial sum over this rank's heads (the bias is on TP rank 0 only).
+  Tensor out = backend_.allocate(tokens, config_.hidden_size);
   backend_.linear(context, layer.output_weight, layer.output_bias, out);
   return out;
 }
 
 Tensor Transformer::mlp(const Tensor& normed, const LayerWeights& layer) {
   const std::int64_t tokens = normed.rows;
-  const std::int64_t inter = config_.intermediate_size;
+  const std::int64_t inter = shard_.intermediate_count;
   Tensor hidden;
   if (config_.mlp == MlpKind::swiglu) {
     Tensor gate_up = backend_.allocate(tokens, 2 * inter);
@@ -62,6 +89,35 @@ Tensor Transformer::mlp(const Tensor& normed, const LayerWeights& layer) {
   return out;
 }
 
+// Between stages each TP rank moves only its 1/tp share of the activations; the receiving TP
+// group all-gathers them, so traffic across nodes is not multiplied by tp.
+void Transformer::send_activations(const Tensor& x) {
+  const std::int64_t total = x.numel();
+  const int tp = shard_.tp_size;
+  if (total % tp != 0) {
+    comms_.pp->send(flat_view(x, 0, total), shard_.pp_rank + 1);
+    return;
+  }
+  const std::int64_t share = total / tp;
+  comms_.pp->send(flat_view(x, share * shard_.tp_rank, share), shard_.pp_rank + 1);
+}
+
+Tensor Transformer::receive_activations(std::int64_t tokens) {
+  Tensor x = backend_.allocate(tokens, config_.hidden_size);
+  const std::int64_t total = x.numel();
+  const int tp = shard_.tp_size;
+  if (total % tp != 0 || tp == 1) {
+    Tensor all = flat_view(x, 0, total);
+    comms_.pp->receive(all, shard_.pp_rank - 1);
+    return x;
+  }
+  Tensor share = backend_.allocate(1, total / tp);
+  comms_.pp->receive(share, shard_.pp_rank - 1);
+  Tensor all = flat_view(x, 0, total);
+  comms_.tp->all_gather(share, all);
+  return x;
+}
+
 Tensor Transformer::forward(std::span<const std::int32_t> tokens, KvCache& cache, LogitsFor which) {
   const auto count = static_cast<std::int64_t>(tokens.size());
   if (count == 0) throw Error("forward: no tokens to run");
@@ -74,32 +130,97 @@ Tensor Transformer::forward(std::span<const std::int32_t> tokens, KvCache& cache
   std::vector<std::int32_t> positions(tokens.size());
   std::iota(positions.begin(), positions.end(), static_cast<std::int32_t>(start));
 
-  Tensor x = backend_.allocate(count, config_.hidden_size);
-  backend_.embedding(tokens, weights_.embedding, x);
-  for (int index = 0; index < config_.num_layers; ++index) {
-    const LayerWeights& layer = weights_.layers[static_cast<std::size_t>(index)];
+  Tensor x;
+  if (shard_.first_stage()) {
+    for (const std::int32_t id : tokens) {
+      if (id < 0 || id >= config_.vocab_size) {
+        throw Error("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                    std::to_string(config_.vocab_size) + ")");
+      }
+    }
+    x = backend_.allocate(count, config_.hidden_size);
+    backend_.embedding(tokens, weights_.embedding, shard_.vocab_begin, x);
+    tp_sum(x);  // each rank contributed the rows of its vocabulary slice
+  } else {
+    x = receive_activations(count);
+  }
+
+  for (int local = 0; local < shard_.layer_count(); ++local) {
+    const LayerWeights& layer = weights_.layers[static_cast<std::size_t>(local)];
     Tensor normed = norm(x, layer.attention_norm_weight, layer.attention_norm_bias);
-    Tensor attention_out = attention(normed, layer, index, cache, positions);
+    Tensor attention_out = attention(normed, layer, local, cache, positions);
     if (config_.parallel_attention) {
-      // Attention and MLP both read the block's input; their sum joins the residual once.
+      // Attention and MLP both read the block's input: sum their partials, all-reduce once.
       const Tensor mlp_in =
           config_.separate_mlp_norm ? norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias) : normed;
       Tensor mlp_out = mlp(mlp_in, layer);
       backend_.add(mlp_out, attention_out);
+      tp_sum(mlp_out);
       backend_.add(x, mlp_out);
     } else {
+      tp_sum(attention_out);
       backend_.add(x, attention_out);
       Tensor mlp_out = mlp(norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias), layer);
+      tp_sum(mlp_out);
       backend_.add(x, mlp_out);
     }
   }
   cache.advance(count);
 
+  if (!shard_.last_stage()) {
+    send_activations(x);
+    return Tensor{};
+  }
   const Tensor rows = which == LogitsFor::every_token ? x : x.row_range(count - 1, 1);
   Tensor final_hidden = norm(rows, weights_.final_norm_weight, weights_.final_norm_bias);
-  Tensor logits = backend_.allocate(final_hidden.rows, config_.vocab_size);
+  Tensor logits = backend_.allocate(final_hidden.rows, shard_.vocab_count);
   backend_.linear(final_hidden, weights_.lm_head, Tensor{}, logits);
   return logits;
+}
+
+std::int32_t Transformer::greedy_token(const Tensor& logits) {
+  std::int32_t token = 0;
+  if (shard_.last_stage()) {
+    // Each TP rank's best over its vocabulary rows, then the best of those: no rank needs
+    // the full logits.
+    const RowMax local = backend_.max_rows(logits.row_range(logits.rows - 1, 1)).front();
+    auto best = std::pair<float, std::int64_t>{local.value, shard_.vocab_begin + local.index};
+    if (comms_.tp != nullptr && shard_.tp_size > 1)
+      best = comms_.tp->arg_max(best.first, best.second);
+    token = static_cast<std::int32_t>(best.second);
+  }
+  // The first stage embeds it next: the last stage tells every stage.
+  if (comms_.pp != nullptr && shard_.pp_size > 1) {
+    comms_.pp->broadcast(std::span(&token, 1), shard_.pp_size - 1);
+  }
+  return token;
+}
+
+std::vector<float> Transformer::full_logits(const Tensor& logits) {
+  const std::vector<float> local = backend_.download(logits);
+  const int tp = shard_.tp_size;
+  if (comms_.tp == nullptr || tp == 1) return local;
+  // Pad every rank's slice to the same width, gather, and put the columns back in order.
+  const std::int64_t rows = logits.rows;
+  const std::int64_t block = (config_.vocab_size + tp - 1) / tp;
+  std::vector<float> padded(static_cast<std::size_t>(rows * block), 0.0f);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    std::copy_n(local.begin() + r * shard_.vocab_count, shard_.vocab_count,
+                padded.begin() + r * block);
+  }
+  Tensor part = backend_.upload(padded, 1, rows * block);
+  Tensor gathered = backend_.allocate(1, rows * block * tp);
+  comms_.tp->all_gather(part, gathered);
+  const std::vector<float> all = backend_.download(gathered);
+  std::vector<float> full(static_cast<std::size_t>(rows * config_.vocab_size));
+  for (int rank = 0; rank < tp; ++rank) {
+    const auto [begin, end] = vocab_range(config_.vocab_size, tp, rank);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      std::copy_n(all.begin() + (rank * rows + r) * block, end - begin,
+                  full.begin() + r * config_.vocab_size + begin);
+    }
+  }
+  return full;
 }
 
 }  // namespace llmpi

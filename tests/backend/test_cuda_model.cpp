@@ -45,7 +45,7 @@ TEST_CASE("the CUDA backend reproduces Hugging Face on every reference fixture",
                        static_cast<std::int64_t>(prompt.ids.size() + kGreedyTokens));
         Tensor step_logits = model.forward(prompt.ids, forced, LogitsFor::last_token);
         for (std::size_t step = 0; step < kGreedyTokens; ++step) {
-          const std::int32_t ours = backend.argmax_rows(step_logits).front();
+          const std::int32_t ours = backend.max_rows(step_logits).front().index;
           const std::int32_t theirs = prompt.greedy_ids[step];
           const std::vector<float>& reference = prompt.greedy_step_logits[step];
           double squares = 0.0;

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -21,10 +22,9 @@ struct CommandResult {
   std::string output;
 };
 
-CommandResult run(const std::string& arguments) {
-  const std::string command = std::string("timeout 60 ") + LLMPI_BINARY + " " + arguments + " 2>&1";
+CommandResult run_command(const std::string& command) {
   CommandResult result;
-  FILE* pipe = ::popen(command.c_str(), "r");
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
   REQUIRE(pipe != nullptr);
   std::array<char, 4096> buffer{};
   while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) result.output += buffer.data();
@@ -32,6 +32,11 @@ CommandResult run(const std::string& arguments) {
   result.crashed = !WIFEXITED(status) || WEXITSTATUS(status) >= 124;  // signal or timeout
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+// llmpi alone, as one process (it initialises MPI as a singleton).
+CommandResult run(const std::string& arguments) {
+  return run_command(std::string("timeout 60 ") + LLMPI_BINARY + " " + arguments);
 }
 
 std::string join(const std::vector<std::int32_t>& ids) {
@@ -95,4 +100,65 @@ TEST_CASE("generate on a broken checkpoint exits 1 with the file and the problem
       }
     }
   }
+}
+
+namespace {
+// mpiexec as the tests run it: as root, oversubscribed, one OpenMP thread per rank.
+std::string mpiexec(int ranks, const std::string& environment = "") {
+  return "env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+         "OMPI_MCA_rmaps_base_oversubscribe=1 OMP_NUM_THREADS=1 " +
+         environment + " " LLMPI_MPIEXEC " -n " + std::to_string(ranks) + " ";
+}
+
+}  // namespace
+
+TEST_CASE("generate under mpiexec with tp=2 x pp=2 prints the same tokens", "[cli][mpi]") {
+  const ReferenceFixture fixture = load_reference_fixture("falcon_gqa_bf16_sharded");
+  const ReferencePrompt& prompt = fixture.prompts.front();
+  const CommandResult result = run_command(
+      "timeout 120 " + mpiexec(4) + LLMPI_BINARY + " generate --tp 2 --pp 2 --model " +
+      fixture.dir.string() + " --prompt-ids " + join(prompt.ids) + " --max-new-tokens " +
+      std::to_string(prompt.greedy_ids.size()) + " --ignore-eos");
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+  CHECK(result.output.find("tokens: " + join(prompt.greedy_ids) + "\n") != std::string::npos);
+  CHECK(result.output.find("rank 3: host") != std::string::npos);  // the rank map
+  CHECK(result.output.find("tp 1 pp 1 dp 0") != std::string::npos);
+}
+
+TEST_CASE("a tensor-parallel group split across nodes is refused with the fix", "[cli][mpi]") {
+  // Two simulated nodes of one rank each: tp=2 cannot stay on one node.
+  const CommandResult result =
+      run_command("timeout 60 " + mpiexec(2, "LLMPI_SIMULATED_NODE_SIZE=1") + LLMPI_BINARY +
+                  " generate --tp 2 --model " + (fixtures_dir() / "llama_gqa_f32").string() +
+                  " --prompt-ids 1,2,3 --max-new-tokens 2");
+  INFO(result.output);
+  CHECK(result.exit_code != 0);
+  CHECK(result.exit_code != 124);  // refused, not hung
+  CHECK(result.output.find("spans nodes") != std::string::npos);
+  CHECK(result.output.find("--map-by") != std::string::npos);
+}
+
+TEST_CASE("an impossible layout is refused before loading, naming a valid one", "[cli][mpi]") {
+  const CommandResult result =
+      run_command("timeout 60 " + mpiexec(3) + LLMPI_BINARY + " generate --tp 3 --model " +
+                  (fixtures_dir() / "llama_gqa_f32").string() + " --prompt-ids 1,2,3");
+  INFO(result.output);
+  CHECK(result.exit_code != 0);
+  CHECK(result.output.find("tp=3 does not divide the 4 attention heads") != std::string::npos);
+  CHECK(result.output.find("valid tp up to 16: 1, 2, 4") != std::string::npos);
+}
+
+TEST_CASE("a rank killed mid-run makes the whole job exit non-zero within 30 s", "[cli][mpi]") {
+  const auto start = std::chrono::steady_clock::now();
+  const CommandResult result = run_command(
+      "timeout 30 " + mpiexec(2, "LLMPI_FAULT_KILL_RANK=1 LLMPI_FAULT_KILL_AT_TOKEN=3") +
+      LLMPI_BINARY + " generate --tp 2 --model " + (fixtures_dir() / "llama_gqa_f32").string() +
+      " --prompt-ids 1,2,3 --max-new-tokens 100 --ignore-eos");
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  INFO(result.output);
+  CHECK(result.exit_code != 0);
+  CHECK(result.exit_code != 124);  // 124: timeout killed a hung job
+  CHECK(seconds < 30.0);
 }

@@ -9,6 +9,11 @@
 
 namespace llmpi {
 
+struct RowMax {
+  float value;
+  std::int32_t index;
+};
+
 // Memory and the operations the model is written against. The model code exists once; each
 // backend (cpu: fp32 reference, cuda: bf16 storage with fp32 accumulation) implements these.
 // Shapes follow Hugging Face: a Linear weight is [out_features, in_features].
@@ -30,7 +35,10 @@ class Backend {
   virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) = 0;
   virtual void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
                           Tensor& out) = 0;
-  virtual void embedding(std::span<const std::int32_t> ids, const Tensor& table, Tensor& out) = 0;
+  // out[t] = table[ids[t] - first_id]; ids outside the table's rows give zero rows (a
+  // vocabulary-parallel rank holds rows [first_id, first_id + table.rows) only).
+  virtual void embedding(std::span<const std::int32_t> ids, const Tensor& table,
+                         std::int64_t first_id, Tensor& out) = 0;
 
   // Rotary position embedding in place on x [tokens, heads * head_dim], rotating element i of
   // each head with element i + head_dim/2 (transformers' rotate_half convention).
@@ -53,8 +61,8 @@ class Backend {
   virtual void gelu(Tensor& x) = 0;
   // acc += x
   virtual void add(Tensor& acc, const Tensor& x) = 0;
-  // Index of the largest element of each row (the lowest index on ties, as torch.argmax).
-  virtual std::vector<std::int32_t> argmax_rows(const Tensor& x) = 0;
+  // Largest element of each row and its index (the lowest index on ties, as torch.argmax).
+  virtual std::vector<RowMax> max_rows(const Tensor& x) = 0;
 };
 
 }  // namespace llmpi

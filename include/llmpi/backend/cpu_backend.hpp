@@ -8,7 +8,8 @@ namespace llmpi {
 // and rows. What CI and laptops run, and the oracle the CUDA backend is checked against.
 class CpuBackend final : public Backend {
  public:
-  CpuBackend();
+  // threads > 0 sets the OpenMP thread count (several ranks sharing a machine split its cores).
+  explicit CpuBackend(int threads = 0);
   std::string name() const override { return "cpu"; }
   DType storage_dtype() const override { return DType::f32; }
 
@@ -21,7 +22,8 @@ class CpuBackend final : public Backend {
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;
   void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
                   Tensor& out) override;
-  void embedding(std::span<const std::int32_t> ids, const Tensor& table, Tensor& out) override;
+  void embedding(std::span<const std::int32_t> ids, const Tensor& table, std::int64_t first_id,
+                 Tensor& out) override;
   void rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
               float theta) override;
   void split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) override;
@@ -30,7 +32,7 @@ class CpuBackend final : public Backend {
   void silu_mul(const Tensor& gate_up, Tensor& out) override;
   void gelu(Tensor& x) override;
   void add(Tensor& acc, const Tensor& x) override;
-  std::vector<std::int32_t> argmax_rows(const Tensor& x) override;
+  std::vector<RowMax> max_rows(const Tensor& x) override;
 };
 
 }  // namespace llmpi

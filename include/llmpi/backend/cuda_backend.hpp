@@ -35,7 +35,8 @@ class CudaBackend final : public Backend {
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;
   void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
                   Tensor& out) override;
-  void embedding(std::span<const std::int32_t> ids, const Tensor& table, Tensor& out) override;
+  void embedding(std::span<const std::int32_t> ids, const Tensor& table, std::int64_t first_id,
+                 Tensor& out) override;
   void rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
               float theta) override;
   void split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) override;
@@ -44,7 +45,7 @@ class CudaBackend final : public Backend {
   void silu_mul(const Tensor& gate_up, Tensor& out) override;
   void gelu(Tensor& x) override;
   void add(Tensor& acc, const Tensor& x) override;
-  std::vector<std::int32_t> argmax_rows(const Tensor& x) override;
+  std::vector<RowMax> max_rows(const Tensor& x) override;
 
   // Fills a tensor with NaN bit patterns, so tests can tell an element no kernel wrote.
   void poison(Tensor& tensor);

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace llmpi {
 
@@ -12,13 +14,15 @@ struct GenerateArgs {
   int max_new_tokens = 32;
   bool ignore_eos = false;
   std::string backend = "cpu";
-  int device = 0;
+  int device = -1;             // -1: the rank's local rank on its node
+  int tp = 1, pp = 1, dp = 0;  // dp 0: whatever the job size leaves
 };
 
 // Registers `llmpi generate` and its options on `app`.
 CLI::App& add_generate_command(CLI::App& app, GenerateArgs& args);
 
-// Runs it; returns the process exit code. Errors propagate as exceptions.
+// Runs it on every rank of the job (MPI must be initialised); rank 0 prints. Errors propagate
+// as exceptions.
 int run_generate(const GenerateArgs& args);
 
 // "1,2,3" -> {1, 2, 3}; refuses anything else naming the offending entry.

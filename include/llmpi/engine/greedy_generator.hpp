@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -12,11 +13,12 @@ struct GenerationOptions {
   int max_new_tokens = 32;
   bool stop_at_eos = true;   // stop after emitting one of config.json's eos ids
   bool keep_logits = false;  // return the logits that chose each token (tests, scoring)
+  std::function<void(std::int32_t)> on_token;  // called on every rank for each new token
 };
 
 struct GenerationResult {
   std::vector<std::int32_t> tokens;             // new tokens only
-  std::vector<std::vector<float>> step_logits;  // when keep_logits
+  std::vector<std::vector<float>> step_logits;  // when keep_logits (last pipeline stage only)
   double prefill_seconds = 0.0;
   double decode_seconds = 0.0;  // every step after the first token
 };

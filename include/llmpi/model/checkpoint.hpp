@@ -29,10 +29,22 @@ class Checkpoint {
   // (which the caller derives from config.json, and names in the message).
   std::vector<float> read(const std::string& name, std::span<const std::int64_t> expected) const;
 
+  // Rows [first, first + count) of a tensor of shape `expected` (1-D: elements); copies only
+  // those bytes. A tensor-parallel rank reads its column-parallel slices this way.
+  std::vector<float> read_rows(const std::string& name, std::span<const std::int64_t> expected,
+                               std::int64_t first, std::int64_t count) const;
+  // Columns [first, first + count) of a 2-D tensor: the row-parallel slices.
+  std::vector<float> read_columns(const std::string& name, std::span<const std::int64_t> expected,
+                                  std::int64_t first, std::int64_t count) const;
+
   std::size_t bytes_read() const { return bytes_read_; }
 
  private:
   const SafetensorsFile& file_for(const std::string& name) const;
+  // Checks shape and dtype; returns the tensor's bytes.
+  std::span<const std::byte> checked_data(const std::string& name,
+                                          std::span<const std::int64_t> expected,
+                                          DType* dtype) const;
 
   std::filesystem::path dir_;
   std::map<std::string, std::string> tensor_to_file_;  // tensor name -> file name in dir_

@@ -6,19 +6,22 @@
 
 #include "llmpi/backend/backend.hpp"
 #include "llmpi/config/model_config.hpp"
+#include "llmpi/model/model_shard.hpp"
 
 namespace llmpi {
 
-// Keys and values of one sequence for every layer, [capacity, kv_heads * head_dim] each.
-// `length` tokens are filled; the model appends and then advances.
+// Keys and values of one sequence for this rank's layers and KV heads,
+// [capacity, local kv heads * head_dim] each. `length` tokens are filled.
 class KvCache {
  public:
+  KvCache(Backend& backend, const ModelConfig& config, const ModelShard& shard,
+          std::int64_t capacity);
   KvCache(Backend& backend, const ModelConfig& config, std::int64_t capacity);
 
   std::int64_t capacity() const { return capacity_; }
   std::int64_t length() const { return length_; }
-  Tensor& keys(int layer) { return keys_[static_cast<std::size_t>(layer)]; }
-  Tensor& values(int layer) { return values_[static_cast<std::size_t>(layer)]; }
+  Tensor& keys(int local_layer) { return keys_[static_cast<std::size_t>(local_layer)]; }
+  Tensor& values(int local_layer) { return values_[static_cast<std::size_t>(local_layer)]; }
   void advance(std::int64_t tokens) { length_ += tokens; }
   void clear() { length_ = 0; }
   // Forgets every token from `length` on (a benchmark repeating one step, a rejected draft).

@@ -5,6 +5,7 @@
 #include "llmpi/backend/backend.hpp"
 #include "llmpi/config/model_config.hpp"
 #include "llmpi/model/checkpoint.hpp"
+#include "llmpi/model/model_shard.hpp"
 
 namespace llmpi {
 
@@ -20,14 +21,19 @@ struct LayerWeights {
   Tensor down_weight, down_bias;
 };
 
+// A rank's weights: its layers, and within them its heads and MLP columns; the embedding on
+// the first stage and the final norm and LM head on the last, each split by vocabulary rows.
+// Row-parallel biases are held by TP rank 0 only, so the all-reduce adds them once.
 struct ModelWeights {
-  Tensor embedding;  // [vocab, hidden]
-  std::vector<LayerWeights> layers;
-  Tensor final_norm_weight, final_norm_bias;
-  Tensor lm_head;                    // [vocab, hidden]; the embedding itself when tied
-  std::size_t checkpoint_bytes = 0;  // bytes read from the safetensors files
+  Tensor embedding;                           // [vocab rows of this rank, hidden]; first stage only
+  std::vector<LayerWeights> layers;           // this stage's layers
+  Tensor final_norm_weight, final_norm_bias;  // last stage only
+  Tensor lm_head;  // [vocab rows of this rank, hidden]; the embedding itself when tied
+  std::size_t checkpoint_bytes = 0;  // bytes this rank read from the safetensors files
 };
 
+ModelWeights load_model_weights(const ModelConfig& config, const Checkpoint& checkpoint,
+                                Backend& backend, const ModelShard& shard);
 ModelWeights load_model_weights(const ModelConfig& config, const Checkpoint& checkpoint,
                                 Backend& backend);
 

@@ -2,39 +2,65 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "llmpi/backend/backend.hpp"
 #include "llmpi/config/model_config.hpp"
+#include "llmpi/dist/comm.hpp"
 #include "llmpi/model/kv_cache.hpp"
+#include "llmpi/model/model_shard.hpp"
 #include "llmpi/model/model_weights.hpp"
 
 namespace llmpi {
 
 enum class LogitsFor { last_token, every_token };
 
+// The communicators a sharded model uses; null where the layout has one rank.
+struct ModelComms {
+  Comm* tp = nullptr;  // this rank's tensor-parallel group
+  Comm* pp = nullptr;  // this rank's pipeline chain (same dp and tp rank, all stages)
+};
+
 // The decoder-only transformer of every supported architecture: one block parameterised by
-// the few real differences (norm kind, MLP kind, parallel attention, separate MLP norm).
+// the few real differences (norm kind, MLP kind, parallel attention, separate MLP norm),
+// computing this rank's shard: column-parallel Q/K/V and up projections, row-parallel output
+// and down projections with one all-reduce each (one per layer for parallel attention + MLP),
+// vocabulary-parallel embedding and head, activations handed stage to stage.
 class Transformer {
  public:
   Transformer(ModelConfig config, ModelWeights weights, Backend& backend);
+  Transformer(ModelConfig config, ModelWeights weights, Backend& backend, const ModelShard& shard,
+              ModelComms comms);
 
-  // Runs `tokens` (continuing the sequence held in `cache`), appends their keys and values to
-  // the cache, and returns logits [1 or tokens, vocab].
+  // Runs `tokens` (continuing the sequence held in `cache`) through this rank's layers. Every
+  // rank of a replica calls it with the same tokens. Returns this rank's logits
+  // [1 or tokens, vocab rows of this rank] on the last stage, an empty tensor elsewhere.
   Tensor forward(std::span<const std::int32_t> tokens, KvCache& cache, LogitsFor which);
 
+  // The greedy token of the last logits row, agreed by every rank of the replica.
+  std::int32_t greedy_token(const Tensor& logits);
+  // Every logits row over the whole vocabulary (gathered across TP; last stage only).
+  std::vector<float> full_logits(const Tensor& logits);
+
   const ModelConfig& config() const { return config_; }
+  const ModelShard& shard() const { return shard_; }
   const ModelWeights& weights() const { return weights_; }
   Backend& backend() { return backend_; }
 
  private:
   Tensor norm(const Tensor& x, const Tensor& weight, const Tensor& bias);
-  Tensor attention(const Tensor& normed, const LayerWeights& layer, int layer_index, KvCache& cache,
+  Tensor attention(const Tensor& normed, const LayerWeights& layer, int local_layer, KvCache& cache,
                    std::span<const std::int32_t> positions);
   Tensor mlp(const Tensor& normed, const LayerWeights& layer);
+  void tp_sum(Tensor& partial);
+  Tensor receive_activations(std::int64_t tokens);
+  void send_activations(const Tensor& x);
 
   ModelConfig config_;
   ModelWeights weights_;
   Backend& backend_;
+  ModelShard shard_;
+  ModelComms comms_;
 };
 
 }  // namespace llmpi

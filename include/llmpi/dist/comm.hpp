@@ -1,0 +1,32 @@
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <utility>
+
+#include "llmpi/backend/tensor.hpp"
+
+namespace llmpi {
+
+// Collectives and point-to-point transfers within one group of ranks (a TP group, a PP chain).
+// Tensors live where the backend keeps them: host memory for MPI, device memory for NCCL.
+class Comm {
+ public:
+  virtual ~Comm() = default;
+
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+
+  virtual void all_reduce_sum(Tensor& tensor) = 0;
+  // out = concatenation of every rank's `part` in rank order (out.numel() = size * part).
+  virtual void all_gather(const Tensor& part, Tensor& out) = 0;
+  virtual void send(const Tensor& tensor, int peer) = 0;
+  virtual void receive(Tensor& tensor, int peer) = 0;
+
+  // Host-side control values.
+  virtual void broadcast(std::span<std::int32_t> values, int root) = 0;
+  // The largest value over the group and its index; the lowest index among equal values.
+  virtual std::pair<float, std::int64_t> arg_max(float value, std::int64_t index) = 0;
+};
+
+}  // namespace llmpi

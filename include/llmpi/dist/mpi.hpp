@@ -1,0 +1,66 @@
+#pragma once
+
+#include <mpi.h>
+
+#include <memory>
+#include <string>
+
+#include "llmpi/dist/comm.hpp"
+
+namespace llmpi {
+
+// MPI_Init_thread on construction, MPI_Finalize on destruction. Errors come back as return
+// codes (MPI_ERRORS_RETURN) and become exceptions naming the call.
+class MpiEnvironment {
+ public:
+  MpiEnvironment();
+  ~MpiEnvironment();
+  MpiEnvironment(const MpiEnvironment&) = delete;
+  MpiEnvironment& operator=(const MpiEnvironment&) = delete;
+
+  int world_rank() const { return rank_; }
+  int world_size() const { return size_; }
+
+ private:
+  int rank_ = 0;
+  int size_ = 1;
+};
+
+void mpi_check(int code, const char* call);
+
+// A communicator handle freed on destruction (never MPI_COMM_WORLD).
+class OwnedComm {
+ public:
+  explicit OwnedComm(MPI_Comm comm = MPI_COMM_NULL) : comm_(comm) {}
+  ~OwnedComm();
+  OwnedComm(OwnedComm&& other) noexcept;
+  OwnedComm& operator=(OwnedComm&& other) noexcept;
+  OwnedComm(const OwnedComm&) = delete;
+  OwnedComm& operator=(const OwnedComm&) = delete;
+  MPI_Comm get() const { return comm_; }
+
+ private:
+  MPI_Comm comm_;
+};
+
+// Comm over MPI for the CPU backend: tensors are fp32 in host memory.
+class MpiComm final : public Comm {
+ public:
+  explicit MpiComm(OwnedComm comm);
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  void all_reduce_sum(Tensor& tensor) override;
+  void all_gather(const Tensor& part, Tensor& out) override;
+  void send(const Tensor& tensor, int peer) override;
+  void receive(Tensor& tensor, int peer) override;
+  void broadcast(std::span<std::int32_t> values, int root) override;
+  std::pair<float, std::int64_t> arg_max(float value, std::int64_t index) override;
+
+ private:
+  OwnedComm comm_;
+  int rank_ = 0;
+  int size_ = 1;
+};
+
+}  // namespace llmpi

@@ -1,0 +1,113 @@
+#include "llmpi/dist/mpi.hpp"
+
+#include <utility>
+
+#include "llmpi/core/error.hpp"
+
+namespace llmpi {
+
+void mpi_check(int code, const char* call) {
+  if (code == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(code, text, &length);
+  int rank = -1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  throw Error(std::string(call) + " failed on rank " + std::to_string(rank) + ": " +
+              std::string(text, static_cast<std::size_t>(length)));
+}
+
+MpiEnvironment::MpiEnvironment() {
+  int provided = 0;
+  mpi_check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+  MPI_Comm_size(MPI_COMM_WORLD, &size_);
+}
+
+MpiEnvironment::~MpiEnvironment() {
+  MPI_Finalize();
+}
+
+OwnedComm::~OwnedComm() {
+  if (comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+}
+
+OwnedComm::OwnedComm(OwnedComm&& other) noexcept
+    : comm_(std::exchange(other.comm_, MPI_COMM_NULL)) {}
+
+OwnedComm& OwnedComm::operator=(OwnedComm&& other) noexcept {
+  if (this != &other) {
+    if (comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+    comm_ = std::exchange(other.comm_, MPI_COMM_NULL);
+  }
+  return *this;
+}
+
+namespace {
+int count_of(const Tensor& t) {
+  if (t.dtype != DType::f32) throw Error("MPI communicator: expects fp32 host tensors");
+  return static_cast<int>(t.numel());
+}
+}  // namespace
+
+MpiComm::MpiComm(OwnedComm comm) : comm_(std::move(comm)) {
+  MPI_Comm_set_errhandler(comm_.get(), MPI_ERRORS_RETURN);
+  MPI_Comm_rank(comm_.get(), &rank_);
+  MPI_Comm_size(comm_.get(), &size_);
+}
+
+void MpiComm::all_reduce_sum(Tensor& tensor) {
+  if (size_ == 1) return;
+  mpi_check(
+      MPI_Allreduce(MPI_IN_PLACE, tensor.data, count_of(tensor), MPI_FLOAT, MPI_SUM, comm_.get()),
+      "MPI_Allreduce");
+}
+
+void MpiComm::all_gather(const Tensor& part, Tensor& out) {
+  if (out.numel() != part.numel() * size_) throw Error("MPI all_gather: output size mismatch");
+  mpi_check(MPI_Allgather(part.data, count_of(part), MPI_FLOAT, out.data, count_of(part), MPI_FLOAT,
+                          comm_.get()),
+            "MPI_Allgather");
+}
+
+void MpiComm::send(const Tensor& tensor, int peer) {
+  mpi_check(MPI_Send(tensor.data, count_of(tensor), MPI_FLOAT, peer, 0, comm_.get()), "MPI_Send");
+}
+
+void MpiComm::receive(Tensor& tensor, int peer) {
+  mpi_check(
+      MPI_Recv(tensor.data, count_of(tensor), MPI_FLOAT, peer, 0, comm_.get(), MPI_STATUS_IGNORE),
+      "MPI_Recv");
+}
+
+void MpiComm::broadcast(std::span<std::int32_t> values, int root) {
+  if (size_ == 1) return;
+  mpi_check(
+      MPI_Bcast(values.data(), static_cast<int>(values.size()), MPI_INT32_T, root, comm_.get()),
+      "MPI_Bcast");
+}
+
+std::pair<float, std::int64_t> MpiComm::arg_max(float value, std::int64_t index) {
+  if (size_ == 1) return {value, index};
+  // Gather every candidate and pick on each rank: the tie rule (lowest index) stays exact.
+  struct Candidate {
+    float value;
+    std::int64_t index;
+  };
+  std::vector<float> values(static_cast<std::size_t>(size_));
+  std::vector<std::int64_t> indices(static_cast<std::size_t>(size_));
+  mpi_check(MPI_Allgather(&value, 1, MPI_FLOAT, values.data(), 1, MPI_FLOAT, comm_.get()),
+            "MPI_Allgather");
+  mpi_check(MPI_Allgather(&index, 1, MPI_INT64_T, indices.data(), 1, MPI_INT64_T, comm_.get()),
+            "MPI_Allgather");
+  Candidate best{values[0], indices[0]};
+  for (std::size_t i = 1; i < values.size(); ++i) {
+    if (values[i] > best.value || (values[i] == best.value && indices[i] < best.index)) {
+      best = {values[i], indices[i]};
+    }
+  }
+  return {best.value, best.index};
+}
+
+}  // namespace llmpi
