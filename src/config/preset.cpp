@@ -107,6 +107,16 @@ std::filesystem::path resolve_preset_path(const std::string& path_or_name) {
               (available.empty() ? "" : "; presets there: " + available));
 }
 
+Preset preset_from_checkpoint(const ModelConfig& model, const std::string& checkpoint) {
+  Preset preset;
+  preset.name = std::filesystem::path(checkpoint).filename().string();
+  preset.source = model.source;
+  preset.model = model;
+  preset.checkpoint = checkpoint;
+  preset.context_length = model.max_position_embeddings;
+  return preset;
+}
+
 void apply_overrides(Preset& preset, const PresetOverrides& overrides) {
   const ModelConfig& model = preset.model;
   if (overrides.checkpoint) preset.checkpoint = *overrides.checkpoint;

@@ -1,5 +1,7 @@
 #include "llmpi/model/transformer.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <vector>
 
@@ -194,6 +196,53 @@ std::int32_t Transformer::greedy_token(const Tensor& logits) {
     comms_.pp->broadcast(std::span(&token, 1), shard_.pp_size - 1);
   }
   return token;
+}
+
+std::vector<double> Transformer::log_probs(const Tensor& logits,
+                                           std::span<const std::int32_t> targets) {
+  const std::int64_t rows = logits.rows;
+  if (static_cast<std::int64_t>(targets.size()) != rows) {
+    throw Error("log_probs: " + std::to_string(targets.size()) + " targets for " +
+                std::to_string(rows) + " logits rows");
+  }
+  const std::vector<float> local = backend_.download(logits);
+  // Per row: this rank's max, its sum of exp(logit - max), and the target's logit if owned.
+  std::vector<float> summary(static_cast<std::size_t>(3 * rows), 0.0f);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const auto row = std::span(local).subspan(static_cast<std::size_t>(r * shard_.vocab_count),
+                                              static_cast<std::size_t>(shard_.vocab_count));
+    const float max = *std::max_element(row.begin(), row.end());
+    double sum = 0.0;
+    for (const float v : row) sum += std::exp(static_cast<double>(v) - max);
+    summary[static_cast<std::size_t>(3 * r)] = max;
+    summary[static_cast<std::size_t>(3 * r + 1)] = static_cast<float>(sum);
+    const std::int64_t owned = targets[static_cast<std::size_t>(r)] - shard_.vocab_begin;
+    if (owned >= 0 && owned < shard_.vocab_count) {
+      summary[static_cast<std::size_t>(3 * r + 2)] = row[static_cast<std::size_t>(owned)];
+    }
+  }
+  std::vector<float> all = summary;
+  const int tp = shard_.tp_size;
+  if (comms_.tp != nullptr && tp > 1) {
+    Tensor part = backend_.upload(summary, 1, 3 * rows);
+    Tensor gathered = backend_.allocate(1, 3 * rows * tp);
+    comms_.tp->all_gather(part, gathered);
+    all = backend_.download(gathered);
+  }
+  std::vector<double> result(static_cast<std::size_t>(rows));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    double max = -INFINITY;
+    for (int k = 0; k < tp; ++k) max = std::max<double>(max, all[static_cast<std::size_t>((k * rows + r) * 3)]);
+    double sum = 0.0;
+    double target = 0.0;
+    for (int k = 0; k < tp; ++k) {
+      const auto at = static_cast<std::size_t>((k * rows + r) * 3);
+      sum += all[at + 1] * std::exp(all[at] - max);
+      target += all[at + 2];  // only the owning rank's entry is non-zero
+    }
+    result[static_cast<std::size_t>(r)] = target - (max + std::log(sum));
+  }
+  return result;
 }
 
 std::vector<float> Transformer::full_logits(const Tensor& logits) {

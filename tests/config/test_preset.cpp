@@ -255,3 +255,16 @@ TEST_CASE("a preset name resolves to presets/NAME.yaml", "[preset]") {
                     Contains("preset 'falcon-8b'") && Contains("falcon-7b"));
   std::filesystem::current_path(previous);
 }
+
+TEST_CASE("a bare checkpoint gets the default preset", "[preset]") {
+  const std::string dir = std::string(LLMPI_FIXTURES_DIR) + "/llama_gqa_f32";
+  const Preset preset = preset_from_checkpoint(load_model_config(dir), dir);
+  CHECK(preset.name == "llama_gqa_f32");
+  CHECK(preset.checkpoint == dir);
+  CHECK(preset.context_length == 128);
+  CHECK(preset.dtype == DType::bf16);
+  CHECK(preset.layout.tp == 1);
+  CHECK_THROWS_WITH(
+      check_checkpoint_matches(load_preset(kPresets / "tiny-falcon-gqa.yaml"), preset.model),
+      Contains("pins architecture falcon but") && Contains("has llama"));
+}

@@ -102,6 +102,24 @@ int check_fixture(const std::string& name, Topology& topology, const ParallelLay
       const double error = max_row_error(model.full_logits(logits), expected, vocab);
       worst = std::max(worst, error);
       if (error > kTolerance) ++failures;
+      // Log-probabilities of each next prompt token (and of the first greedy token at the
+      // end), reduced across TP without gathering logits, against a direct log-softmax.
+      std::vector<std::int32_t> targets(prompt.ids.begin() + 1, prompt.ids.end());
+      targets.push_back(prompt.greedy_ids.front());
+      const auto ours = model.log_probs(logits, targets);
+      for (std::size_t row = 0; row < targets.size(); ++row) {
+        const auto values = std::span(expected).subspan(row * vocab, vocab);
+        double max = -INFINITY;
+        for (const float v : values) max = std::max<double>(max, v);
+        double sum = 0.0;
+        for (const float v : values) sum += std::exp(v - max);
+        const double direct = values[static_cast<std::size_t>(targets[row])] - max - std::log(sum);
+        if (std::fabs(ours[row] - direct) > 1e-4) {
+          std::printf("FAIL %s rank %d: log p %.6f, direct %.6f\n", name.c_str(),
+                      topology.world_rank(), ours[row], direct);
+          ++failures;
+        }
+      }
     }
 
     GenerationOptions options;

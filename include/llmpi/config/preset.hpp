@@ -45,6 +45,10 @@ Preset load_preset(const std::filesystem::path& path);
 // The same from text; `source` names it in messages and anchors a relative checkpoint path.
 Preset parse_preset(const std::string& yaml_text, const std::string& source);
 
+// The preset of a bare checkpoint (`--model DIR` without `--preset`): its config.json and the
+// defaults of every other key.
+Preset preset_from_checkpoint(const ModelConfig& model, const std::string& checkpoint);
+
 // A preset path as given on the command line: an existing file, or NAME for presets/NAME.yaml
 // in the working directory.
 std::filesystem::path resolve_preset_path(const std::string& path_or_name);

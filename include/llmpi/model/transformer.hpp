@@ -41,6 +41,10 @@ class Transformer {
   std::int32_t greedy_token(const Tensor& logits);
   // Every logits row over the whole vocabulary (gathered across TP; last stage only).
   std::vector<float> full_logits(const Tensor& logits);
+  // log p(targets[r]) under logits row r (last stage only). Each TP rank reduces its own
+  // vocabulary rows to (max, sum of exponentials) and the target's logit; only those few
+  // numbers per row cross the TP group, never the logits.
+  std::vector<double> log_probs(const Tensor& logits, std::span<const std::int32_t> targets);
 
   const ModelConfig& config() const { return config_; }
   const ModelShard& shard() const { return shard_; }
