@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -23,6 +24,10 @@ CpuBackend::CpuBackend(int threads) {
   if (threads > 0) omp_set_num_threads(threads);
   // Threads come from OpenMP around each BLAS call (see linear); BLAS itself stays serial.
   openblas_set_num_threads(1);
+}
+
+std::int64_t CpuBackend::memory_bytes() const {
+  return static_cast<std::int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE);
 }
 
 Tensor CpuBackend::allocate(std::int64_t rows, std::int64_t cols) {

@@ -75,6 +75,13 @@ std::string CudaBackend::name() const {
   return "cuda:" + std::to_string(device_) + " (" + properties.name + ")";
 }
 
+std::int64_t CudaBackend::memory_bytes() const {
+  std::size_t free_bytes = 0;
+  std::size_t total_bytes = 0;
+  LLMPI_CUDA_CHECK(device_, cudaMemGetInfo(&free_bytes, &total_bytes));
+  return static_cast<std::int64_t>(total_bytes);
+}
+
 void CudaBackend::synchronize() {
   CHECK_CUDA(cudaStreamSynchronize(handles_->stream));
 }

@@ -12,8 +12,10 @@
 #include <thread>
 
 #include "llmpi/backend/cpu_backend.hpp"
+#include "llmpi/cli/preset_options.hpp"
 #include "llmpi/config/model_config.hpp"
 #include "llmpi/config/parallel_layout.hpp"
+#include "llmpi/config/planner.hpp"
 #include "llmpi/core/error.hpp"
 #include "llmpi/dist/topology.hpp"
 #include "llmpi/engine/greedy_generator.hpp"
@@ -28,7 +30,9 @@ namespace llmpi {
 
 CLI::App& add_generate_command(CLI::App& app, GenerateArgs& args) {
   CLI::App* command = app.add_subcommand("generate", "Greedy generation from a prompt");
-  command->add_option("--model", args.model_dir, "Hugging Face checkpoint directory")->required();
+  command->add_option("--preset", args.preset, "Preset name (presets/NAME.yaml) or YAML file");
+  command->add_option("--model", args.model_dir,
+                      "Hugging Face checkpoint directory (default: the preset's checkpoint)");
   auto* ids =
       command->add_option("--prompt-ids", args.prompt_ids, "Prompt token ids, comma separated");
   auto* text = command->add_option("--prompt", args.prompt_text,
@@ -41,10 +45,7 @@ CLI::App& add_generate_command(CLI::App& app, GenerateArgs& args) {
       ->check(CLI::IsMember({"cpu", "cuda"}));
   command->add_option("--device", args.device,
                       "CUDA device index (default: the rank's local rank on its node)");
-  command->add_option("--tp", args.tp, "Tensor-parallel ranks (one node)")
-      ->check(CLI::PositiveNumber);
-  command->add_option("--pp", args.pp, "Pipeline stages")->check(CLI::PositiveNumber);
-  command->add_option("--dp", args.dp, "Data-parallel replicas (default: job size / (tp x pp))");
+  add_preset_override_options(*command, args.overrides);
   return *command;
 }
 
@@ -106,6 +107,19 @@ std::function<void(std::int32_t)> fault_injection(int world_rank) {
 
 }  // namespace
 
+namespace {
+std::string checkpoint_dir(const GenerateArgs& args) {
+  if (!args.model_dir.empty()) return args.model_dir;
+  if (args.preset.empty()) throw Error("generate: give --model DIR or --preset NAME");
+  const Preset preset = load_preset(resolve_preset_path(args.preset));
+  if (preset.checkpoint.empty()) {
+    throw Error("generate: preset " + preset.source +
+                " names no checkpoint; give it one or pass --model DIR");
+  }
+  return preset.checkpoint;
+}
+}  // namespace
+
 int run_generate(const GenerateArgs& args) {
   int world_size = 1;
   MPI_Comm_size(MPI_COMM_WORLD, &world_size);
@@ -115,16 +129,21 @@ int run_generate(const GenerateArgs& args) {
   std::unique_ptr<Tokenizer> tokenizer;
   std::vector<std::int32_t> prompt;
   if (!args.prompt_text.empty()) {
-    tokenizer = load_tokenizer(args.model_dir);
+    tokenizer = load_tokenizer(checkpoint_dir(args));
     prompt = tokenizer->encode(args.prompt_text, true);
   } else {
     prompt = parse_token_ids(args.prompt_ids);
   }
 
   const auto load_start = std::chrono::steady_clock::now();
-  ModelConfig config = load_model_config(args.model_dir);
-  ParallelLayout layout{args.tp, args.pp, args.dp};
-  if (layout.dp == 0) layout.dp = std::max(1, world_size / (args.tp * args.pp));
+  // The preset (or the checkpoint alone) with the command line's overrides.
+  const std::string model_dir = checkpoint_dir(args);
+  ModelConfig config = load_model_config(model_dir);
+  Preset preset = args.preset.empty() ? preset_from_checkpoint(config, model_dir)
+                                      : load_preset(resolve_preset_path(args.preset));
+  apply_overrides(preset, args.overrides);
+  if (!args.preset.empty()) check_checkpoint_matches(preset, config);
+  const ParallelLayout layout = layout_for_world(preset, world_size);
   validate_layout(config, layout, world_size);  // before any weight is read
   Topology topology(layout);
   const bool leader = topology.world_rank() == 0;
@@ -132,8 +151,17 @@ int run_generate(const GenerateArgs& args) {
   if (leader) std::printf("%s", rank_map.c_str());
 
   const ModelShard shard = make_model_shard(config, layout, topology.coordinates());
-  Checkpoint checkpoint(args.model_dir);
   const std::unique_ptr<Backend> backend = make_backend(args, topology);
+  // The planner's verdict for this machine, still before any weight is read.
+  PlanSettings settings = plan_settings(preset);
+  settings.dtype = backend->storage_dtype();
+  settings.context_length = static_cast<std::int64_t>(prompt.size()) + args.max_new_tokens;
+  // A GPU is one rank's; the CPU backend's RAM is shared by the ranks on the machine.
+  const std::int64_t memory = args.backend == "cpu"
+                                  ? backend->memory_bytes() / topology.ranks_on_node()
+                                  : backend->memory_bytes();
+  check_fits(config, settings, Cluster{topology.nodes(), topology.ranks_on_node(), memory}, layout);
+  Checkpoint checkpoint(model_dir);
   ModelWeights weights = load_model_weights(config, checkpoint, *backend, shard);
   const double load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
@@ -143,7 +171,7 @@ int run_generate(const GenerateArgs& args) {
   if (leader) {
     std::printf(
         "model: %s (%s, %d layers, hidden %d, heads %d/%d kv, vocab %d), tp %d pp %d dp %d\n",
-        args.model_dir.c_str(), architecture_name(config.architecture).c_str(), config.num_layers,
+        model_dir.c_str(), architecture_name(config.architecture).c_str(), config.num_layers,
         config.hidden_size, config.num_heads, config.num_kv_heads, config.vocab_size, layout.tp,
         layout.pp, layout.dp);
     std::printf("weights: %.1f MB read by rank 0 (%.1f MB by all ranks) in %.2f s, backend %s\n",

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "llmpi/cli/generate_command.hpp"
+#include "llmpi/cli/plan_command.hpp"
 #include "llmpi/cli/tokenize_command.hpp"
 #include "llmpi/core/error.hpp"
 #include "llmpi/dist/mpi.hpp"
@@ -44,6 +45,8 @@ int main(int argc, char** argv) {
   CLI::App& generate = llmpi::add_generate_command(app, generate_args);
   llmpi::TokenizeArgs tokenize_args;
   CLI::App& tokenize = llmpi::add_tokenize_command(app, tokenize_args);
+  llmpi::PlanArgs plan_args;
+  CLI::App& plan = llmpi::add_plan_command(app, plan_args);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -56,6 +59,7 @@ int main(int argc, char** argv) {
       return llmpi::run_generate(generate_args);
     }
     if (tokenize.parsed()) return llmpi::run_tokenize(tokenize_args);
+    if (plan.parsed()) return llmpi::run_plan(plan_args);
   } catch (const std::exception& e) {
     return fail(e);
   }

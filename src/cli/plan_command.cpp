@@ -99,7 +99,7 @@ Placement requested_placement(const Preset& preset, const PlanArgs& args, Cluste
                         args.overrides.pp.value_or(preset.layout.pp), 1};
   const int replica = std::max(1, layout.tp * layout.pp);
   if (cluster.nodes == 0) {
-    const int ranks = replica * args.overrides.dp.value_or(1);
+    const int ranks = replica * std::max(1, args.overrides.dp.value_or(1));
     cluster.nodes = (ranks + cluster.gpus_per_node - 1) / cluster.gpus_per_node;
   }
   layout.dp = args.overrides.dp.value_or(std::max(1, cluster.gpus() / replica));

@@ -52,8 +52,8 @@ std::int64_t vocab_rows(const ModelConfig& c, int tp, int tp_rank) {
   return end - begin;
 }
 
-// Live tensors of one engine step of `tokens` tokens: residual, normed input, attention and MLP
-// outputs and the stage hand-off (4 x hidden), this rank's Q/K/V, gate/up and MLP hidden, and
+// Live tensors of one engine step of max_batch_tokens tokens: residual, normed input, attention and
+// MLP outputs and the stage hand-off (4 x hidden), this rank's Q/K/V, gate/up and MLP hidden, and
 // on the last stage fp32 logits for every token (scoring reads them all).
 std::int64_t activation_bytes(const ModelConfig& c, const PlanSettings& s, int tp, int tp_rank,
                               bool last_stage) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
 
 #include "llmpi/core/error.hpp"
@@ -89,22 +90,31 @@ std::string preset_dtype_name(DType dtype) {
 std::filesystem::path resolve_preset_path(const std::string& path_or_name) {
   const std::filesystem::path given(path_or_name);
   if (std::filesystem::is_regular_file(given)) return given;
-  const std::filesystem::path named = std::filesystem::path("presets") / (path_or_name + ".yaml");
-  if (given.parent_path().empty() && given.extension().empty() &&
-      std::filesystem::is_regular_file(named)) {
-    return named;
-  }
+  // A bare NAME: presets/NAME.yaml under the working directory, then under $LLMPI_PRESETS or
+  // the source tree's presets/ (where a build run from elsewhere finds the shipped ones).
+  std::vector<std::filesystem::path> folders = {"presets"};
+  if (const char* env = std::getenv("LLMPI_PRESETS")) folders.emplace_back(env);
+#ifdef LLMPI_DEFAULT_PRESETS_DIR
+  folders.emplace_back(LLMPI_DEFAULT_PRESETS_DIR);
+#endif
+  const bool bare = given.parent_path().empty() && given.extension().empty();
   std::vector<std::string> names;
-  std::error_code ignored;
-  for (const auto& entry : std::filesystem::directory_iterator("presets", ignored)) {
-    if (entry.path().extension() == ".yaml") names.push_back(entry.path().stem().string());
+  std::string searched;
+  for (const auto& folder : folders) {
+    const std::filesystem::path named = folder / (path_or_name + ".yaml");
+    if (bare && std::filesystem::is_regular_file(named)) return named;
+    searched += (searched.empty() ? "" : ", ") + folder.string();
+    std::error_code ignored;
+    for (const auto& entry : std::filesystem::directory_iterator(folder, ignored)) {
+      if (entry.path().extension() == ".yaml") names.push_back(entry.path().stem().string());
+    }
   }
   std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
   std::string available;
   for (const auto& name : names) available += (available.empty() ? "" : ", ") + name;
-  throw Error("preset '" + path_or_name + "': no such file, nor presets/" + path_or_name +
-              ".yaml in " + std::filesystem::current_path().string() +
-              (available.empty() ? "" : "; presets there: " + available));
+  throw Error("preset '" + path_or_name + "': no such file, nor " + path_or_name + ".yaml in " +
+              searched + (available.empty() ? "" : "; presets there: " + available));
 }
 
 Preset preset_from_checkpoint(const ModelConfig& model, const std::string& checkpoint) {

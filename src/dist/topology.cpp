@@ -64,6 +64,7 @@ Topology::Topology(const ParallelLayout& layout) : layout_(layout) {
   std::vector<int> distinct = leaders;
   std::sort(distinct.begin(), distinct.end());
   distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  nodes_ = static_cast<int>(distinct.size());
   node_ = static_cast<int>(std::lower_bound(distinct.begin(), distinct.end(), leader) -
                            distinct.begin());
 

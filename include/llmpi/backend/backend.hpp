@@ -23,6 +23,9 @@ class Backend {
 
   virtual std::string name() const = 0;
   virtual DType storage_dtype() const = 0;
+  // Memory this rank may plan with: the device's, or for the CPU backend the machine's RAM
+  // (which the ranks on the machine share).
+  virtual std::int64_t memory_bytes() const = 0;
 
   virtual Tensor allocate(std::int64_t rows, std::int64_t cols) = 0;
   virtual Tensor upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) = 0;

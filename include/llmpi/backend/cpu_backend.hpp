@@ -12,6 +12,7 @@ class CpuBackend final : public Backend {
   explicit CpuBackend(int threads = 0);
   std::string name() const override { return "cpu"; }
   DType storage_dtype() const override { return DType::f32; }
+  std::int64_t memory_bytes() const override;
 
   Tensor allocate(std::int64_t rows, std::int64_t cols) override;
   Tensor upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) override;

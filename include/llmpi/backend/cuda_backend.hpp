@@ -23,6 +23,7 @@ class CudaBackend final : public Backend {
 
   std::string name() const override;
   DType storage_dtype() const override { return DType::bf16; }
+  std::int64_t memory_bytes() const override;
   int device() const { return device_; }
   void synchronize();
 

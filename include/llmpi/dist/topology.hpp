@@ -23,6 +23,7 @@ class Topology {
   int node() const { return node_; }
   int local_rank() const { return local_rank_; }
   int ranks_on_node() const { return ranks_on_node_; }
+  int nodes() const { return nodes_; }
   bool first_stage() const { return coordinates_.pp_rank == 0; }
   bool last_stage() const { return coordinates_.pp_rank == layout_.pp - 1; }
 
@@ -41,6 +42,7 @@ class Topology {
   int node_ = 0;
   int local_rank_ = 0;
   int ranks_on_node_ = 1;
+  int nodes_ = 1;
   std::string host_;
   std::unique_ptr<Comm> tp_, pp_, dp_;
 };
