@@ -145,7 +145,8 @@ TEST_CASE("an impossible layout is refused before loading, naming a valid one", 
                   (fixtures_dir() / "llama_gqa_f32").string() + " --prompt-ids 1,2,3");
   INFO(result.output);
   CHECK(result.exit_code != 0);
-  CHECK(result.output.find("tp=3 does not divide the 4 attention heads") != std::string::npos);
+  CHECK(result.output.find("--tp is 3, which does not split the 4 attention heads") !=
+        std::string::npos);
   CHECK(result.output.find("valid tp up to 16: 1, 2, 4") != std::string::npos);
 }
 
