@@ -26,4 +26,9 @@ long long attention_workspace_bytes(const AttentionShape& shape, int splits);
 void attention(const void* q, const void* k_cache, const void* v_cache, void* out,
                const AttentionShape& shape, int splits, void* workspace, cudaStream_t stream);
 
+// Prefill on tensor cores (attention_prefill.cu): head_dim 64 or 128, at least 16 queries.
+bool attention_prefill_supported(const AttentionShape& shape);
+void attention_prefill(const void* q, const void* k_cache, const void* v_cache, void* out,
+                       const AttentionShape& shape, cudaStream_t stream);
+
 }  // namespace llmpi::kernels

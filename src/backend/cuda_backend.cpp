@@ -242,6 +242,12 @@ void CudaBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor
   check.same_shape(q, out, "attention");
   const kernels::AttentionShape shape{q.rows,       start,    num_heads,
                                       num_kv_heads, head_dim, k_cache.cols};
+  if (kernels::attention_prefill_supported(shape)) {
+    kernels::attention_prefill(q.data, k_cache.data, v_cache.data, out.data, shape,
+                               handles_->stream);
+    check_last_launch("attention_prefill");
+    return;
+  }
   const int splits = kernels::attention_splits(shape, multiprocessors_);
   const auto workspace =
       device_bytes(static_cast<std::size_t>(kernels::attention_workspace_bytes(shape, splits)));
