@@ -7,6 +7,7 @@
 #include "llmpi/cli/preset_options.hpp"
 #include "llmpi/config/planner.hpp"
 #include "llmpi/core/error.hpp"
+#include "llmpi/core/text.hpp"
 
 namespace llmpi {
 
@@ -44,17 +45,6 @@ double gib(std::int64_t bytes) {
 }
 double kib(std::int64_t bytes) {
   return double(bytes) / double(kKiB);
-}
-
-std::string join(const std::vector<int>& values) {
-  std::string text;
-  for (const int value : values) text += (text.empty() ? "" : ", ") + std::to_string(value);
-  return text;
-}
-
-std::string describe(const ParallelLayout& layout) {
-  return "tp=" + std::to_string(layout.tp) + " pp=" + std::to_string(layout.pp) +
-         " dp=" + std::to_string(layout.dp);
 }
 
 std::string with_commas(std::int64_t value) {

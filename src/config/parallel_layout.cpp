@@ -1,17 +1,14 @@
 #include "llmpi/config/parallel_layout.hpp"
 
 #include "llmpi/core/error.hpp"
+#include "llmpi/core/text.hpp"
 
 namespace llmpi {
 
-namespace {
-std::string list(const std::vector<int>& values) {
-  std::string text;
-  for (std::size_t i = 0; i < values.size(); ++i)
-    text += (i ? ", " : "") + std::to_string(values[i]);
-  return text;
+std::string describe(const ParallelLayout& layout) {
+  return "tp=" + std::to_string(layout.tp) + " pp=" + std::to_string(layout.pp) +
+         " dp=" + std::to_string(layout.dp);
 }
-}  // namespace
 
 RankCoordinates rank_coordinates(const ParallelLayout& layout, int world_rank) {
   return {world_rank % layout.tp, (world_rank / layout.tp) % layout.pp,
@@ -47,14 +44,14 @@ void validate_layout(const ModelConfig& config, const ParallelLayout& layout, in
   if (config.num_heads % layout.tp != 0) {
     throw Error("parallel layout: tp=" + std::to_string(layout.tp) + " does not divide the " +
                 std::to_string(config.num_heads) + " attention heads of " + config.source +
-                "; valid tp up to 16: " + list(valid_tp_values(config, 16)));
+                "; valid tp up to 16: " + join(valid_tp_values(config, 16)));
   }
   if (!tp_fits_heads(config, layout.tp)) {
     throw Error("parallel layout: tp=" + std::to_string(layout.tp) +
                 " neither divides nor is a "
                 "multiple of the " +
                 std::to_string(config.num_kv_heads) + " key/value heads of " + config.source +
-                "; valid tp up to 16: " + list(valid_tp_values(config, 16)));
+                "; valid tp up to 16: " + join(valid_tp_values(config, 16)));
   }
   if (layout.pp > config.num_layers) {
     throw Error("parallel layout: pp=" + std::to_string(layout.pp) + " pipeline stages for " +

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "llmpi/core/error.hpp"
+#include "llmpi/core/text.hpp"
 
 namespace llmpi {
 
@@ -73,18 +74,7 @@ std::string gib(std::int64_t bytes) {
   return text;
 }
 
-std::string join(const std::vector<int>& values) {
-  std::string text;
-  for (const int value : values) text += (text.empty() ? "" : ", ") + std::to_string(value);
-  return text;
-}
-
-std::string describe(const ParallelLayout& layout) {
-  return "tp=" + std::to_string(layout.tp) + " pp=" + std::to_string(layout.pp) +
-         " dp=" + std::to_string(layout.dp);
-}
-
-std::string describe(const Cluster& cluster) {
+std::string describe_cluster(const Cluster& cluster) {
   return std::to_string(cluster.nodes) + (cluster.nodes == 1 ? " node" : " nodes") + " x " +
          std::to_string(cluster.gpus_per_node) + " GPUs of " + gib(cluster.gpu_bytes);
 }
@@ -235,13 +225,14 @@ std::optional<Placement> smallest_layout(const ModelConfig& c, const PlanSetting
 
 std::string propose_layout(const ModelConfig& c, const PlanSettings& s, const Cluster& cluster) {
   if (const auto here = smallest_layout(c, s, cluster)) {
-    return "the smallest layout that fits " + describe(cluster) + " is " + describe(here->layout);
+    return "the smallest layout that fits " + describe_cluster(cluster) + " is " +
+           describe(here->layout);
   }
   Cluster any = cluster;
   any.nodes = 0;
   if (const auto larger = smallest_layout(c, s, any)) {
-    return "nothing fits " + describe(cluster) + "; the model needs " + describe(larger->cluster) +
-           " with " + describe(larger->layout);
+    return "nothing fits " + describe_cluster(cluster) + "; the model needs " +
+           describe_cluster(larger->cluster) + " with " + describe(larger->layout);
   }
   return "the model does not fit GPUs of " + gib(cluster.gpu_bytes) +
          " at any layout (one pipeline stage per layer and the largest tp still leave too "

@@ -17,6 +17,9 @@ struct ParallelLayout {
   int world() const { return tp * pp * dp; }
 };
 
+// "tp=2 pp=1 dp=4"
+std::string describe(const ParallelLayout& layout);
+
 struct RankCoordinates {
   int tp_rank = 0;
   int pp_rank = 0;
