@@ -11,9 +11,9 @@
 #include <sstream>
 
 #include "llmpi/config/preset.hpp"
+#include "llmpi/config/yaml_map.hpp"
 #include "llmpi/core/error.hpp"
 #include "preset_rules.hpp"
-#include "yaml_map.hpp"
 
 namespace llmpi {
 
@@ -109,9 +109,9 @@ Preset parse_preset(const std::string& yaml_text, const std::string& source) {
                 "checkpoint, context_length, parallel, batch, memory (docs/presets.md)");
   }
   const YamlMap top(document, source, "",
-                      {"name", "description", "checkpoint", "dtype", "context_length", "parallel",
-                       "batch", "memory", "model"},
-                      1);
+                    {"name", "description", "checkpoint", "dtype", "context_length", "parallel",
+                     "batch", "memory", "model"},
+                    1);
   Preset preset;
   preset.source = source;
   preset.yaml_text = yaml_text;

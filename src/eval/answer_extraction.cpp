@@ -7,7 +7,9 @@ namespace llmpi {
 
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // Number-like spans: an optional minus, digits with optional thousands commas, an optional
 // decimal part. Returns [begin, end) pairs in order.
@@ -39,16 +41,18 @@ std::vector<std::pair<std::size_t, std::size_t>> number_spans(std::string_view t
 }
 
 std::string_view trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+    text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.remove_suffix(1);
   return text;
 }
 
 std::optional<std::string> first_number(std::string_view text) {
   const auto spans = number_spans(text);
   if (spans.empty()) return std::nullopt;
-  const std::string n = normalize_number(text.substr(spans.front().first,
-                                                     spans.front().second - spans.front().first));
+  const std::string n = normalize_number(
+      text.substr(spans.front().first, spans.front().second - spans.front().first));
   return n.empty() ? std::nullopt : std::optional<std::string>(n);
 }
 
@@ -57,8 +61,8 @@ std::optional<std::string> first_number(std::string_view text) {
 std::string normalize_number(std::string_view text) {
   const auto spans = number_spans(text);
   if (spans.empty()) return {};
-  const std::string_view number = text.substr(spans.front().first,
-                                              spans.front().second - spans.front().first);
+  const std::string_view number =
+      text.substr(spans.front().first, spans.front().second - spans.front().first);
   std::string digits;
   bool negative = false;
   for (const char c : number) {

@@ -53,8 +53,8 @@ inline int line_of(const YAML::Node& node, int fallback) {
 // values with their types checked. `path` is the dotted name of the map ("" at the top).
 class YamlMap {
  public:
-  YamlMap(const YAML::Node& node, std::string source, std::string path, std::vector<std::string> keys,
-          int line, std::string kind = "preset")
+  YamlMap(const YAML::Node& node, std::string source, std::string path,
+          std::vector<std::string> keys, int line, std::string kind = "preset")
       : source_(std::move(source)),
         path_(std::move(path)),
         keys_(std::move(keys)),

@@ -1,0 +1,66 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace llmpi {
+
+enum class ScorerKind { exact_match, multiple_choice, code };
+
+struct GenerationSettings {
+  int max_new_tokens = 256;
+  std::vector<std::string> stop;  // generation ends at the first of these (not included)
+  double temperature = 0.0;       // 0: greedy
+  double top_p = 1.0;
+  std::uint64_t seed = 1234;  // per request: seed + request index
+  int samples = 1;            // completions per request (pass@k for code)
+};
+
+struct ScorerSpec {
+  ScorerKind kind = ScorerKind::exact_match;
+  // exact_match
+  std::string answer_field = "answer";
+  bool gsm8k_extraction = true;  // reference after "####", prediction by extract_numeric_answer
+  // multiple_choice
+  std::string choices_field = "choices";
+  std::string label_field = "label";  // index, or a letter A, B, ...
+  std::string continuation = " {choice}";
+  // code (HumanEval)
+  std::string tests_field = "test";
+  std::string entry_point_field = "entry_point";
+  double timeout_s = 10.0;
+};
+
+struct FewShotSpec {
+  int count = 0;
+  std::filesystem::path dataset;  // empty: the first `count` records of the task's dataset,
+                                  // which are then not evaluated
+  std::string template_text;
+  std::string separator = "\n\n";
+};
+
+// A task file (YAML; schema in docs/tasks.md): a JSONL dataset, its category, a prompt
+// template with optional few-shot examples, generation settings and a scorer.
+struct TaskSpec {
+  std::string name;
+  std::string source;  // the YAML file, for messages
+  std::string category;
+  std::filesystem::path dataset;  // resolved against the task file's folder
+  std::string prompt;
+  FewShotSpec few_shot;
+  GenerationSettings generation;
+  ScorerSpec scorer;
+
+  // The dataset fields the prompt, few-shot template and scorer read.
+  std::vector<std::string> required_fields() const;
+};
+
+TaskSpec load_task(const std::filesystem::path& path);
+TaskSpec parse_task(const std::string& yaml_text, const std::string& source);
+
+std::string scorer_name(ScorerKind kind);
+
+}  // namespace llmpi
