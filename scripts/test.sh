@@ -11,6 +11,7 @@ cd "$REPO"
 bash scripts/install_deps.sh
 bash scripts/fetch_smollm2.sh
 bash scripts/fetch_tokenizers.sh
+bash scripts/fetch_datasets.sh
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
