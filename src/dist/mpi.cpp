@@ -88,6 +88,13 @@ void MpiComm::broadcast(std::span<std::int32_t> values, int root) {
       "MPI_Bcast");
 }
 
+void MpiComm::broadcast(std::span<double> values, int root) {
+  if (size_ == 1) return;
+  mpi_check(
+      MPI_Bcast(values.data(), static_cast<int>(values.size()), MPI_DOUBLE, root, comm_.get()),
+      "MPI_Bcast");
+}
+
 std::pair<float, std::int64_t> MpiComm::arg_max(float value, std::int64_t index) {
   if (size_ == 1) return {value, index};
   // Gather every candidate and pick on each rank: the tie rule (lowest index) stays exact.

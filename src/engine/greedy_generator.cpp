@@ -34,6 +34,7 @@ GenerationResult generate_greedy(Transformer& model, std::span<const std::int32_
 
   KvCache cache(model.backend(), config, model.shard(), total);
   GenerationResult result;
+  bool stopped = false;
   // Every rank of the replica runs each step; the last stage's choice reaches all of them.
   auto take = [&](const Tensor& logits) {
     if (options.keep_logits && model.shard().last_stage()) {
@@ -42,6 +43,7 @@ GenerationResult generate_greedy(Transformer& model, std::span<const std::int32_
     const std::int32_t token = model.greedy_token(logits);
     result.tokens.push_back(token);
     if (options.on_token) options.on_token(token);
+    if (options.stop_after && options.stop_after(token)) stopped = true;
     return token;
   };
   auto is_eos = [&](std::int32_t token) {
@@ -55,7 +57,8 @@ GenerationResult generate_greedy(Transformer& model, std::span<const std::int32_
   result.prefill_seconds = seconds_since(clock);
 
   clock = std::chrono::steady_clock::now();
-  while (static_cast<int>(result.tokens.size()) < options.max_new_tokens && !is_eos(token)) {
+  while (static_cast<int>(result.tokens.size()) < options.max_new_tokens && !is_eos(token) &&
+         !stopped) {
     const std::int32_t input[] = {token};
     token = take(model.forward(input, cache, LogitsFor::last_token));
   }

@@ -232,7 +232,8 @@ std::vector<double> Transformer::log_probs(const Tensor& logits,
   std::vector<double> result(static_cast<std::size_t>(rows));
   for (std::int64_t r = 0; r < rows; ++r) {
     double max = -INFINITY;
-    for (int k = 0; k < tp; ++k) max = std::max<double>(max, all[static_cast<std::size_t>((k * rows + r) * 3)]);
+    for (int k = 0; k < tp; ++k)
+      max = std::max<double>(max, all[static_cast<std::size_t>((k * rows + r) * 3)]);
     double sum = 0.0;
     double target = 0.0;
     for (int k = 0; k < tp; ++k) {
@@ -243,6 +244,28 @@ std::vector<double> Transformer::log_probs(const Tensor& logits,
     result[static_cast<std::size_t>(r)] = target - (max + std::log(sum));
   }
   return result;
+}
+
+double Transformer::continuation_log_likelihood(std::span<const std::int32_t> context,
+                                                std::span<const std::int32_t> continuation) {
+  if (context.empty() || continuation.empty()) {
+    throw Error("log-likelihood: the context and the continuation need at least one token each");
+  }
+  std::vector<std::int32_t> tokens(context.begin(), context.end());
+  tokens.insert(tokens.end(), continuation.begin(), continuation.end() - 1);
+  KvCache cache(backend_, config_, shard_, static_cast<std::int64_t>(tokens.size()));
+  const Tensor logits = forward(tokens, cache, LogitsFor::every_token);
+  double total = 0.0;
+  if (shard_.last_stage()) {
+    // Rows context.size() - 1 onwards predict the continuation's tokens.
+    const auto first = static_cast<std::int64_t>(context.size()) - 1;
+    const Tensor rows = logits.row_range(first, static_cast<std::int64_t>(continuation.size()));
+    for (const double value : log_probs(rows, continuation)) total += value;
+  }
+  if (comms_.pp != nullptr && shard_.pp_size > 1) {
+    comms_.pp->broadcast(std::span(&total, 1), shard_.pp_size - 1);
+  }
+  return total;
 }
 
 std::vector<float> Transformer::full_logits(const Tensor& logits) {

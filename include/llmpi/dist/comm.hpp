@@ -25,6 +25,7 @@ class Comm {
 
   // Host-side control values.
   virtual void broadcast(std::span<std::int32_t> values, int root) = 0;
+  virtual void broadcast(std::span<double> values, int root) = 0;
   // The largest value over the group and its index; the lowest index among equal values.
   virtual std::pair<float, std::int64_t> arg_max(float value, std::int64_t index) = 0;
 };

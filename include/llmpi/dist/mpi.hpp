@@ -55,6 +55,7 @@ class MpiComm final : public Comm {
   void send(const Tensor& tensor, int peer) override;
   void receive(Tensor& tensor, int peer) override;
   void broadcast(std::span<std::int32_t> values, int root) override;
+  void broadcast(std::span<double> values, int root) override;
   std::pair<float, std::int64_t> arg_max(float value, std::int64_t index) override;
 
  private:

@@ -14,6 +14,9 @@ struct GenerationOptions {
   bool stop_at_eos = true;   // stop after emitting one of config.json's eos ids
   bool keep_logits = false;  // return the logits that chose each token (tests, scoring)
   std::function<void(std::int32_t)> on_token;  // called on every rank for each new token
+  // Called after on_token; true ends generation (stop strings). Every rank sees the same
+  // tokens, so every rank decides the same.
+  std::function<bool(std::int32_t)> stop_after;
 };
 
 struct GenerationResult {

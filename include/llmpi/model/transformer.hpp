@@ -45,6 +45,10 @@ class Transformer {
   // vocabulary rows to (max, sum of exponentials) and the target's logit; only those few
   // numbers per row cross the TP group, never the logits.
   std::vector<double> log_probs(const Tensor& logits, std::span<const std::int32_t> targets);
+  // Sum of log p(continuation token | everything before it) for context + continuation, known
+  // to every rank of the replica (runs its own forward pass from an empty cache).
+  double continuation_log_likelihood(std::span<const std::int32_t> context,
+                                     std::span<const std::int32_t> continuation);
 
   const ModelConfig& config() const { return config_; }
   const ModelShard& shard() const { return shard_; }

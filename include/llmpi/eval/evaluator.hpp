@@ -1,0 +1,60 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "llmpi/eval/dataset.hpp"
+#include "llmpi/eval/task.hpp"
+#include "llmpi/model/transformer.hpp"
+#include "llmpi/tokenizer/tokenizer.hpp"
+
+namespace llmpi {
+
+// One request of a task: a dataset record with its rendered prompt (few-shot examples first).
+struct TaskRequest {
+  std::string id;  // "<task>/<record id or line>": stable across runs, for resume
+  std::size_t line = 0;
+  nlohmann::json record;
+  std::string prompt;
+};
+
+// What running one request produced. Scores: 1 or 0 (exact match, code passed, multiple choice
+// correct by raw log-likelihood); `score_normalised` is the length-normalised multiple-choice
+// score (equal to `score` otherwise).
+struct RequestOutcome {
+  std::string id, task, category;
+  int prompt_tokens = 0;
+  int generated_tokens = 0;
+  double latency_s = 0.0;
+  double ttft_s = 0.0;
+  double score = 0.0;
+  double score_normalised = 0.0;
+  std::string generated_text;
+  std::vector<double> choice_loglik;
+  std::vector<double> choice_loglik_normalised;
+  int chosen = -1;
+  std::string detail;  // the extracted answer, the sandbox's verdict, ...
+};
+
+// The requests of a task: its dataset's records (minus those used as few-shot examples),
+// prompts rendered. `where` errors name the task file and the record's file:line.
+std::vector<TaskRequest> prepare_requests(const TaskSpec& task, const Dataset& dataset);
+
+// Runs requests of any task on one model replica. Every rank of the replica calls `run` with
+// the same request, in the same order; each returns the same outcome.
+class Evaluator {
+ public:
+  Evaluator(Transformer& model, const Tokenizer& tokenizer);
+
+  RequestOutcome run(const TaskSpec& task, const TaskRequest& request);
+
+ private:
+  RequestOutcome generate_and_score(const TaskSpec& task, const TaskRequest& request);
+  RequestOutcome choose(const TaskSpec& task, const TaskRequest& request);
+
+  Transformer& model_;
+  const Tokenizer& tokenizer_;
+};
+
+}  // namespace llmpi
