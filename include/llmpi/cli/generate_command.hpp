@@ -5,20 +5,16 @@
 #include <string>
 #include <vector>
 
-#include "llmpi/config/preset.hpp"
+#include "llmpi/cli/model_session.hpp"
 
 namespace llmpi {
 
 struct GenerateArgs {
-  std::string preset;     // name or path; the model and its layout from presets/
-  std::string model_dir;  // the checkpoint (overrides the preset's)
+  ModelOptions model;
   std::string prompt_ids;
   std::string prompt_text;
   int max_new_tokens = 32;
   bool ignore_eos = false;
-  std::string backend = "cpu";
-  int device = -1;            // -1: the rank's local rank on its node
-  PresetOverrides overrides;  // --tp --pp --dp --context-length ... over the preset
 };
 
 // Registers `llmpi generate` and its options on `app`.

@@ -1,0 +1,52 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "llmpi/backend/backend.hpp"
+#include "llmpi/config/preset.hpp"
+#include "llmpi/dist/topology.hpp"
+#include "llmpi/model/transformer.hpp"
+
+namespace llmpi {
+
+// How a command picks its model: a preset and/or a checkpoint, the backend, and overrides.
+struct ModelOptions {
+  std::string preset;     // name or path; the model and its layout from presets/
+  std::string model_dir;  // the checkpoint (overrides the preset's)
+  std::string backend = "cpu";
+  int device = -1;  // -1: the rank's local rank on its node
+  PresetOverrides overrides;
+};
+
+void add_model_options(CLI::App& command, ModelOptions& options);
+
+// The checkpoint directory the options name (--model, else the preset's).
+std::string checkpoint_dir(const ModelOptions& options);
+
+// Everything one rank needs to run its part of the model, set up collectively on every rank:
+// preset and overrides, layout validated before any weight is read, topology (rank map
+// printed by rank 0), backend, the planner's fit check for `context_tokens`, then this rank's
+// shard of the weights.
+class ModelSession {
+ public:
+  ModelSession(const ModelOptions& options, std::int64_t context_tokens);
+
+  bool leader() const { return topology_->world_rank() == 0; }
+  Topology& topology() { return *topology_; }
+  const Preset& preset() const { return preset_; }
+  const std::string& model_dir() const { return model_dir_; }
+  Transformer& model() { return *model_; }
+  Backend& backend() { return *backend_; }
+
+ private:
+  Preset preset_;
+  std::string model_dir_;
+  std::unique_ptr<Topology> topology_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Transformer> model_;
+};
+
+}  // namespace llmpi

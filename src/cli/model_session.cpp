@@ -1,0 +1,114 @@
+#include "llmpi/cli/model_session.hpp"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "llmpi/backend/cpu_backend.hpp"
+#include "llmpi/cli/preset_options.hpp"
+#include "llmpi/config/planner.hpp"
+#include "llmpi/core/error.hpp"
+#include "llmpi/model/checkpoint.hpp"
+#ifdef LLMPI_HAVE_CUDA
+#include "llmpi/backend/cuda_backend.hpp"
+#endif
+
+namespace llmpi {
+
+void add_model_options(CLI::App& command, ModelOptions& options) {
+  command.add_option("--preset", options.preset, "Preset name (presets/NAME.yaml) or YAML file");
+  command.add_option("--model", options.model_dir,
+                     "Hugging Face checkpoint directory (default: the preset's checkpoint)");
+  command.add_option("--backend", options.backend, "cpu, or cuda where built with CUDA")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  command.add_option("--device", options.device,
+                     "CUDA device index (default: the rank's local rank on its node)");
+  add_preset_override_options(command, options.overrides);
+}
+
+std::string checkpoint_dir(const ModelOptions& options) {
+  if (!options.model_dir.empty()) return options.model_dir;
+  if (options.preset.empty()) throw Error("give --model DIR or --preset NAME");
+  const Preset preset = load_preset(resolve_preset_path(options.preset));
+  if (preset.checkpoint.empty()) {
+    throw Error("preset " + preset.source +
+                " names no checkpoint; give it one or pass --model DIR");
+  }
+  return preset.checkpoint;
+}
+
+namespace {
+
+std::unique_ptr<Backend> make_backend(const ModelOptions& options, const Topology& topology) {
+  if (options.backend == "cuda") {
+#ifdef LLMPI_HAVE_CUDA
+    return std::make_unique<CudaBackend>(options.device >= 0 ? options.device
+                                                             : topology.local_rank());
+#else
+    throw Error("--backend cuda: this llmpi was built without CUDA (nvcc was not found)");
+#endif
+  }
+  // Ranks sharing a machine share its cores, unless OMP_NUM_THREADS says otherwise.
+  int threads = 0;
+  if (std::getenv("OMP_NUM_THREADS") == nullptr) {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    threads = std::max(1, cores / topology.ranks_on_node());
+  }
+  return std::make_unique<CpuBackend>(threads);
+}
+
+}  // namespace
+
+ModelSession::ModelSession(const ModelOptions& options, std::int64_t context_tokens) {
+  int world_size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+  const auto load_start = std::chrono::steady_clock::now();
+  model_dir_ = checkpoint_dir(options);
+  ModelConfig config = load_model_config(model_dir_);
+  preset_ = options.preset.empty() ? preset_from_checkpoint(config, model_dir_)
+                                   : load_preset(resolve_preset_path(options.preset));
+  apply_overrides(preset_, options.overrides);
+  if (!options.preset.empty()) check_checkpoint_matches(preset_, config);
+  const ParallelLayout layout = layout_for_world(preset_, world_size);
+  validate_layout(config, layout, world_size);  // before any weight is read
+  topology_ = std::make_unique<Topology>(layout);
+  const std::string rank_map = topology_->rank_map();
+  if (leader()) std::printf("%s", rank_map.c_str());
+
+  const ModelShard shard = make_model_shard(config, layout, topology_->coordinates());
+  backend_ = make_backend(options, *topology_);
+  // The planner's verdict for this machine, still before any weight is read.
+  PlanSettings settings = plan_settings(preset_);
+  settings.dtype = backend_->storage_dtype();
+  settings.context_length = context_tokens;
+  // A GPU is one rank's; the CPU backend's RAM is shared by the ranks on the machine.
+  const std::int64_t memory = options.backend == "cpu"
+                                  ? backend_->memory_bytes() / topology_->ranks_on_node()
+                                  : backend_->memory_bytes();
+  check_fits(config, settings, Cluster{topology_->nodes(), topology_->ranks_on_node(), memory},
+             layout);
+  Checkpoint checkpoint(model_dir_);
+  ModelWeights weights = load_model_weights(config, checkpoint, *backend_, shard);
+  const double load_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
+  double bytes = static_cast<double>(weights.checkpoint_bytes);
+  double all_bytes = bytes;
+  MPI_Allreduce(&bytes, &all_bytes, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  if (leader()) {
+    std::printf(
+        "model: %s (%s, %d layers, hidden %d, heads %d/%d kv, vocab %d), tp %d pp %d dp %d\n",
+        model_dir_.c_str(), architecture_name(config.architecture).c_str(), config.num_layers,
+        config.hidden_size, config.num_heads, config.num_kv_heads, config.vocab_size, layout.tp,
+        layout.pp, layout.dp);
+    std::printf("weights: %.1f MB read by rank 0 (%.1f MB by all ranks) in %.2f s, backend %s\n",
+                bytes / 1e6, all_bytes / 1e6, load_seconds, backend_->name().c_str());
+  }
+  model_ = std::make_unique<Transformer>(std::move(config), std::move(weights), *backend_, shard,
+                                         ModelComms{&topology_->tp(), &topology_->pp()});
+}
+
+}  // namespace llmpi
