@@ -8,8 +8,10 @@
 #include <exception>
 #include <optional>
 
+#include "llmpi/cli/eval_command.hpp"
 #include "llmpi/cli/generate_command.hpp"
 #include "llmpi/cli/plan_command.hpp"
+#include "llmpi/cli/report_command.hpp"
 #include "llmpi/cli/tokenize_command.hpp"
 #include "llmpi/core/error.hpp"
 #include "llmpi/dist/mpi.hpp"
@@ -45,6 +47,10 @@ int main(int argc, char** argv) {
   CLI::App& generate = llmpi::add_generate_command(app, generate_args);
   llmpi::TokenizeArgs tokenize_args;
   CLI::App& tokenize = llmpi::add_tokenize_command(app, tokenize_args);
+  llmpi::EvalArgs eval_args;
+  CLI::App& eval = llmpi::add_eval_command(app, eval_args);
+  llmpi::ReportArgs report_args;
+  CLI::App& report = llmpi::add_report_command(app, report_args);
   llmpi::PlanArgs plan_args;
   CLI::App& plan = llmpi::add_plan_command(app, plan_args);
   try {
@@ -58,6 +64,13 @@ int main(int argc, char** argv) {
       mpi.emplace();  // the model runs on every rank of the job
       return llmpi::run_generate(generate_args);
     }
+    if (eval.parsed()) {
+      mpi.emplace();
+      std::string command_line;
+      for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
+      return llmpi::run_eval(eval_args, command_line);
+    }
+    if (report.parsed()) return llmpi::run_report(report_args);
     if (tokenize.parsed()) return llmpi::run_tokenize(tokenize_args);
     if (plan.parsed()) return llmpi::run_plan(plan_args);
   } catch (const std::exception& e) {

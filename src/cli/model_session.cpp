@@ -84,7 +84,7 @@ ModelSession::ModelSession(const ModelOptions& options, std::int64_t context_tok
   // The planner's verdict for this machine, still before any weight is read.
   PlanSettings settings = plan_settings(preset_);
   settings.dtype = backend_->storage_dtype();
-  settings.context_length = context_tokens;
+  if (context_tokens > 0) settings.context_length = context_tokens;  // else the preset's
   // A GPU is one rank's; the CPU backend's RAM is shared by the ranks on the machine.
   const std::int64_t memory = options.backend == "cpu"
                                   ? backend_->memory_bytes() / topology_->ranks_on_node()

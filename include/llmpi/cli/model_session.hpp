@@ -32,6 +32,7 @@ std::string checkpoint_dir(const ModelOptions& options);
 // shard of the weights.
 class ModelSession {
  public:
+  // context_tokens: the longest sequence to plan for; 0: the preset's context_length.
   ModelSession(const ModelOptions& options, std::int64_t context_tokens);
 
   bool leader() const { return topology_->world_rank() == 0; }

@@ -1,0 +1,25 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "llmpi/cli/model_session.hpp"
+
+namespace llmpi {
+
+struct EvalArgs {
+  ModelOptions model;
+  std::string tasks;  // comma-separated task files
+  std::string out;    // the results file (HDF5)
+  bool resume = false;
+  bool overwrite = false;
+  bool skip_bad = false;
+  int limit = 0;  // records per task; 0: all
+};
+
+// `llmpi eval`: every task's requests shared among the data-parallel replicas, each result
+// written by rank 0 to one HDF5 file as the run goes (flushed every round of dp requests).
+CLI::App& add_eval_command(CLI::App& app, EvalArgs& args);
+int run_eval(const EvalArgs& args, const std::string& command_line);
+
+}  // namespace llmpi
