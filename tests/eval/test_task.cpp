@@ -31,6 +31,17 @@ TEST_CASE("the shipped GSM8K task reads the shared test split", "[eval][task]") 
   CHECK(text.size() > 20);
 }
 
+TEST_CASE("the shipped multiple-choice set is well formed", "[eval][task]") {
+  const TaskSpec task = load_task(LLMPI_TASKS_DIR "/everyday-science.yaml");
+  CHECK(task.scorer.kind == ScorerKind::multiple_choice);
+  const Dataset data = read_jsonl(task.dataset, {task.required_fields(), false, 0});
+  CHECK(data.records.size() == 32);
+  for (const auto& record : data.records) {
+    CHECK(record.fields.at("choices").size() == 4);
+    CHECK(record.fields.at("label").get<int>() < 4);
+  }
+}
+
 TEST_CASE("task files are refused with file, line and what is valid", "[eval][task][bad-input]") {
   const std::string base = "category: math\ndataset: d.jsonl\nprompt: \"Q: {question}\"\n";
   CHECK_THROWS_WITH(parse_task(base + "scorer:\n  type: exact_match\ncolour: red\n", "t.yaml"),
