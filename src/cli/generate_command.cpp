@@ -18,7 +18,7 @@
 #include "llmpi/config/planner.hpp"
 #include "llmpi/core/error.hpp"
 #include "llmpi/dist/topology.hpp"
-#include "llmpi/engine/greedy_generator.hpp"
+#include "llmpi/engine/generator.hpp"
 #include "llmpi/model/checkpoint.hpp"
 #include "llmpi/model/transformer.hpp"
 #include "llmpi/tokenizer/tokenizer.hpp"
@@ -103,7 +103,7 @@ int run_generate(const GenerateArgs& args) {
   options.max_new_tokens = args.max_new_tokens;
   options.stop_at_eos = !args.ignore_eos;
   options.on_token = fault_injection(session.topology().world_rank());
-  const GenerationResult result = generate_greedy(model, prompt, options);
+  const GenerationResult result = generate(model, prompt, options);
   if (!leader) return 0;
 
   std::string tokens;

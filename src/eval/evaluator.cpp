@@ -3,7 +3,7 @@
 #include <chrono>
 
 #include "llmpi/core/error.hpp"
-#include "llmpi/engine/greedy_generator.hpp"
+#include "llmpi/engine/generator.hpp"
 #include "llmpi/eval/answer_extraction.hpp"
 #include "llmpi/eval/code_scorer.hpp"
 #include "llmpi/eval/multiple_choice.hpp"
@@ -91,45 +91,51 @@ Evaluator::Evaluator(Transformer& model, const Tokenizer& tokenizer)
     : model_(model), tokenizer_(tokenizer) {}
 
 RequestOutcome Evaluator::run(const TaskSpec& task, const TaskRequest& request) {
-  if (task.generation.temperature > 0.0 || task.generation.samples > 1) {
+  if (task.generation.samples > 1 && task.generation.temperature <= 0.0) {
     throw Error(task.source +
-                ": sampling (temperature > 0, samples > 1) is not implemented "
-                "yet; use temperature 0 and samples 1");
+                ": generation.samples > 1 needs temperature > 0 (greedy samples "
+                "would all be the same)");
   }
   return task.scorer.kind == ScorerKind::multiple_choice ? choose(task, request)
                                                          : generate_and_score(task, request);
 }
 
-RequestOutcome Evaluator::generate_and_score(const TaskSpec& task, const TaskRequest& request) {
-  RequestOutcome out = outcome_of(task, request);
-  const auto start = std::chrono::steady_clock::now();
-  const auto prompt = tokenizer_.encode(request.prompt, true);
-  out.prompt_tokens = static_cast<int>(prompt.size());
-  const int room = model_.config().max_position_embeddings - out.prompt_tokens;
-  if (room < 1) {
-    throw Error(record_where(task, request) + ": the prompt has " +
-                std::to_string(out.prompt_tokens) + " tokens, more than the model's " +
-                std::to_string(model_.config().max_position_embeddings) + " positions");
-  }
+namespace {
+// FNV-1a of the request id: a per-request seed stable across runs, ranks and platforms.
+std::uint64_t id_hash(const std::string& id) {
+  std::uint64_t hash = 1469598103934665603ull;
+  for (const unsigned char c : id) hash = (hash ^ c) * 1099511628211ull;
+  return hash;
+}
+}  // namespace
+
+Evaluator::Completion Evaluator::complete(const TaskSpec& task, const TaskRequest& request,
+                                          std::span<const std::int32_t> prompt, int room,
+                                          int sample) {
   // Text so far, decoded as it streams, so stop strings end generation on every rank alike.
   IncrementalDecoder decoder(tokenizer_);
   std::string text;
   GenerationOptions options;
   options.max_new_tokens = std::min(task.generation.max_new_tokens, room);
   options.stop_at_eos = true;
+  options.temperature = task.generation.temperature;
+  options.top_p = task.generation.top_p;
+  options.seed = task.generation.seed ^ id_hash(request.id) ^
+                 (0x9e3779b97f4a7c15ull * static_cast<std::uint64_t>(sample + 1));
   options.stop_after = [&](std::int32_t token) {
     text += decoder.push(token);
     return first_stop(text, task.generation.stop) != std::string::npos;
   };
-  const GenerationResult result = generate_greedy(model_, prompt, options);
+  const GenerationResult result = generate(model_, prompt, options);
   text += decoder.flush();
   if (const std::size_t cut = first_stop(text, task.generation.stop); cut != std::string::npos) {
     text.resize(cut);
   }
-  out.generated_tokens = static_cast<int>(result.tokens.size());
-  out.ttft_s = result.prefill_seconds;
-  out.generated_text = text;
+  return {text, static_cast<int>(result.tokens.size()), result.prefill_seconds};
+}
 
+double Evaluator::score_completion(const TaskSpec& task, const TaskRequest& request,
+                                   const std::string& text, std::string& detail) {
   if (task.scorer.kind == ScorerKind::exact_match) {
     const auto& answer = request.record.at(task.scorer.answer_field);
     const std::string reference_text =
@@ -143,12 +149,46 @@ RequestOutcome Evaluator::generate_and_score(const TaskSpec& task, const TaskReq
     }
     const auto predicted = task.scorer.gsm8k_extraction ? extract_numeric_answer(text)
                                                         : std::optional<std::string>(text);
-    out.score = predicted && answers_match(*predicted, *reference) ? 1.0 : 0.0;
-    out.detail = "predicted " + predicted.value_or("(none)") + ", reference " + *reference;
-  } else {
-    const SandboxResult run = run_code_tests(request.record, request.prompt, text, task.scorer);
-    out.score = run.status == SandboxResult::Status::passed ? 1.0 : 0.0;
-    out.detail = status_name(run.status) + (run.detail.empty() ? "" : ": " + run.detail);
+    detail = "predicted " + predicted.value_or("(none)") + ", reference " + *reference;
+    return predicted && answers_match(*predicted, *reference) ? 1.0 : 0.0;
+  }
+  const SandboxResult run = run_code_tests(request.record, request.prompt, text, task.scorer);
+  detail = status_name(run.status) + (run.detail.empty() ? "" : ": " + run.detail);
+  return run.status == SandboxResult::Status::passed ? 1.0 : 0.0;
+}
+
+RequestOutcome Evaluator::generate_and_score(const TaskSpec& task, const TaskRequest& request) {
+  RequestOutcome out = outcome_of(task, request);
+  const auto start = std::chrono::steady_clock::now();
+  const auto prompt = tokenizer_.encode(request.prompt, true);
+  out.prompt_tokens = static_cast<int>(prompt.size());
+  const int room = model_.config().max_position_embeddings - out.prompt_tokens;
+  if (room < 1) {
+    throw Error(record_where(task, request) + ": the prompt has " +
+                std::to_string(out.prompt_tokens) + " tokens, more than the model's " +
+                std::to_string(model_.config().max_position_embeddings) + " positions");
+  }
+  // One completion (greedy), or `samples` sampled ones: the score is then the pass@1
+  // estimate c / n, and the detail reports pass@n.
+  const int samples = task.generation.samples;
+  int correct = 0;
+  for (int sample = 0; sample < samples; ++sample) {
+    const Completion completion = complete(task, request, prompt, room, sample);
+    std::string detail;
+    const double score = score_completion(task, request, completion.text, detail);
+    correct += score > 0.0 ? 1 : 0;
+    if (sample == 0) {
+      out.generated_text = completion.text;
+      out.generated_tokens = completion.tokens;
+      out.ttft_s = completion.prefill_seconds;
+      out.detail = detail;
+    }
+  }
+  out.score = static_cast<double>(correct) / samples;
+  if (samples > 1) {
+    out.detail += "; " + std::to_string(correct) + " of " + std::to_string(samples) +
+                  " samples correct, pass@" + std::to_string(samples) + " " +
+                  std::to_string(pass_at_k(samples, correct, samples));
   }
   out.score_normalised = out.score;
   out.latency_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -268,6 +268,19 @@ double Transformer::continuation_log_likelihood(std::span<const std::int32_t> co
   return total;
 }
 
+std::int32_t Transformer::sampled_token(const Tensor& logits, double temperature, double top_p,
+                                        SeededRandom& random) {
+  std::int32_t token = 0;
+  if (shard_.last_stage()) {
+    const std::vector<float> all = full_logits(logits.row_range(logits.rows - 1, 1));
+    token = sample_token(all, temperature, top_p, random);
+  }
+  if (comms_.pp != nullptr && shard_.pp_size > 1) {
+    comms_.pp->broadcast(std::span(&token, 1), shard_.pp_size - 1);
+  }
+  return token;
+}
+
 std::vector<float> Transformer::full_logits(const Tensor& logits) {
   const std::vector<float> local = backend_.download(logits);
   const int tp = shard_.tp_size;

@@ -12,7 +12,7 @@
 
 #include "llmpi/backend/cuda_backend.hpp"
 #include "llmpi/core/error.hpp"
-#include "llmpi/engine/greedy_generator.hpp"
+#include "llmpi/engine/generator.hpp"
 #include "llmpi/model/transformer.hpp"
 
 using namespace llmpi;

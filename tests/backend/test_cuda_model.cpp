@@ -9,7 +9,7 @@
 #include <cstdio>
 
 #include "llmpi/backend/cuda_backend.hpp"
-#include "llmpi/engine/greedy_generator.hpp"
+#include "llmpi/engine/generator.hpp"
 #include "llmpi/model/transformer.hpp"
 #include "reference_fixture.hpp"
 
@@ -63,7 +63,7 @@ TEST_CASE("the CUDA backend reproduces Hugging Face on every reference fixture",
         GenerationOptions options;
         options.max_new_tokens = static_cast<int>(kGreedyTokens);
         options.stop_at_eos = false;
-        const GenerationResult result = generate_greedy(model, prompt.ids, options);
+        const GenerationResult result = generate(model, prompt.ids, options);
         std::size_t same = 0;
         while (same < kGreedyTokens && result.tokens[same] == prompt.greedy_ids[same]) ++same;
         shortest_prefix = std::min(shortest_prefix, same);

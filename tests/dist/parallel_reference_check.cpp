@@ -14,7 +14,7 @@
 #include "llmpi/backend/cpu_backend.hpp"
 #include "llmpi/dist/mpi.hpp"
 #include "llmpi/dist/topology.hpp"
-#include "llmpi/engine/greedy_generator.hpp"
+#include "llmpi/engine/generator.hpp"
 #include "llmpi/model/transformer.hpp"
 #include "reference_fixture.hpp"
 
@@ -126,10 +126,23 @@ int check_fixture(const std::string& name, Topology& topology, const ParallelLay
     options.max_new_tokens = static_cast<int>(prompt.greedy_ids.size());
     options.stop_at_eos = false;
     options.keep_logits = true;
-    const GenerationResult ours = generate_greedy(model, prompt.ids, options);
-    const GenerationResult single = generate_greedy(reference, prompt.ids, options);
+    const GenerationResult ours = generate(model, prompt.ids, options);
+    const GenerationResult single = generate(reference, prompt.ids, options);
     if (ours.tokens != single.tokens || ours.tokens != prompt.greedy_ids) {
       std::printf("FAIL %s rank %d prompt %zu: greedy tokens differ\n", name.c_str(),
+                  topology.world_rank(), p);
+      ++failures;
+    }
+    // Sampling: the same seed gives the same tokens as one rank.
+    GenerationOptions sampled;
+    sampled.max_new_tokens = 16;
+    sampled.stop_at_eos = false;
+    sampled.temperature = 0.8;
+    sampled.top_p = 0.95;
+    sampled.seed = 7 + p;
+    if (generate(model, prompt.ids, sampled).tokens !=
+        generate(reference, prompt.ids, sampled).tokens) {
+      std::printf("FAIL %s rank %d prompt %zu: sampled tokens differ\n", name.c_str(),
                   topology.world_rank(), p);
       ++failures;
     }

@@ -74,6 +74,21 @@ int main() {
       }
     }
 
+    // Sampling several completions: seeded, so the same request gives the same samples.
+    humaneval.generation.temperature = 0.8;
+    humaneval.generation.samples = 3;
+    humaneval.generation.max_new_tokens = 48;
+    if (std::filesystem::exists(humaneval.dataset)) {
+      const auto requests = prepare_requests(
+          humaneval, read_jsonl(humaneval.dataset, {humaneval.required_fields(), false, 1}));
+      const RequestOutcome first = evaluator.run(humaneval, requests.front());
+      const RequestOutcome second = evaluator.run(humaneval, requests.front());
+      show(first);
+      expect(first.detail.find("of 3 samples correct") != std::string::npos, "3 samples scored");
+      expect(first.generated_text == second.generated_text && first.score == second.score,
+             "sampling is reproducible from the seed");
+    }
+
     const TaskSpec choice = parse_task(
         "name: facts\ncategory: reasoning\ndataset: none.jsonl\n"
         "prompt: \"Question: {question}\\nAnswer:\"\n"

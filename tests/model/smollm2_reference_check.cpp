@@ -12,7 +12,7 @@
 
 #include "checkpoint_writer.hpp"
 #include "llmpi/backend/cpu_backend.hpp"
-#include "llmpi/engine/greedy_generator.hpp"
+#include "llmpi/engine/generator.hpp"
 #include "llmpi/model/transformer.hpp"
 
 namespace {
@@ -39,7 +39,7 @@ int check(const std::filesystem::path& model_dir, const std::filesystem::path& r
     options.max_new_tokens = static_cast<int>(greedy.size());
     options.stop_at_eos = false;
     options.keep_logits = true;
-    const GenerationResult result = generate_greedy(model, ids, options);
+    const GenerationResult result = generate(model, ids, options);
     const std::vector<float>& logits = result.step_logits.front();
     std::vector<std::int32_t> order(logits.size());
     std::iota(order.begin(), order.end(), 0);

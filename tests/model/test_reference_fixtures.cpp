@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "llmpi/backend/cpu_backend.hpp"
-#include "llmpi/engine/greedy_generator.hpp"
+#include "llmpi/engine/generator.hpp"
 #include "llmpi/model/transformer.hpp"
 #include "reference_fixture.hpp"
 
@@ -34,7 +34,8 @@ TEST_CASE("logits and greedy tokens match Hugging Face on every reference fixtur
       double worst_step = 0.0;
       for (const ReferencePrompt& prompt : fixture.prompts) {
         KvCache cache(backend, model.config(), static_cast<std::int64_t>(prompt.ids.size()));
-        const auto logits = backend.download(model.forward(prompt.ids, cache, LogitsFor::every_token));
+        const auto logits =
+            backend.download(model.forward(prompt.ids, cache, LogitsFor::every_token));
         const auto vocab = static_cast<std::size_t>(model.config().vocab_size);
         REQUIRE(logits.size() == prompt.ids.size() * vocab);
         for (std::size_t t = 0; t < prompt.ids.size(); ++t) {
@@ -49,7 +50,7 @@ TEST_CASE("logits and greedy tokens match Hugging Face on every reference fixtur
         options.max_new_tokens = static_cast<int>(prompt.greedy_ids.size());
         options.stop_at_eos = false;
         options.keep_logits = true;
-        const GenerationResult result = generate_greedy(model, prompt.ids, options);
+        const GenerationResult result = generate(model, prompt.ids, options);
         CHECK(result.tokens == prompt.greedy_ids);
         REQUIRE(result.step_logits.size() == prompt.greedy_step_logits.size());
         for (std::size_t step = 0; step < result.step_logits.size(); ++step) {

@@ -50,6 +50,15 @@ class Evaluator {
   RequestOutcome run(const TaskSpec& task, const TaskRequest& request);
 
  private:
+  struct Completion {
+    std::string text;  // cut at the first stop string
+    int tokens;
+    double prefill_seconds;
+  };
+  Completion complete(const TaskSpec& task, const TaskRequest& request,
+                      std::span<const std::int32_t> prompt, int room, int sample);
+  double score_completion(const TaskSpec& task, const TaskRequest& request, const std::string& text,
+                          std::string& detail);
   RequestOutcome generate_and_score(const TaskSpec& task, const TaskRequest& request);
   RequestOutcome choose(const TaskSpec& task, const TaskRequest& request);
 

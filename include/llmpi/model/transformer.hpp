@@ -10,6 +10,7 @@
 #include "llmpi/model/kv_cache.hpp"
 #include "llmpi/model/model_shard.hpp"
 #include "llmpi/model/model_weights.hpp"
+#include "llmpi/model/sampler.hpp"
 
 namespace llmpi {
 
@@ -39,6 +40,11 @@ class Transformer {
 
   // The greedy token of the last logits row, agreed by every rank of the replica.
   std::int32_t greedy_token(const Tensor& logits);
+  // A token sampled from the last logits row (temperature, top-p). The TP ranks of the last
+  // stage gather the row and draw from identical random streams, so they agree; the token then
+  // reaches every stage. `random` must be advanced alike on those ranks (one draw per step).
+  std::int32_t sampled_token(const Tensor& logits, double temperature, double top_p,
+                             SeededRandom& random);
   // Every logits row over the whole vocabulary (gathered across TP; last stage only).
   std::vector<float> full_logits(const Tensor& logits);
   // log p(targets[r]) under logits row r (last stage only). Each TP rank reduces its own

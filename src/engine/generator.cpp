@@ -1,9 +1,10 @@
-#include "llmpi/engine/greedy_generator.hpp"
+#include "llmpi/engine/generator.hpp"
 
 #include <algorithm>
 #include <chrono>
 
 #include "llmpi/core/error.hpp"
+#include "llmpi/model/sampler.hpp"
 
 namespace llmpi {
 
@@ -13,8 +14,8 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 }  // namespace
 
-GenerationResult generate_greedy(Transformer& model, std::span<const std::int32_t> prompt,
-                                 const GenerationOptions& options) {
+GenerationResult generate(Transformer& model, std::span<const std::int32_t> prompt,
+                          const GenerationOptions& options) {
   const ModelConfig& config = model.config();
   if (prompt.empty()) throw Error("generate: the prompt has no tokens");
   if (options.max_new_tokens < 1) throw Error("generate: --max-new-tokens must be at least 1");
@@ -35,12 +36,16 @@ GenerationResult generate_greedy(Transformer& model, std::span<const std::int32_
   KvCache cache(model.backend(), config, model.shard(), total);
   GenerationResult result;
   bool stopped = false;
+  SeededRandom random(options.seed);
   // Every rank of the replica runs each step; the last stage's choice reaches all of them.
   auto take = [&](const Tensor& logits) {
     if (options.keep_logits && model.shard().last_stage()) {
       result.step_logits.push_back(model.full_logits(logits));
     }
-    const std::int32_t token = model.greedy_token(logits);
+    const std::int32_t token =
+        options.temperature > 0.0
+            ? model.sampled_token(logits, options.temperature, options.top_p, random)
+            : model.greedy_token(logits);
     result.tokens.push_back(token);
     if (options.on_token) options.on_token(token);
     if (options.stop_after && options.stop_after(token)) stopped = true;

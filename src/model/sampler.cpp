@@ -1,0 +1,55 @@
+#include "llmpi/model/sampler.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "llmpi/core/error.hpp"
+
+namespace llmpi {
+
+std::uint64_t SeededRandom::next() {
+  std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+double SeededRandom::uniform() {
+  return static_cast<double>(next() >> 11) * 0x1.0p-53;
+}
+
+std::int32_t sample_token(std::span<const float> logits, double temperature, double top_p,
+                          SeededRandom& random) {
+  if (logits.empty()) throw Error("sampling: no logits");
+  if (temperature <= 0.0 || top_p <= 0.0 || top_p > 1.0) {
+    throw Error("sampling: needs temperature > 0 and 0 < top_p <= 1");
+  }
+  const float max = *std::max_element(logits.begin(), logits.end());
+  std::vector<double> probability(logits.size());
+  double total = 0.0;
+  for (std::size_t i = 0; i < logits.size(); ++i) {
+    probability[i] = std::exp((static_cast<double>(logits[i]) - max) / temperature);
+    total += probability[i];
+  }
+  std::vector<std::int32_t> order(logits.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) {
+    return probability[static_cast<std::size_t>(a)] > probability[static_cast<std::size_t>(b)];
+  });
+  // The nucleus: most likely tokens until their mass reaches top_p.
+  std::size_t kept = 0;
+  double mass = 0.0;
+  while (kept < order.size() && (kept == 0 || mass < top_p * total)) {
+    mass += probability[static_cast<std::size_t>(order[kept++])];
+  }
+  double draw = random.uniform() * mass;
+  for (std::size_t i = 0; i < kept; ++i) {
+    draw -= probability[static_cast<std::size_t>(order[i])];
+    if (draw < 0.0) return order[i];
+  }
+  return order[kept - 1];
+}
+
+}  // namespace llmpi
