@@ -163,6 +163,17 @@ int run_eval(const EvalArgs& args, const std::string& command_line) {
   const auto tokenizer = load_tokenizer(session.model_dir());
   Evaluator evaluator(session.model(), *tokenizer);
 
+  // Where every rank runs, for the results file's topology table.
+  const int device = args.model.backend == "cuda"
+                         ? (args.model.device >= 0 ? args.model.device : topology.local_rank())
+                         : -1;
+  const std::vector<std::string> placements = gather_strings(nlohmann::json{
+      {"rank", topology.world_rank()},
+      {"host", topology.host()},
+      {"node", topology.node()},
+      {"local_rank", topology.local_rank()},
+      {"device", device}}.dump());
+
   // Rank 0 owns the results file; the finished ids of a resumed run reach every rank.
   std::optional<ResultsFile> results;
   std::string finished_text;
@@ -186,6 +197,12 @@ int run_eval(const EvalArgs& args, const std::string& command_line) {
       metadata.tp = layout.tp;
       metadata.pp = layout.pp;
       metadata.dp = layout.dp;
+      for (const std::string& placement : placements) {
+        const auto p = nlohmann::json::parse(placement);
+        metadata.ranks.push_back({p.at("rank").get<int>(), p.at("host").get<std::string>(),
+                                  p.at("node").get<int>(), p.at("local_rank").get<int>(),
+                                  p.at("device").get<int>()});
+      }
       results.emplace(ResultsFile::create(
           args.out, metadata, args.overwrite ? OpenMode::overwrite : OpenMode::fail_if_exists));
     }

@@ -81,6 +81,19 @@ TEST_CASE("eval: one rank, two replicas, and a killed-then-resumed run agree", "
   INFO(two.output);
   REQUIRE(two.exit_code == 0);
   CHECK(scores_of(replicas) == reference);
+  const RunMetadata metadata = ResultsReader(replicas).metadata();
+  CHECK(metadata.dp == 2);
+  REQUIRE(metadata.ranks.size() == 2);
+  CHECK(metadata.ranks[1].rank == 1);
+  CHECK(metadata.ranks[1].local_rank == 1);
+  CHECK(metadata.ranks[1].device == -1);  // CPU backend
+
+  // Two pipeline stages (SmolLM2's 9 heads allow no tp=2): the same scores.
+  const auto stages = temp.path() / "pp2.h5";
+  const Run pipelined = run(eval_command(2, task, stages, "--pp 2"));
+  INFO(pipelined.output);
+  REQUIRE(pipelined.exit_code == 0);
+  CHECK(scores_of(stages) == reference);
 
   // Existing file, no --resume or --overwrite: refused, file untouched.
   const Run again = run(eval_command(1, task, single, ""));
@@ -98,4 +111,54 @@ TEST_CASE("eval: one rank, two replicas, and a killed-then-resumed run agree", "
   REQUIRE(finish.exit_code == 0);
   CHECK(finish.output.find("2 requests already done") != std::string::npos);
   CHECK(scores_of(resumed) == reference);
+}
+
+TEST_CASE("eval refuses bad task input with the file and line, or skips and counts it",
+          "[cli][eval][bad-input]") {
+  TempDir temp("eval-bad");
+  const auto data = temp.path() / "data.jsonl";
+  write_text(data,
+             "{\"question\": \"1+1?\", \"answer\": \"#### 2\"}\n{\"question\": \"2+2?\",\n"
+             "{\"question\": \"3+3?\"}\n");
+  const auto task = temp.path() / "task.yaml";
+  write_text(task,
+             "category: math\ndataset: data.jsonl\nprompt: \"Q: {question}\"\n"
+             "generation:\n  max_new_tokens: 4\nscorer:\n  type: exact_match\n");
+  const auto out = temp.path() / "out.h5";
+  // The datasets are read before any model is loaded: a fixture without a tokenizer will do.
+  const std::string fixture = (fixtures_dir() / "llama_gqa_f32").string();
+  auto command = [&](const std::filesystem::path& t, const std::string& extra) {
+    return "timeout 120 env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " LLMPI_BINARY
+           " eval --model " +
+           fixture + " --tasks " + t.string() + " --out " + out.string() + " " + extra;
+  };
+  const Run strict = run(command(task, ""));
+  CHECK(strict.exit_code == 1);
+  CHECK(strict.output.find("data.jsonl:2: not valid JSON") != std::string::npos);
+  CHECK(strict.output.find("--skip-bad") != std::string::npos);
+
+  // With --skip-bad both bad lines are reported and skipped; the run then stops only because
+  // the fixture has no tokenizer.
+  const Run skipping = run(command(task, "--skip-bad"));
+  CHECK(skipping.output.find("skipped " + data.string() + ":2") != std::string::npos);
+  CHECK(skipping.output.find("data.jsonl:3: missing field 'answer'") != std::string::npos);
+
+  const auto unknown = temp.path() / "unknown.yaml";
+  write_text(unknown,
+             "category: math\ndataset: data.jsonl\nprompt: \"Q: {problem}\"\n"
+             "scorer:\n  type: exact_match\n");
+  write_text(data, "{\"question\": \"1+1?\", \"answer\": \"#### 2\"}\n");
+  const Run template_error = run(command(unknown, ""));
+  CHECK(template_error.exit_code == 1);
+  CHECK(template_error.output.find("missing field 'problem'") != std::string::npos);
+
+  if (std::filesystem::exists(LLMPI_SMOLLM2_DIR "/model.safetensors")) {
+    const Run unwritable =
+        run("timeout 120 env OMPI_ALLOW_RUN_AS_ROOT=1 "
+            "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " LLMPI_BINARY " eval --model " LLMPI_SMOLLM2_DIR
+            " --tasks " +
+            task.string() + " --out /nonexistent/dir/out.h5");
+    CHECK(unwritable.exit_code == 1);
+    CHECK(unwritable.output.find("/nonexistent/dir/out.h5") != std::string::npos);
+  }
 }

@@ -24,6 +24,7 @@ class Topology {
   int local_rank() const { return local_rank_; }
   int ranks_on_node() const { return ranks_on_node_; }
   int nodes() const { return nodes_; }
+  const std::string& host() const { return host_; }
   bool first_stage() const { return coordinates_.pp_rank == 0; }
   bool last_stage() const { return coordinates_.pp_rank == layout_.pp - 1; }
 
