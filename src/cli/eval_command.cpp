@@ -48,46 +48,6 @@ std::string read_text(const std::string& path) {
   return text.str();
 }
 
-// Rank 0's string to every rank.
-std::string broadcast_string(std::string text) {
-  long long length = static_cast<long long>(text.size());
-  mpi_check(MPI_Bcast(&length, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD), "MPI_Bcast");
-  text.resize(static_cast<std::size_t>(length));
-  mpi_check(MPI_Bcast(text.data(), static_cast<int>(length), MPI_CHAR, 0, MPI_COMM_WORLD),
-            "MPI_Bcast");
-  return text;
-}
-
-// Every rank's string to rank 0 (empty strings for ranks with nothing to say).
-std::vector<std::string> gather_strings(const std::string& mine) {
-  int world = 1;
-  int rank = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &world);
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  int length = static_cast<int>(mine.size());
-  std::vector<int> lengths(static_cast<std::size_t>(world));
-  mpi_check(MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, MPI_COMM_WORLD),
-            "MPI_Gather");
-  std::vector<int> offsets(lengths.size());
-  int total = 0;
-  for (std::size_t i = 0; i < lengths.size(); ++i) {
-    offsets[i] = total;
-    total += lengths[i];
-  }
-  std::string all(static_cast<std::size_t>(rank == 0 ? total : 0), '\0');
-  mpi_check(MPI_Gatherv(mine.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(),
-                        MPI_CHAR, 0, MPI_COMM_WORLD),
-            "MPI_Gatherv");
-  std::vector<std::string> parts;
-  if (rank == 0) {
-    for (std::size_t i = 0; i < lengths.size(); ++i) {
-      parts.push_back(
-          all.substr(static_cast<std::size_t>(offsets[i]), static_cast<std::size_t>(lengths[i])));
-    }
-  }
-  return parts;
-}
-
 nlohmann::json to_json(const RequestOutcome& o) {
   return {{"id", o.id},
           {"task", o.task},
@@ -167,7 +127,7 @@ int run_eval(const EvalArgs& args, const std::string& command_line) {
   const int device = args.model.backend == "cuda"
                          ? (args.model.device >= 0 ? args.model.device : topology.local_rank())
                          : -1;
-  const std::vector<std::string> placements = gather_strings(nlohmann::json{
+  const std::vector<std::string> placements = gather_to_root(nlohmann::json{
       {"rank", topology.world_rank()},
       {"host", topology.host()},
       {"node", topology.node()},
@@ -207,7 +167,7 @@ int run_eval(const EvalArgs& args, const std::string& command_line) {
           args.out, metadata, args.overwrite ? OpenMode::overwrite : OpenMode::fail_if_exists));
     }
   }
-  finished_text = broadcast_string(finished_text);
+  finished_text = broadcast_from_root(finished_text);
   std::vector<PendingRequest> pending;
   for (PendingRequest& p : all) {
     if (finished_text.find(p.request.id + "\n") == std::string::npos)
@@ -228,7 +188,7 @@ int run_eval(const EvalArgs& args, const std::string& command_line) {
       const RequestOutcome outcome = evaluator.run(tasks[p.task], p.request);
       if (replica_leader) mine = to_json(outcome).dump();
     }
-    const std::vector<std::string> parts = gather_strings(mine);
+    const std::vector<std::string> parts = gather_to_root(mine);
     if (session.leader()) {
       std::vector<RequestResult> batch;
       for (const std::string& part : parts) {

@@ -17,6 +17,44 @@ void mpi_check(int code, const char* call) {
               std::string(text, static_cast<std::size_t>(length)));
 }
 
+std::string broadcast_from_root(std::string text) {
+  long long length = static_cast<long long>(text.size());
+  mpi_check(MPI_Bcast(&length, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD), "MPI_Bcast");
+  text.resize(static_cast<std::size_t>(length));
+  mpi_check(MPI_Bcast(text.data(), static_cast<int>(length), MPI_CHAR, 0, MPI_COMM_WORLD),
+            "MPI_Bcast");
+  return text;
+}
+
+std::vector<std::string> gather_to_root(const std::string& text) {
+  int world = 1;
+  int rank = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  int length = static_cast<int>(text.size());
+  std::vector<int> lengths(static_cast<std::size_t>(world));
+  mpi_check(MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, MPI_COMM_WORLD),
+            "MPI_Gather");
+  std::vector<int> offsets(lengths.size());
+  int total = 0;
+  for (std::size_t i = 0; i < lengths.size(); ++i) {
+    offsets[i] = total;
+    total += lengths[i];
+  }
+  std::string all(static_cast<std::size_t>(rank == 0 ? total : 0), '\0');
+  mpi_check(MPI_Gatherv(text.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(),
+                        MPI_CHAR, 0, MPI_COMM_WORLD),
+            "MPI_Gatherv");
+  std::vector<std::string> parts;
+  if (rank == 0) {
+    for (std::size_t i = 0; i < lengths.size(); ++i) {
+      parts.push_back(
+          all.substr(static_cast<std::size_t>(offsets[i]), static_cast<std::size_t>(lengths[i])));
+    }
+  }
+  return parts;
+}
+
 MpiEnvironment::MpiEnvironment() {
   int provided = 0;
   mpi_check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");

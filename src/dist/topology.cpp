@@ -99,22 +99,8 @@ std::string Topology::rank_map() const {
       std::to_string(node_) + ", local rank " + std::to_string(local_rank_) + " (device " +
       std::to_string(local_rank_) + "), tp " + std::to_string(coordinates_.tp_rank) + " pp " +
       std::to_string(coordinates_.pp_rank) + " dp " + std::to_string(coordinates_.dp_rank) + "\n";
-  int world_size = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &world_size);
-  const int length = static_cast<int>(line.size());
-  std::vector<int> lengths(static_cast<std::size_t>(world_size));
-  mpi_check(MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, MPI_COMM_WORLD),
-            "MPI_Gather");
-  std::vector<int> offsets(lengths.size());
-  int total = 0;
-  for (std::size_t i = 0; i < lengths.size(); ++i) {
-    offsets[i] = total;
-    total += lengths[i];
-  }
-  std::string all(static_cast<std::size_t>(world_rank_ == 0 ? total : 0), '\0');
-  mpi_check(MPI_Gatherv(line.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(),
-                        MPI_CHAR, 0, MPI_COMM_WORLD),
-            "MPI_Gatherv");
+  std::string all;
+  for (const std::string& part : gather_to_root(line)) all += part;
   return all;
 }
 

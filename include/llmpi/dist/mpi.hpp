@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "llmpi/dist/comm.hpp"
 
@@ -27,6 +28,11 @@ class MpiEnvironment {
 };
 
 void mpi_check(int code, const char* call);
+
+// Rank 0's text to every rank of MPI_COMM_WORLD.
+std::string broadcast_from_root(std::string text);
+// Every rank's text to rank 0 of MPI_COMM_WORLD, in rank order (empty elsewhere).
+std::vector<std::string> gather_to_root(const std::string& text);
 
 // A communicator handle freed on destruction (never MPI_COMM_WORLD).
 class OwnedComm {
