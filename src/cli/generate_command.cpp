@@ -70,7 +70,7 @@ namespace {
 
 // For the dead-rank test: LLMPI_FAULT_KILL_RANK=r LLMPI_FAULT_KILL_AT_TOKEN=n makes rank r
 // kill itself (SIGKILL, no clean-up) when it has seen n new tokens.
-std::function<void(std::int32_t)> fault_injection(int world_rank) {
+std::function<bool(std::int32_t)> fault_injection(int world_rank) {
   const char* rank = std::getenv("LLMPI_FAULT_KILL_RANK");
   const char* at = std::getenv("LLMPI_FAULT_KILL_AT_TOKEN");
   if (rank == nullptr || at == nullptr || std::atoi(rank) != world_rank) return {};
@@ -78,6 +78,7 @@ std::function<void(std::int32_t)> fault_injection(int world_rank) {
   const int limit = std::atoi(at);
   return [seen, limit](std::int32_t) {
     if (++*seen >= limit) std::raise(SIGKILL);
+    return false;
   };
 }
 

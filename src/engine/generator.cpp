@@ -47,8 +47,7 @@ GenerationResult generate(Transformer& model, std::span<const std::int32_t> prom
             ? model.sampled_token(logits, options.temperature, options.top_p, random)
             : model.greedy_token(logits);
     result.tokens.push_back(token);
-    if (options.on_token) options.on_token(token);
-    if (options.stop_after && options.stop_after(token)) stopped = true;
+    if (options.on_token && options.on_token(token)) stopped = true;
     return token;
   };
   auto is_eos = [&](std::int32_t token) {

@@ -122,7 +122,7 @@ Evaluator::Completion Evaluator::complete(const TaskSpec& task, const TaskReques
   options.top_p = task.generation.top_p;
   options.seed = task.generation.seed ^ id_hash(request.id) ^
                  (0x9e3779b97f4a7c15ull * static_cast<std::uint64_t>(sample + 1));
-  options.stop_after = [&](std::int32_t token) {
+  options.on_token = [&](std::int32_t token) {
     text += decoder.push(token);
     return first_stop(text, task.generation.stop) != std::string::npos;
   };

@@ -114,12 +114,7 @@ std::span<const std::byte> Checkpoint::checked_data(const std::string& name,
 
 std::vector<float> Checkpoint::read(const std::string& name,
                                     std::span<const std::int64_t> expected) const {
-  DType dtype;
-  const auto bytes = checked_data(name, expected, &dtype);
-  std::vector<float> values(bytes.size() / dtype_size(dtype));
-  convert_to_f32(dtype, bytes.data(), values.size(), values.data());
-  bytes_read_ += bytes.size();
-  return values;
+  return read_rows(name, expected, 0, expected.empty() ? 1 : expected[0]);
 }
 
 std::vector<float> Checkpoint::read_rows(const std::string& name,

@@ -230,32 +230,40 @@ Dataset create_table(const Checker& check, hid_t parent, const std::string& path
                           "create dataset " + path));
 }
 
+namespace {
+// The file and memory dataspaces of rows [first, first + count) of a 1-D dataset.
+std::pair<Dataspace, Dataspace> select_rows(const Checker& check, hid_t dataset,
+                                            const std::string& name, hsize_t first, hsize_t count) {
+  Dataspace file_space(check.id(H5Dget_space(dataset), "read the shape of " + name));
+  check.ok(H5Sselect_hyperslab(file_space.id(), H5S_SELECT_SET, &first, nullptr, &count, nullptr),
+           "select rows of " + name);
+  Dataspace memory_space(
+      check.id(H5Screate_simple(1, &count, nullptr), "create a dataspace for rows of " + name));
+  return {std::move(file_space), std::move(memory_space)};
+}
+
+std::string row_span(const std::string& name, hsize_t first, hsize_t count) {
+  return "rows " + std::to_string(first) + " to " + std::to_string(first + count - 1) + " of " +
+         name;
+}
+}  // namespace
+
 void write_rows(const Checker& check, hid_t dataset, const std::string& name, hid_t memory_type,
                 hsize_t first, hsize_t count, hsize_t new_size, const void* rows) {
   check.ok(H5Dset_extent(dataset, &new_size),
            "resize " + name + " to " + std::to_string(new_size) + " rows");
   if (count == 0) return;
-  Dataspace file_space(check.id(H5Dget_space(dataset), "read the shape of " + name));
-  check.ok(H5Sselect_hyperslab(file_space.id(), H5S_SELECT_SET, &first, nullptr, &count, nullptr),
-           "select rows of " + name);
-  Dataspace memory_space(
-      check.id(H5Screate_simple(1, &count, nullptr), "create a dataspace for rows of " + name));
+  const auto [file_space, memory_space] = select_rows(check, dataset, name, first, count);
   check.ok(H5Dwrite(dataset, memory_type, memory_space.id(), file_space.id(), H5P_DEFAULT, rows),
-           "write rows " + std::to_string(first) + " to " + std::to_string(first + count - 1) +
-               " of " + name);
+           "write " + row_span(name, first, count));
 }
 
 void read_rows(const Checker& check, hid_t dataset, const std::string& name, hid_t memory_type,
                hsize_t first, hsize_t count, void* rows) {
   if (count == 0) return;
-  Dataspace file_space(check.id(H5Dget_space(dataset), "read the shape of " + name));
-  check.ok(H5Sselect_hyperslab(file_space.id(), H5S_SELECT_SET, &first, nullptr, &count, nullptr),
-           "select rows of " + name);
-  Dataspace memory_space(
-      check.id(H5Screate_simple(1, &count, nullptr), "create a dataspace for rows of " + name));
+  const auto [file_space, memory_space] = select_rows(check, dataset, name, first, count);
   check.ok(H5Dread(dataset, memory_type, memory_space.id(), file_space.id(), H5P_DEFAULT, rows),
-           "read rows " + std::to_string(first) + " to " + std::to_string(first + count - 1) +
-               " of " + name);
+           "read " + row_span(name, first, count));
 }
 
 VlenBuffer::VlenBuffer(hid_t memory_type, hsize_t count, void* rows)

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "checkpoint_writer.hpp"
+#include "command.hpp"
 #include "llmpi/results/results_file.hpp"
 #include "reference_fixture.hpp"
 
@@ -19,28 +20,10 @@ using namespace llmpi::testing;
 
 namespace {
 
-struct Run {
-  int exit_code = -1;
-  std::string output;
-};
-
-Run run(const std::string& command) {
-  Run result;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) result.output += buffer.data();
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
 std::string eval_command(int ranks, const std::filesystem::path& task,
                          const std::filesystem::path& out, const std::string& extra,
                          const std::string& environment = "") {
-  return "timeout 300 env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-         "OMPI_MCA_rmaps_base_oversubscribe=1 OMP_NUM_THREADS=1 " +
-         environment + " " LLMPI_MPIEXEC " -n " + std::to_string(ranks) + " " LLMPI_BINARY +
+  return "timeout 300 " + mpiexec(ranks, environment) + LLMPI_BINARY +
          " eval --model " LLMPI_SMOLLM2_DIR " --tasks " + task.string() + " --out " + out.string() +
          " --limit 4 " + extra;
 }
@@ -70,14 +53,14 @@ TEST_CASE("eval: one rank, two replicas, and a killed-then-resumed run agree", "
                    "scorer:\n  type: exact_match\n");
 
   const auto single = temp.path() / "single.h5";
-  const Run one = run(eval_command(1, task, single, ""));
+  const CommandResult one = run_command(eval_command(1, task, single, ""));
   INFO(one.output);
   REQUIRE(one.exit_code == 0);
   const auto reference = scores_of(single);
   CHECK(reference.size() == 4);
 
   const auto replicas = temp.path() / "dp2.h5";
-  const Run two = run(eval_command(2, task, replicas, ""));
+  const CommandResult two = run_command(eval_command(2, task, replicas, ""));
   INFO(two.output);
   REQUIRE(two.exit_code == 0);
   CHECK(scores_of(replicas) == reference);
@@ -90,23 +73,24 @@ TEST_CASE("eval: one rank, two replicas, and a killed-then-resumed run agree", "
 
   // Two pipeline stages (SmolLM2's 9 heads allow no tp=2): the same scores.
   const auto stages = temp.path() / "pp2.h5";
-  const Run pipelined = run(eval_command(2, task, stages, "--pp 2"));
+  const CommandResult pipelined = run_command(eval_command(2, task, stages, "--pp 2"));
   INFO(pipelined.output);
   REQUIRE(pipelined.exit_code == 0);
   CHECK(scores_of(stages) == reference);
 
   // Existing file, no --resume or --overwrite: refused, file untouched.
-  const Run again = run(eval_command(1, task, single, ""));
+  const CommandResult again = run_command(eval_command(1, task, single, ""));
   CHECK(again.exit_code != 0);
   CHECK(again.output.find(single.string()) != std::string::npos);
   CHECK(scores_of(single) == reference);
 
   // Killed after the first round (2 requests with dp=2), then resumed.
   const auto resumed = temp.path() / "resumed.h5";
-  const Run killed = run(eval_command(2, task, resumed, "", "LLMPI_FAULT_KILL_AFTER_ROUNDS=1"));
+  const CommandResult killed =
+      run_command(eval_command(2, task, resumed, "", "LLMPI_FAULT_KILL_AFTER_ROUNDS=1"));
   CHECK(killed.exit_code != 0);
   CHECK(scores_of(resumed).size() == 2);
-  const Run finish = run(eval_command(2, task, resumed, "--resume"));
+  const CommandResult finish = run_command(eval_command(2, task, resumed, "--resume"));
   INFO(finish.output);
   REQUIRE(finish.exit_code == 0);
   CHECK(finish.output.find("2 requests already done") != std::string::npos);
@@ -132,14 +116,14 @@ TEST_CASE("eval refuses bad task input with the file and line, or skips and coun
            " eval --model " +
            fixture + " --tasks " + t.string() + " --out " + out.string() + " " + extra;
   };
-  const Run strict = run(command(task, ""));
+  const CommandResult strict = run_command(command(task, ""));
   CHECK(strict.exit_code == 1);
   CHECK(strict.output.find("data.jsonl:2: not valid JSON") != std::string::npos);
   CHECK(strict.output.find("--skip-bad") != std::string::npos);
 
   // With --skip-bad both bad lines are reported and skipped; the run then stops only because
   // the fixture has no tokenizer.
-  const Run skipping = run(command(task, "--skip-bad"));
+  const CommandResult skipping = run_command(command(task, "--skip-bad"));
   CHECK(skipping.output.find("skipped " + data.string() + ":2") != std::string::npos);
   CHECK(skipping.output.find("data.jsonl:3: missing field 'answer'") != std::string::npos);
 
@@ -148,16 +132,16 @@ TEST_CASE("eval refuses bad task input with the file and line, or skips and coun
              "category: math\ndataset: data.jsonl\nprompt: \"Q: {problem}\"\n"
              "scorer:\n  type: exact_match\n");
   write_text(data, "{\"question\": \"1+1?\", \"answer\": \"#### 2\"}\n");
-  const Run template_error = run(command(unknown, ""));
+  const CommandResult template_error = run_command(command(unknown, ""));
   CHECK(template_error.exit_code == 1);
   CHECK(template_error.output.find("missing field 'problem'") != std::string::npos);
 
   if (std::filesystem::exists(LLMPI_SMOLLM2_DIR "/model.safetensors")) {
-    const Run unwritable =
-        run("timeout 120 env OMPI_ALLOW_RUN_AS_ROOT=1 "
-            "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " LLMPI_BINARY " eval --model " LLMPI_SMOLLM2_DIR
-            " --tasks " +
-            task.string() + " --out /nonexistent/dir/out.h5");
+    const CommandResult unwritable = run_command(
+        "timeout 120 env OMPI_ALLOW_RUN_AS_ROOT=1 "
+        "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " LLMPI_BINARY " eval --model " LLMPI_SMOLLM2_DIR
+        " --tasks " +
+        task.string() + " --out /nonexistent/dir/out.h5");
     CHECK(unwritable.exit_code == 1);
     CHECK(unwritable.output.find("/nonexistent/dir/out.h5") != std::string::npos);
   }

@@ -10,29 +10,12 @@
 
 #include "bad_checkpoints.hpp"
 #include "checkpoint_writer.hpp"
+#include "command.hpp"
 #include "reference_fixture.hpp"
 
 using namespace llmpi::testing;
 
 namespace {
-
-struct CommandResult {
-  int exit_code = -1;
-  bool crashed = false;
-  std::string output;
-};
-
-CommandResult run_command(const std::string& command) {
-  CommandResult result;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) result.output += buffer.data();
-  const int status = ::pclose(pipe);
-  result.crashed = !WIFEXITED(status) || WEXITSTATUS(status) >= 124;  // signal or timeout
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
 
 // llmpi alone, as one process (it initialises MPI as a singleton).
 CommandResult run(const std::string& arguments) {
@@ -101,16 +84,6 @@ TEST_CASE("generate on a broken checkpoint exits 1 with the file and the problem
     }
   }
 }
-
-namespace {
-// mpiexec as the tests run it: as root, oversubscribed, one OpenMP thread per rank.
-std::string mpiexec(int ranks, const std::string& environment = "") {
-  return "env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-         "OMPI_MCA_rmaps_base_oversubscribe=1 OMP_NUM_THREADS=1 " +
-         environment + " " LLMPI_MPIEXEC " -n " + std::to_string(ranks) + " ";
-}
-
-}  // namespace
 
 TEST_CASE("generate under mpiexec with tp=2 x pp=2 prints the same tokens", "[cli][mpi]") {
   const ReferenceFixture fixture = load_reference_fixture("falcon_gqa_bf16_sharded");

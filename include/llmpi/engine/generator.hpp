@@ -16,10 +16,9 @@ struct GenerationOptions {
   double temperature = 0.0;  // 0: greedy; otherwise sampling with top_p from `seed`
   double top_p = 1.0;
   std::uint64_t seed = 0;
-  std::function<void(std::int32_t)> on_token;  // called on every rank for each new token
-  // Called after on_token; true ends generation (stop strings). Every rank sees the same
-  // tokens, so every rank decides the same.
-  std::function<bool(std::int32_t)> stop_after;
+  // Called on every rank for each new token; true ends generation (stop strings). Every rank
+  // sees the same tokens, so every rank decides the same.
+  std::function<bool(std::int32_t)> on_token;
 };
 
 struct GenerationResult {
