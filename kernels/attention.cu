@@ -22,7 +22,14 @@ __global__ void attention_partial_kernel(
   const int head_dim = shape.head_dim;
   const int group = shape.num_heads / shape.num_kv_heads;
   const long long kv_offset = static_cast<long long>(head / group) * head_dim;
-  const long long visible = shape.start + token + 1;
+  long long first = 0;
+  long long visible = shape.start + token + 1;  // causal within one sequence
+  if (shape.first_key != nullptr) {             // batched decode: the row's own sequence
+    first = shape.first_key[token];
+    visible = shape.key_count[token];
+  }
+  const bf16* keys = k_cache + first * shape.kv_stride;
+  const bf16* values = v_cache + first * shape.kv_stride;
   const long long begin = split * keys_per_split;
   const long long end = min(visible, begin + keys_per_split);
 
@@ -39,7 +46,7 @@ __global__ void attention_partial_kernel(
   float running_max = -INFINITY;
   float running_sum = 0.0f;
   for (long long j = begin + warp; j < end; j += kWarps) {
-    const bf16* key = k_cache + j * shape.kv_stride + kv_offset;
+    const bf16* key = keys + j * shape.kv_stride + kv_offset;
     float dot = 0.0f;
 #pragma unroll
     for (int r = 0; r < kMaxPerLane; ++r) {
@@ -51,7 +58,7 @@ __global__ void attention_partial_kernel(
     const float correction = __expf(running_max - new_max);
     const float weight = __expf(score - new_max);
     running_sum = running_sum * correction + weight;
-    const bf16* value = v_cache + j * shape.kv_stride + kv_offset;
+    const bf16* value = values + j * shape.kv_stride + kv_offset;
 #pragma unroll
     for (int r = 0; r < kMaxPerLane; ++r) {
       const int d = lane + 32 * r;
@@ -120,15 +127,19 @@ __global__ void attention_combine_kernel(const float* __restrict__ partial_max,
   }
 }
 
+// The most keys any query row sees.
+long long longest_keys(const AttentionShape& shape) {
+  return shape.first_key != nullptr ? shape.max_keys : shape.start + shape.tokens;
+}
+
 long long keys_per_split(const AttentionShape& shape, int splits) {
-  const long long keys = shape.start + shape.tokens;
-  return (keys + splits - 1) / splits;
+  return (longest_keys(shape) + splits - 1) / splits;
 }
 
 }  // namespace
 
 int attention_splits(const AttentionShape& shape, int multiprocessors) {
-  const long long keys = shape.start + shape.tokens;
+  const long long keys = longest_keys(shape);
   const long long blocks = shape.tokens * shape.num_heads;
   // Aim for two waves of blocks, but give each range at least 64 keys.
   long long splits = (2LL * multiprocessors + blocks - 1) / blocks;

@@ -14,6 +14,12 @@ struct AttentionShape {
   int num_kv_heads;
   int head_dim;         // at most 256
   long long kv_stride;  // elements between consecutive cache rows (kv_heads * head_dim)
+  // Batched decode (device arrays, one entry per query row): row t attends to cache rows
+  // [first_key[t], first_key[t] + key_count[t]) instead of 0 .. start + t; max_keys is the
+  // largest key_count. Null for one sequence's causal attention.
+  const int* first_key = nullptr;
+  const int* key_count = nullptr;
+  long long max_keys = 0;
 };
 
 // How many key ranges to split into, so that small batches still fill the GPU.
@@ -26,7 +32,8 @@ long long attention_workspace_bytes(const AttentionShape& shape, int splits);
 void attention(const void* q, const void* k_cache, const void* v_cache, void* out,
                const AttentionShape& shape, int splits, void* workspace, cudaStream_t stream);
 
-// Prefill on tensor cores (attention_prefill.cu): head_dim 64 or 128, at least 16 queries.
+// Prefill on tensor cores (attention_prefill.cu): one sequence, head_dim 64 or 128, at least
+// 16 queries.
 bool attention_prefill_supported(const AttentionShape& shape);
 void attention_prefill(const void* q, const void* k_cache, const void* v_cache, void* out,
                        const AttentionShape& shape, cudaStream_t stream);

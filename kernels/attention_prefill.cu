@@ -174,8 +174,8 @@ void launch_prefill(const void* q, const void* k_cache, const void* v_cache, voi
 }  // namespace
 
 bool attention_prefill_supported(const AttentionShape& shape) {
-  return (shape.head_dim == 64 || shape.head_dim == 128) && shape.tokens >= 16 &&
-         shape.kv_stride % 8 == 0;
+  return shape.first_key == nullptr && (shape.head_dim == 64 || shape.head_dim == 128) &&
+         shape.tokens >= 16 && shape.kv_stride % 8 == 0;
 }
 
 void attention_prefill(const void* q, const void* k_cache, const void* v_cache, void* out,

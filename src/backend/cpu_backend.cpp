@@ -66,6 +66,15 @@ void CpuBackend::copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_ro
               static_cast<std::size_t>(src.numel()) * sizeof(float));
 }
 
+void CpuBackend::scatter_rows(const Tensor& src, Tensor& dst, std::span<const std::int32_t> rows) {
+  check.scatter(src, dst, rows);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    std::memcpy(dst.as<float>() + static_cast<std::int64_t>(rows[i]) * dst.cols,
+                src.as<const float>() + static_cast<std::int64_t>(i) * src.cols,
+                static_cast<std::size_t>(src.cols) * sizeof(float));
+  }
+}
+
 void CpuBackend::linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
   check.require(x.cols == weight.cols && out.rows == x.rows && out.cols == weight.rows, "linear",
                 "x " + ShapeCheck::dims(x) + " weight " + ShapeCheck::dims(weight) + " out " +
@@ -210,6 +219,34 @@ void CpuBackend::split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v)
   }
 }
 
+namespace {
+
+// Softmax-weighted sum of `count` cache rows for one query head; `scores` has room for count.
+void attend(const float* query, const float* keys, const float* values, std::int64_t stride,
+            std::int64_t count, int head_dim, float scale, float* scores, float* result) {
+  float max_score = -INFINITY;
+  for (std::int64_t j = 0; j < count; ++j) {
+    const float* key = keys + j * stride;
+    float dot = 0.0f;
+    for (int d = 0; d < head_dim; ++d) dot += query[d] * key[d];
+    scores[j] = dot * scale;
+    max_score = std::max(max_score, dot * scale);
+  }
+  float total = 0.0f;
+  for (std::int64_t j = 0; j < count; ++j) {
+    scores[j] = std::exp(scores[j] - max_score);
+    total += scores[j];
+  }
+  std::fill(result, result + head_dim, 0.0f);
+  for (std::int64_t j = 0; j < count; ++j) {
+    const float weight = scores[j] / total;
+    const float* value = values + j * stride;
+    for (int d = 0; d < head_dim; ++d) result[d] += weight * value[d];
+  }
+}
+
+}  // namespace
+
 void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                            int num_heads, int num_kv_heads, int head_dim, std::int64_t start,
                            Tensor& out) {
@@ -229,30 +266,42 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor&
     for (int h = 0; h < num_heads; ++h) {
       for (std::int64_t t = 0; t < tokens; ++t) {
         const std::int64_t kv_offset = static_cast<std::int64_t>(h / group) * head_dim;
-        const float* query =
-            q.as<const float>() + t * q.cols + static_cast<std::int64_t>(h) * head_dim;
-        const std::int64_t visible = start + t + 1;  // causal: keys 0 .. start + t
-        float max_score = -INFINITY;
-        for (std::int64_t j = 0; j < visible; ++j) {
-          const float* key = k_cache.as<const float>() + j * k_cache.cols + kv_offset;
-          float dot = 0.0f;
-          for (int d = 0; d < head_dim; ++d) dot += query[d] * key[d];
-          scores[static_cast<std::size_t>(j)] = dot * scale;
-          max_score = std::max(max_score, dot * scale);
-        }
-        float total = 0.0f;
-        for (std::int64_t j = 0; j < visible; ++j) {
-          const float e = std::exp(scores[static_cast<std::size_t>(j)] - max_score);
-          scores[static_cast<std::size_t>(j)] = e;
-          total += e;
-        }
-        float* result = out.as<float>() + t * out.cols + static_cast<std::int64_t>(h) * head_dim;
-        std::fill(result, result + head_dim, 0.0f);
-        for (std::int64_t j = 0; j < visible; ++j) {
-          const float weight = scores[static_cast<std::size_t>(j)] / total;
-          const float* value = v_cache.as<const float>() + j * v_cache.cols + kv_offset;
-          for (int d = 0; d < head_dim; ++d) result[d] += weight * value[d];
-        }
+        const std::int64_t head_offset = static_cast<std::int64_t>(h) * head_dim;
+        // Causal: query t sees keys 0 .. start + t.
+        attend(q.as<const float>() + t * q.cols + head_offset,
+               k_cache.as<const float>() + kv_offset, v_cache.as<const float>() + kv_offset,
+               k_cache.cols, start + t + 1, head_dim, scale, scores.data(),
+               out.as<float>() + t * out.cols + head_offset);
+      }
+    }
+  }
+}
+
+void CpuBackend::decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                                  int num_heads, int num_kv_heads, int head_dim,
+                                  std::span<const std::int32_t> first_key,
+                                  std::span<const std::int32_t> key_count, Tensor& out) {
+  check.decode_attention(q, k_cache, v_cache, num_heads, num_kv_heads, head_dim, first_key,
+                         key_count, out);
+  const int group = num_heads / num_kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  const std::int64_t rows = q.rows;
+  if (rows == 0) return;
+  const std::int32_t longest = *std::max_element(key_count.begin(), key_count.end());
+#pragma omp parallel
+  {
+    std::vector<float> scores(static_cast<std::size_t>(longest));
+#pragma omp for collapse(2) schedule(static)
+    for (std::int64_t r = 0; r < rows; ++r) {
+      for (int h = 0; h < num_heads; ++h) {
+        const std::int64_t kv_offset =
+            static_cast<std::int64_t>(first_key[static_cast<std::size_t>(r)]) * k_cache.cols +
+            static_cast<std::int64_t>(h / group) * head_dim;
+        const std::int64_t head_offset = static_cast<std::int64_t>(h) * head_dim;
+        attend(q.as<const float>() + r * q.cols + head_offset,
+               k_cache.as<const float>() + kv_offset, v_cache.as<const float>() + kv_offset,
+               k_cache.cols, key_count[static_cast<std::size_t>(r)], head_dim, scale, scores.data(),
+               out.as<float>() + r * out.cols + head_offset);
       }
     }
   }

@@ -103,11 +103,22 @@ std::shared_ptr<void> CudaBackend::device_bytes(std::size_t bytes) {
 }
 
 std::shared_ptr<int> CudaBackend::device_ints(std::span<const std::int32_t> values) {
+  // A decode step passes the same few index arrays (positions, cache rows, key ranges) to every
+  // layer: reuse an upload whose contents match instead of copying again. Uploaded arrays are
+  // never written, so sharing one with work still in flight is safe.
+  for (const UploadedInts& upload : uploads_) {
+    if (std::ranges::equal(upload.host, values)) return upload.device;
+  }
   auto memory = device_bytes(values.size_bytes());
   CHECK_CUDA(cudaMemcpyAsync(memory.get(), values.data(), values.size_bytes(),
                              cudaMemcpyHostToDevice, handles_->stream));
   // Pageable source: the copy is staged before cudaMemcpyAsync returns, so `values` may go.
-  return std::shared_ptr<int>(memory, static_cast<int*>(memory.get()));
+  std::shared_ptr<int> device(memory, static_cast<int*>(memory.get()));
+  UploadedInts& slot = uploads_[next_upload_];
+  next_upload_ = (next_upload_ + 1) % uploads_.size();
+  slot.host.assign(values.begin(), values.end());
+  slot.device = device;
+  return device;
 }
 
 Tensor CudaBackend::allocate(std::int64_t rows, std::int64_t cols) {
@@ -152,6 +163,14 @@ void CudaBackend::copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_r
   Tensor target = dst.row_range(first_row, src.rows);
   CHECK_CUDA(cudaMemcpyAsync(target.data, src.data, static_cast<std::size_t>(src.numel()) * 2,
                              cudaMemcpyDeviceToDevice, handles_->stream));
+}
+
+void CudaBackend::scatter_rows(const Tensor& src, Tensor& dst, std::span<const std::int32_t> rows) {
+  check.scatter(src, dst, rows);
+  const auto device_rows = device_ints(rows);
+  kernels::scatter_rows(src.data, dst.data, device_rows.get(), src.rows, as_int(src.cols, "cols"),
+                        handles_->stream);
+  check_last_launch("scatter_rows");
 }
 
 void CudaBackend::poison(Tensor& tensor) {
@@ -254,6 +273,28 @@ void CudaBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor
   kernels::attention(q.data, k_cache.data, v_cache.data, out.data, shape, splits, workspace.get(),
                      handles_->stream);
   check_last_launch("attention");
+}
+
+void CudaBackend::decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                                   int num_heads, int num_kv_heads, int head_dim,
+                                   std::span<const std::int32_t> first_key,
+                                   std::span<const std::int32_t> key_count, Tensor& out) {
+  check.decode_attention(q, k_cache, v_cache, num_heads, num_kv_heads, head_dim, first_key,
+                         key_count, out);
+  check.require(head_dim <= 256, "decode_attention", "head_dim " + std::to_string(head_dim));
+  if (q.rows == 0) return;
+  const auto device_first = device_ints(first_key);
+  const auto device_count = device_ints(key_count);
+  kernels::AttentionShape shape{q.rows, 0, num_heads, num_kv_heads, head_dim, k_cache.cols};
+  shape.first_key = device_first.get();
+  shape.key_count = device_count.get();
+  shape.max_keys = *std::ranges::max_element(key_count);
+  const int splits = kernels::attention_splits(shape, multiprocessors_);
+  const auto workspace =
+      device_bytes(static_cast<std::size_t>(kernels::attention_workspace_bytes(shape, splits)));
+  kernels::attention(q.data, k_cache.data, v_cache.data, out.data, shape, splits, workspace.get(),
+                     handles_->stream);
+  check_last_launch("decode_attention");
 }
 
 void CudaBackend::silu_mul(const Tensor& gate_up, Tensor& out) {

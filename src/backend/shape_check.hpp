@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <span>
 #include <string>
 
 #include "llmpi/backend/tensor.hpp"
@@ -18,6 +20,39 @@ class ShapeCheck {
   }
   void same_shape(const Tensor& a, const Tensor& b, const char* op) const {
     require(a.rows == b.rows && a.cols == b.cols, op, dims(a) + " vs " + dims(b));
+  }
+  // scatter_rows: one in-range destination row per source row.
+  void scatter(const Tensor& src, const Tensor& dst, std::span<const std::int32_t> rows) const {
+    require(src.cols == dst.cols && static_cast<std::int64_t>(rows.size()) == src.rows,
+            "scatter_rows",
+            dims(src) + " into " + dims(dst) + " with " + std::to_string(rows.size()) + " rows");
+    for (const std::int32_t row : rows) {
+      require(row >= 0 && row < dst.rows, "scatter_rows",
+              "row " + std::to_string(row) + " outside " + dims(dst));
+    }
+  }
+  // decode_attention: one key range inside the cache per query row.
+  void decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                        int num_heads, int num_kv_heads, int head_dim,
+                        std::span<const std::int32_t> first_key,
+                        std::span<const std::int32_t> key_count, const Tensor& out) const {
+    require(q.cols == static_cast<std::int64_t>(num_heads) * head_dim &&
+                k_cache.cols == static_cast<std::int64_t>(num_kv_heads) * head_dim &&
+                v_cache.cols == k_cache.cols && v_cache.rows == k_cache.rows && num_kv_heads > 0 &&
+                num_heads % num_kv_heads == 0 &&
+                static_cast<std::int64_t>(first_key.size()) == q.rows &&
+                key_count.size() == first_key.size(),
+            "decode_attention",
+            "q " + dims(q) + " k_cache " + dims(k_cache) + " with " +
+                std::to_string(first_key.size()) + " key ranges");
+    same_shape(q, out, "decode_attention");
+    for (std::size_t r = 0; r < first_key.size(); ++r) {
+      require(first_key[r] >= 0 && key_count[r] >= 1 &&
+                  static_cast<std::int64_t>(first_key[r]) + key_count[r] <= k_cache.rows,
+              "decode_attention",
+              "row " + std::to_string(r) + " keys [" + std::to_string(first_key[r]) + ", +" +
+                  std::to_string(key_count[r]) + ") outside " + dims(k_cache));
+    }
   }
   static std::string dims(const Tensor& t) {
     return "[" + std::to_string(t.rows) + ", " + std::to_string(t.cols) + "]";

@@ -2,6 +2,7 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -174,30 +175,52 @@ int run_eval(const EvalArgs& args, const std::string& command_line) {
       pending.push_back(std::move(p));
   }
 
-  // Round r: replica d runs pending[r * dp + d]; then the outcomes meet on rank 0.
+  // Requests are decoded in groups: consecutive requests of one task, as many as keep the
+  // batch (every sample of every request) within batch.max_sequences. Round r: replica d runs
+  // group r * dp + d; then the outcomes meet on rank 0.
+  const std::size_t max_sequences = static_cast<std::size_t>(session.preset().batch.max_sequences);
+  std::vector<std::vector<const PendingRequest*>> groups;
+  for (const PendingRequest& p : pending) {
+    const auto samples = static_cast<std::size_t>(tasks[p.task].generation.samples);
+    const std::size_t room = std::max<std::size_t>(1, max_sequences / samples);
+    if (groups.empty() || groups.back().front()->task != p.task || groups.back().size() >= room) {
+      groups.emplace_back();
+    }
+    groups.back().push_back(&p);
+  }
   const ParallelLayout& layout = topology.layout();
   const auto& me = topology.coordinates();
   const bool replica_leader = me.tp_rank == 0 && me.pp_rank == 0;
   const std::size_t dp = static_cast<std::size_t>(layout.dp);
-  const std::size_t rounds = (pending.size() + dp - 1) / dp;
+  const std::size_t rounds = (groups.size() + dp - 1) / dp;
+  std::size_t done = 0;
   for (std::size_t round = 0; round < rounds; ++round) {
     const std::size_t index = round * dp + static_cast<std::size_t>(me.dp_rank);
     std::string mine;
-    if (index < pending.size()) {
-      const PendingRequest& p = pending[index];
-      const RequestOutcome outcome = evaluator.run(tasks[p.task], p.request);
-      if (replica_leader) mine = to_json(outcome).dump();
+    if (index < groups.size()) {
+      const auto& group = groups[index];
+      std::vector<const TaskRequest*> requests;
+      for (const PendingRequest* p : group) requests.push_back(&p->request);
+      const std::vector<RequestOutcome> outcomes =
+          evaluator.run(tasks[group.front()->task], requests);
+      if (replica_leader) {
+        nlohmann::json list = nlohmann::json::array();
+        for (const RequestOutcome& outcome : outcomes) list.push_back(to_json(outcome));
+        mine = list.dump();
+      }
     }
     const std::vector<std::string> parts = gather_to_root(mine);
     if (session.leader()) {
       std::vector<RequestResult> batch;
       for (const std::string& part : parts) {
-        if (!part.empty()) batch.push_back(to_result(nlohmann::json::parse(part)));
+        if (part.empty()) continue;
+        for (const auto& row : nlohmann::json::parse(part)) batch.push_back(to_result(row));
       }
       results->append(batch);
       results->flush();
+      done += batch.size();
       std::printf(
-          "[%zu/%zu] %s\n", std::min(pending.size(), (round + 1) * dp), pending.size(),
+          "[%zu/%zu] %s\n", done, pending.size(),
           batch.empty()
               ? ""
               : (batch.front().id + " score " + std::to_string(batch.front().score)).c_str());

@@ -133,26 +133,32 @@ void MpiComm::broadcast(std::span<double> values, int root) {
       "MPI_Bcast");
 }
 
-std::pair<float, std::int64_t> MpiComm::arg_max(float value, std::int64_t index) {
-  if (size_ == 1) return {value, index};
+void MpiComm::arg_max(std::span<float> values, std::span<std::int64_t> indices) {
+  if (values.size() != indices.size()) {
+    throw Error("arg_max: " + std::to_string(values.size()) + " values but " +
+                std::to_string(indices.size()) + " indices");
+  }
+  if (size_ == 1 || values.empty()) return;
   // Gather every candidate and pick on each rank: the tie rule (lowest index) stays exact.
-  struct Candidate {
-    float value;
-    std::int64_t index;
-  };
-  std::vector<float> values(static_cast<std::size_t>(size_));
-  std::vector<std::int64_t> indices(static_cast<std::size_t>(size_));
-  mpi_check(MPI_Allgather(&value, 1, MPI_FLOAT, values.data(), 1, MPI_FLOAT, comm_.get()),
+  const int count = static_cast<int>(values.size());
+  std::vector<float> all_values(values.size() * static_cast<std::size_t>(size_));
+  std::vector<std::int64_t> all_indices(all_values.size());
+  mpi_check(MPI_Allgather(values.data(), count, MPI_FLOAT, all_values.data(), count, MPI_FLOAT,
+                          comm_.get()),
             "MPI_Allgather");
-  mpi_check(MPI_Allgather(&index, 1, MPI_INT64_T, indices.data(), 1, MPI_INT64_T, comm_.get()),
+  mpi_check(MPI_Allgather(indices.data(), count, MPI_INT64_T, all_indices.data(), count,
+                          MPI_INT64_T, comm_.get()),
             "MPI_Allgather");
-  Candidate best{values[0], indices[0]};
-  for (std::size_t i = 1; i < values.size(); ++i) {
-    if (values[i] > best.value || (values[i] == best.value && indices[i] < best.index)) {
-      best = {values[i], indices[i]};
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    for (int rank = 0; rank < size_; ++rank) {
+      const std::size_t at = static_cast<std::size_t>(rank) * values.size() + i;
+      if (all_values[at] > values[i] ||
+          (all_values[at] == values[i] && all_indices[at] < indices[i])) {
+        values[i] = all_values[at];
+        indices[i] = all_indices[at];
+      }
     }
   }
-  return {best.value, best.index};
 }
 
 }  // namespace llmpi

@@ -9,14 +9,15 @@
 namespace llmpi {
 
 namespace {
+
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
-}  // namespace
 
-GenerationResult generate(Transformer& model, std::span<const std::int32_t> prompt,
-                          const GenerationOptions& options) {
-  const ModelConfig& config = model.config();
+void check_request(const ModelConfig& config, const GenerationRequest& request,
+                   const GenerationRequest& first) {
+  const auto& prompt = request.prompt;
+  const auto& options = request.options;
   if (prompt.empty()) throw Error("generate: the prompt has no tokens");
   if (options.max_new_tokens < 1) throw Error("generate: --max-new-tokens must be at least 1");
   const auto total = static_cast<std::int64_t>(prompt.size()) + options.max_new_tokens;
@@ -26,48 +27,118 @@ GenerationResult generate(Transformer& model, std::span<const std::int32_t> prom
                 std::to_string(config.max_position_embeddings) +
                 " positions (max_position_embeddings in " + config.source + ")");
   }
-  for (std::int32_t id : prompt) {
+  for (const std::int32_t id : prompt) {
     if (id < 0 || id >= config.vocab_size) {
       throw Error("generate: prompt token id " + std::to_string(id) +
                   " is outside the vocabulary [0, " + std::to_string(config.vocab_size) + ")");
     }
   }
-
-  KvCache cache(model.backend(), config, model.shard(), total);
-  GenerationResult result;
-  bool stopped = false;
-  SeededRandom random(options.seed);
-  // Every rank of the replica runs each step; the last stage's choice reaches all of them.
-  auto take = [&](const Tensor& logits) {
-    if (options.keep_logits && model.shard().last_stage()) {
-      result.step_logits.push_back(model.full_logits(logits));
-    }
-    const std::int32_t token =
-        options.temperature > 0.0
-            ? model.sampled_token(logits, options.temperature, options.top_p, random)
-            : model.greedy_token(logits);
-    result.tokens.push_back(token);
-    if (options.on_token && options.on_token(token)) stopped = true;
-    return token;
-  };
-  auto is_eos = [&](std::int32_t token) {
-    return options.stop_at_eos &&
-           std::find(config.eos_token_ids.begin(), config.eos_token_ids.end(), token) !=
-               config.eos_token_ids.end();
-  };
-
-  auto clock = std::chrono::steady_clock::now();
-  std::int32_t token = take(model.forward(prompt, cache, LogitsFor::last_token));
-  result.prefill_seconds = seconds_since(clock);
-
-  clock = std::chrono::steady_clock::now();
-  while (static_cast<int>(result.tokens.size()) < options.max_new_tokens && !is_eos(token) &&
-         !stopped) {
-    const std::int32_t input[] = {token};
-    token = take(model.forward(input, cache, LogitsFor::last_token));
+  if (options.temperature != first.options.temperature || options.top_p != first.options.top_p) {
+    throw Error("generate: requests batched together must share temperature and top_p");
   }
-  result.decode_seconds = seconds_since(clock);
-  return result;
+}
+
+// One request's progress through the batch.
+struct Sequence {
+  const GenerationRequest* request;
+  GenerationResult result;
+  SeededRandom random;
+  bool done = false;
+};
+
+}  // namespace
+
+GenerationResult generate(Transformer& model, std::span<const std::int32_t> prompt,
+                          const GenerationOptions& options) {
+  const GenerationRequest request{prompt, options};
+  return std::move(generate_batch(model, std::span(&request, 1)).front());
+}
+
+std::vector<GenerationResult> generate_batch(Transformer& model,
+                                             std::span<const GenerationRequest> requests) {
+  if (requests.empty()) return {};
+  const ModelConfig& config = model.config();
+  std::int64_t capacity = 0;
+  for (const GenerationRequest& request : requests) {
+    check_request(config, request, requests.front());
+    capacity = std::max<std::int64_t>(capacity, static_cast<std::int64_t>(request.prompt.size()) +
+                                                    request.options.max_new_tokens);
+  }
+  const double temperature = requests.front().options.temperature;
+  const double top_p = requests.front().options.top_p;
+
+  std::vector<Sequence> sequences;
+  for (const GenerationRequest& request : requests) {
+    sequences.push_back({&request, {}, SeededRandom(request.options.seed)});
+  }
+  KvCache cache(model.backend(), config, model.shard(), capacity,
+                static_cast<int>(requests.size()));
+
+  // Every rank of the replica runs each step; the last stage's choices reach all of them.
+  // `active` lists the sequences the logits rows belong to.
+  auto take = [&](const Tensor& logits, std::span<const int> active) {
+    std::vector<std::int32_t> tokens;
+    if (temperature > 0.0) {
+      std::vector<SeededRandom> randoms;
+      for (const int s : active) randoms.push_back(sequences[static_cast<std::size_t>(s)].random);
+      tokens = model.sampled_tokens(logits, temperature, top_p, randoms);
+      for (std::size_t r = 0; r < active.size(); ++r) {
+        sequences[static_cast<std::size_t>(active[r])].random = randoms[r];
+      }
+    } else {
+      tokens = model.greedy_tokens(logits, active.size());
+    }
+    const bool keep = model.shard().last_stage() && std::ranges::any_of(active, [&](int s) {
+                        return sequences[static_cast<std::size_t>(s)].request->options.keep_logits;
+                      });
+    const std::vector<float> all = keep ? model.full_logits(logits) : std::vector<float>{};
+    const auto vocab = static_cast<std::size_t>(config.vocab_size);
+    for (std::size_t r = 0; r < active.size(); ++r) {
+      Sequence& sequence = sequences[static_cast<std::size_t>(active[r])];
+      const GenerationOptions& options = sequence.request->options;
+      const std::int32_t token = tokens[r];
+      if (keep && options.keep_logits) {
+        sequence.result.step_logits.emplace_back(
+            all.begin() + static_cast<std::ptrdiff_t>(r * vocab),
+            all.begin() + static_cast<std::ptrdiff_t>((r + 1) * vocab));
+      }
+      sequence.result.tokens.push_back(token);
+      const bool stopped = options.on_token && options.on_token(token);
+      const bool eos = options.stop_at_eos &&
+                       std::ranges::find(config.eos_token_ids, token) != config.eos_token_ids.end();
+      sequence.done = stopped || eos ||
+                      static_cast<int>(sequence.result.tokens.size()) >= options.max_new_tokens;
+    }
+  };
+
+  for (std::size_t s = 0; s < sequences.size(); ++s) {
+    const auto clock = std::chrono::steady_clock::now();
+    const int index = static_cast<int>(s);
+    take(model.forward(sequences[s].request->prompt, cache, LogitsFor::last_token, index),
+         std::span(&index, 1));
+    sequences[s].result.prefill_seconds = seconds_since(clock);
+  }
+
+  const auto clock = std::chrono::steady_clock::now();
+  while (true) {
+    std::vector<int> active;
+    std::vector<std::int32_t> inputs;
+    for (std::size_t s = 0; s < sequences.size(); ++s) {
+      if (sequences[s].done) continue;
+      active.push_back(static_cast<int>(s));
+      inputs.push_back(sequences[s].result.tokens.back());
+    }
+    if (active.empty()) break;
+    take(model.decode(inputs, active, cache), active);
+    for (const int s : active) {
+      if (sequences[static_cast<std::size_t>(s)].done) {
+        sequences[static_cast<std::size_t>(s)].result.decode_seconds = seconds_since(clock);
+      }
+    }
+  }
+  std::vector<GenerationResult> results;
+  for (Sequence& sequence : sequences) results.push_back(std::move(sequence.result));
+  return results;
 }
 
 }  // namespace llmpi

@@ -1,6 +1,7 @@
 #include "llmpi/eval/evaluator.hpp"
 
 #include <chrono>
+#include <deque>
 
 #include "llmpi/core/error.hpp"
 #include "llmpi/engine/generator.hpp"
@@ -91,13 +92,21 @@ Evaluator::Evaluator(Transformer& model, const Tokenizer& tokenizer)
     : model_(model), tokenizer_(tokenizer) {}
 
 RequestOutcome Evaluator::run(const TaskSpec& task, const TaskRequest& request) {
+  const TaskRequest* one = &request;
+  return run(task, std::span(&one, 1)).front();
+}
+
+std::vector<RequestOutcome> Evaluator::run(const TaskSpec& task,
+                                           std::span<const TaskRequest* const> requests) {
   if (task.generation.samples > 1 && task.generation.temperature <= 0.0) {
     throw Error(task.source +
                 ": generation.samples > 1 needs temperature > 0 (greedy samples "
                 "would all be the same)");
   }
-  return task.scorer.kind == ScorerKind::multiple_choice ? choose(task, request)
-                                                         : generate_and_score(task, request);
+  if (task.scorer.kind != ScorerKind::multiple_choice) return generate_and_score(task, requests);
+  std::vector<RequestOutcome> outcomes;
+  for (const TaskRequest* request : requests) outcomes.push_back(choose(task, *request));
+  return outcomes;
 }
 
 namespace {
@@ -108,31 +117,6 @@ std::uint64_t id_hash(const std::string& id) {
   return hash;
 }
 }  // namespace
-
-Evaluator::Completion Evaluator::complete(const TaskSpec& task, const TaskRequest& request,
-                                          std::span<const std::int32_t> prompt, int room,
-                                          int sample) {
-  // Text so far, decoded as it streams, so stop strings end generation on every rank alike.
-  IncrementalDecoder decoder(tokenizer_);
-  std::string text;
-  GenerationOptions options;
-  options.max_new_tokens = std::min(task.generation.max_new_tokens, room);
-  options.stop_at_eos = true;
-  options.temperature = task.generation.temperature;
-  options.top_p = task.generation.top_p;
-  options.seed = task.generation.seed ^ id_hash(request.id) ^
-                 (0x9e3779b97f4a7c15ull * static_cast<std::uint64_t>(sample + 1));
-  options.on_token = [&](std::int32_t token) {
-    text += decoder.push(token);
-    return first_stop(text, task.generation.stop) != std::string::npos;
-  };
-  const GenerationResult result = generate(model_, prompt, options);
-  text += decoder.flush();
-  if (const std::size_t cut = first_stop(text, task.generation.stop); cut != std::string::npos) {
-    text.resize(cut);
-  }
-  return {text, static_cast<int>(result.tokens.size()), result.prefill_seconds};
-}
 
 double Evaluator::score_completion(const TaskSpec& task, const TaskRequest& request,
                                    const std::string& text, std::string& detail) {
@@ -157,42 +141,92 @@ double Evaluator::score_completion(const TaskSpec& task, const TaskRequest& requ
   return run.status == SandboxResult::Status::passed ? 1.0 : 0.0;
 }
 
-RequestOutcome Evaluator::generate_and_score(const TaskSpec& task, const TaskRequest& request) {
-  RequestOutcome out = outcome_of(task, request);
+namespace {
+// One completion's text, decoded as it streams so stop strings end generation on every rank
+// alike.
+struct CompletionText {
+  explicit CompletionText(const Tokenizer& tokenizer) : decoder(tokenizer) {}
+  IncrementalDecoder decoder;
+  std::string text;
+};
+}  // namespace
+
+std::vector<RequestOutcome> Evaluator::generate_and_score(
+    const TaskSpec& task, std::span<const TaskRequest* const> requests) {
   const auto start = std::chrono::steady_clock::now();
-  const auto prompt = tokenizer_.encode(request.prompt, true);
-  out.prompt_tokens = static_cast<int>(prompt.size());
-  const int room = model_.config().max_position_embeddings - out.prompt_tokens;
-  if (room < 1) {
-    throw Error(record_where(task, request) + ": the prompt has " +
-                std::to_string(out.prompt_tokens) + " tokens, more than the model's " +
-                std::to_string(model_.config().max_position_embeddings) + " positions");
-  }
-  // One completion (greedy), or `samples` sampled ones: the score is then the pass@1
-  // estimate c / n, and the detail reports pass@n.
+  auto seconds = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  const int positions = model_.config().max_position_embeddings;
+  const auto& stops = task.generation.stop;
+  // One completion (greedy), or `samples` sampled ones per request: the score is then the
+  // pass@1 estimate c / n, and the detail reports pass@n.
   const int samples = task.generation.samples;
-  int correct = 0;
-  for (int sample = 0; sample < samples; ++sample) {
-    const Completion completion = complete(task, request, prompt, room, sample);
-    std::string detail;
-    const double score = score_completion(task, request, completion.text, detail);
-    correct += score > 0.0 ? 1 : 0;
-    if (sample == 0) {
-      out.generated_text = completion.text;
-      out.generated_tokens = completion.tokens;
-      out.ttft_s = completion.prefill_seconds;
-      out.detail = detail;
+  std::vector<RequestOutcome> outcomes;
+  std::vector<std::vector<std::int32_t>> prompts;
+  for (const TaskRequest* request : requests) {
+    outcomes.push_back(outcome_of(task, *request));
+    prompts.push_back(tokenizer_.encode(request->prompt, true));
+    outcomes.back().prompt_tokens = static_cast<int>(prompts.back().size());
+    if (positions - outcomes.back().prompt_tokens < 1) {
+      throw Error(record_where(task, *request) + ": the prompt has " +
+                  std::to_string(outcomes.back().prompt_tokens) +
+                  " tokens, more than the model's " + std::to_string(positions) + " positions");
     }
   }
-  out.score = static_cast<double>(correct) / samples;
-  if (samples > 1) {
-    out.detail += "; " + std::to_string(correct) + " of " + std::to_string(samples) +
-                  " samples correct, pass@" + std::to_string(samples) + " " +
-                  std::to_string(pass_at_k(samples, correct, samples));
+  std::deque<CompletionText> texts;  // stable addresses for the callbacks
+  std::vector<GenerationRequest> generations;
+  for (std::size_t r = 0; r < requests.size(); ++r) {
+    for (int sample = 0; sample < samples; ++sample) {
+      CompletionText& completion = texts.emplace_back(tokenizer_);
+      GenerationOptions options;
+      options.max_new_tokens =
+          std::min(task.generation.max_new_tokens, positions - outcomes[r].prompt_tokens);
+      options.stop_at_eos = true;
+      options.temperature = task.generation.temperature;
+      options.top_p = task.generation.top_p;
+      options.seed = task.generation.seed ^ id_hash(requests[r]->id) ^
+                     (0x9e3779b97f4a7c15ull * static_cast<std::uint64_t>(sample + 1));
+      options.on_token = [&completion, &stops](std::int32_t token) {
+        completion.text += completion.decoder.push(token);
+        return first_stop(completion.text, stops) != std::string::npos;
+      };
+      generations.push_back({prompts[r], std::move(options)});
+    }
   }
-  out.score_normalised = out.score;
-  out.latency_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return out;
+  const std::vector<GenerationResult> results = generate_batch(model_, generations);
+
+  for (std::size_t r = 0; r < requests.size(); ++r) {
+    RequestOutcome& out = outcomes[r];
+    int correct = 0;
+    for (int sample = 0; sample < samples; ++sample) {
+      const std::size_t at =
+          r * static_cast<std::size_t>(samples) + static_cast<std::size_t>(sample);
+      CompletionText& completion = texts[at];
+      completion.text += completion.decoder.flush();
+      if (const std::size_t cut = first_stop(completion.text, stops); cut != std::string::npos) {
+        completion.text.resize(cut);
+      }
+      std::string detail;
+      const double score = score_completion(task, *requests[r], completion.text, detail);
+      correct += score > 0.0 ? 1 : 0;
+      if (sample == 0) {
+        out.generated_text = completion.text;
+        out.generated_tokens = static_cast<int>(results[at].tokens.size());
+        out.ttft_s = results[at].prefill_seconds;
+        out.detail = detail;
+      }
+    }
+    out.score = static_cast<double>(correct) / samples;
+    if (samples > 1) {
+      out.detail += "; " + std::to_string(correct) + " of " + std::to_string(samples) +
+                    " samples correct, pass@" + std::to_string(samples) + " " +
+                    std::to_string(pass_at_k(samples, correct, samples));
+    }
+    out.score_normalised = out.score;
+    out.latency_s = seconds();
+  }
+  return outcomes;
 }
 
 RequestOutcome Evaluator::choose(const TaskSpec& task, const TaskRequest& request) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <vector>
 
@@ -19,6 +20,18 @@ Tensor flat_view(const Tensor& t, std::int64_t first, std::int64_t count) {
   return view;
 }
 }  // namespace
+
+// Where one forward step's tokens go: their positions, and either one sequence's causal block
+// (prefill, or decoding a single sequence) or one token for each of several sequences.
+struct Transformer::Step {
+  std::vector<std::int32_t> positions;
+  bool batched = false;
+  int sequence = 0;                      // one sequence: its index in the cache
+  std::int64_t start = 0;                // one sequence: position of its first new token
+  std::vector<std::int32_t> cache_rows;  // batched: where each row's key and value go
+  std::vector<std::int32_t> first_key;   // batched: each row's sequence's keys
+  std::vector<std::int32_t> key_count;
+};
 
 Transformer::Transformer(ModelConfig config, ModelWeights weights, Backend& backend)
     : Transformer(config, std::move(weights), backend, whole_model(config), ModelComms{}) {}
@@ -46,7 +59,7 @@ void Transformer::tp_sum(Tensor& partial) {
 }
 
 Tensor Transformer::attention(const Tensor& normed, const LayerWeights& layer, int local_layer,
-                              KvCache& cache, std::span<const std::int32_t> positions) {
+                              KvCache& cache, const Step& step) {
   const std::int64_t tokens = normed.rows;
   const int heads = shard_.heads.q_count;
   const int kv_heads = shard_.heads.kv_count;
@@ -58,14 +71,21 @@ Tensor Transformer::attention(const Tensor& normed, const LayerWeights& layer, i
   Tensor k = backend_.allocate(tokens, kv_size);
   Tensor v = backend_.allocate(tokens, kv_size);
   backend_.split_qkv(qkv, q, k, v);
-  backend_.rotary(q, config_.head_dim, positions, config_.rope_theta);
-  backend_.rotary(k, config_.head_dim, positions, config_.rope_theta);
-  const std::int64_t start = cache.length();
-  backend_.copy_rows(k, cache.keys(local_layer), start);
-  backend_.copy_rows(v, cache.values(local_layer), start);
+  backend_.rotary(q, config_.head_dim, step.positions, config_.rope_theta);
+  backend_.rotary(k, config_.head_dim, step.positions, config_.rope_theta);
   Tensor context = backend_.allocate(tokens, q_size);
-  backend_.attention(q, cache.keys(local_layer), cache.values(local_layer), heads, kv_heads,
-                     config_.head_dim, start, context);
+  if (step.batched) {
+    backend_.scatter_rows(k, cache.keys(local_layer), step.cache_rows);
+    backend_.scatter_rows(v, cache.values(local_layer), step.cache_rows);
+    backend_.decode_attention(q, cache.keys(local_layer), cache.values(local_layer), heads,
+                              kv_heads, config_.head_dim, step.first_key, step.key_count, context);
+  } else {
+    Tensor keys = cache.keys(local_layer, step.sequence);
+    Tensor values = cache.values(local_layer, step.sequence);
+    backend_.copy_rows(k, keys, step.start);
+    backend_.copy_rows(v, values, step.start);
+    backend_.attention(q, keys, values, heads, kv_heads, config_.head_dim, step.start, context);
+  }
   // Row-parallel: a partial sum over this rank's heads (the bias is on TP rank 0 only).
   Tensor out = backend_.allocate(tokens, config_.hidden_size);
   backend_.linear(context, layer.output_weight, layer.output_bias, out);
@@ -120,18 +140,71 @@ Tensor Transformer::receive_activations(std::int64_t tokens) {
   return x;
 }
 
-Tensor Transformer::forward(std::span<const std::int32_t> tokens, KvCache& cache, LogitsFor which) {
+Tensor Transformer::forward(std::span<const std::int32_t> tokens, KvCache& cache, LogitsFor which,
+                            int sequence) {
   const auto count = static_cast<std::int64_t>(tokens.size());
   if (count == 0) throw Error("forward: no tokens to run");
-  const std::int64_t start = cache.length();
-  if (start + count > cache.capacity()) {
-    throw Error("sequence of " + std::to_string(start + count) +
+  if (sequence < 0 || sequence >= cache.sequences()) {
+    throw Error("forward: sequence " + std::to_string(sequence) + " is not in the KV cache's " +
+                std::to_string(cache.sequences()) + " sequences");
+  }
+  Step step;
+  step.sequence = sequence;
+  step.start = cache.length(sequence);
+  if (step.start + count > cache.capacity()) {
+    throw Error("sequence of " + std::to_string(step.start + count) +
                 " tokens exceeds the KV cache capacity of " + std::to_string(cache.capacity()) +
                 " tokens");
   }
-  std::vector<std::int32_t> positions(tokens.size());
-  std::iota(positions.begin(), positions.end(), static_cast<std::int32_t>(start));
+  step.positions.resize(tokens.size());
+  std::iota(step.positions.begin(), step.positions.end(), static_cast<std::int32_t>(step.start));
+  const Tensor x = run_layers(tokens, step, cache);
+  cache.advance(count, sequence);
+  if (!shard_.last_stage()) return Tensor{};
+  return logits_of(which == LogitsFor::every_token ? x : x.row_range(count - 1, 1));
+}
 
+Tensor Transformer::decode(std::span<const std::int32_t> tokens, std::span<const int> sequences,
+                           KvCache& cache) {
+  if (tokens.empty() || tokens.size() != sequences.size()) {
+    throw Error("decode: " + std::to_string(tokens.size()) + " tokens for " +
+                std::to_string(sequences.size()) + " sequences (one each, at least one)");
+  }
+  Step step;
+  step.batched = true;
+  std::vector<bool> seen(static_cast<std::size_t>(cache.sequences()), false);
+  for (const int sequence : sequences) {
+    if (sequence < 0 || sequence >= cache.sequences() || seen[static_cast<std::size_t>(sequence)]) {
+      throw Error("decode: sequence " + std::to_string(sequence) +
+                  " is repeated or not in the KV cache's " + std::to_string(cache.sequences()) +
+                  " sequences");
+    }
+    seen[static_cast<std::size_t>(sequence)] = true;
+    const std::int64_t position = cache.length(sequence);
+    if (position + 1 > cache.capacity()) {
+      throw Error("decode: sequence " + std::to_string(sequence) + " of " +
+                  std::to_string(position + 1) + " tokens exceeds the KV cache capacity of " +
+                  std::to_string(cache.capacity()) + " tokens");
+    }
+    step.positions.push_back(static_cast<std::int32_t>(position));
+    step.cache_rows.push_back(static_cast<std::int32_t>(cache.row(sequence, position)));
+    step.first_key.push_back(static_cast<std::int32_t>(cache.row(sequence, 0)));
+    step.key_count.push_back(static_cast<std::int32_t>(position + 1));
+  }
+  const Tensor x = run_layers(tokens, step, cache);
+  for (const int sequence : sequences) cache.advance(1, sequence);
+  if (!shard_.last_stage()) return Tensor{};
+  return logits_of(x);
+}
+
+Tensor Transformer::run_layers(std::span<const std::int32_t> tokens, const Step& step,
+                               KvCache& cache) {
+  const auto count = static_cast<std::int64_t>(tokens.size());
+  if (cache.sequences() * cache.capacity() > std::numeric_limits<std::int32_t>::max()) {
+    throw Error("KV cache of " + std::to_string(cache.sequences()) + " x " +
+                std::to_string(cache.capacity()) +
+                " tokens has more rows than 32-bit indices reach");
+  }
   Tensor x;
   if (shard_.first_stage()) {
     for (const std::int32_t id : tokens) {
@@ -150,7 +223,7 @@ Tensor Transformer::forward(std::span<const std::int32_t> tokens, KvCache& cache
   for (int local = 0; local < shard_.layer_count(); ++local) {
     const LayerWeights& layer = weights_.layers[static_cast<std::size_t>(local)];
     Tensor normed = norm(x, layer.attention_norm_weight, layer.attention_norm_bias);
-    Tensor attention_out = attention(normed, layer, local, cache, positions);
+    Tensor attention_out = attention(normed, layer, local, cache, step);
     if (config_.parallel_attention) {
       // Attention and MLP both read the block's input: sum their partials, all-reduce once.
       const Tensor mlp_in =
@@ -167,35 +240,47 @@ Tensor Transformer::forward(std::span<const std::int32_t> tokens, KvCache& cache
       backend_.add(x, mlp_out);
     }
   }
-  cache.advance(count);
+  if (!shard_.last_stage()) send_activations(x);
+  return x;
+}
 
-  if (!shard_.last_stage()) {
-    send_activations(x);
-    return Tensor{};
-  }
-  const Tensor rows = which == LogitsFor::every_token ? x : x.row_range(count - 1, 1);
-  Tensor final_hidden = norm(rows, weights_.final_norm_weight, weights_.final_norm_bias);
+Tensor Transformer::logits_of(const Tensor& hidden) {
+  Tensor final_hidden = norm(hidden, weights_.final_norm_weight, weights_.final_norm_bias);
   Tensor logits = backend_.allocate(final_hidden.rows, shard_.vocab_count);
   backend_.linear(final_hidden, weights_.lm_head, Tensor{}, logits);
   return logits;
 }
 
-std::int32_t Transformer::greedy_token(const Tensor& logits) {
-  std::int32_t token = 0;
+std::vector<std::int32_t> Transformer::tell_every_stage(std::vector<std::int32_t> tokens) {
+  // The first stage embeds them next: the last stage tells every stage.
+  if (comms_.pp != nullptr && shard_.pp_size > 1) {
+    comms_.pp->broadcast(std::span(tokens), shard_.pp_size - 1);
+  }
+  return tokens;
+}
+
+std::vector<std::int32_t> Transformer::greedy_tokens(const Tensor& logits, std::size_t rows) {
+  std::vector<std::int32_t> tokens(rows, 0);
   if (shard_.last_stage()) {
+    if (static_cast<std::size_t>(logits.rows) != rows) {
+      throw Error("greedy_tokens: " + std::to_string(rows) + " rows expected, the logits have " +
+                  std::to_string(logits.rows));
+    }
     // Each TP rank's best over its vocabulary rows, then the best of those: no rank needs
     // the full logits.
-    const RowMax local = backend_.max_rows(logits.row_range(logits.rows - 1, 1)).front();
-    auto best = std::pair<float, std::int64_t>{local.value, shard_.vocab_begin + local.index};
-    if (comms_.tp != nullptr && shard_.tp_size > 1)
-      best = comms_.tp->arg_max(best.first, best.second);
-    token = static_cast<std::int32_t>(best.second);
+    const std::vector<RowMax> local = backend_.max_rows(logits);
+    std::vector<float> values;
+    std::vector<std::int64_t> indices;
+    for (const RowMax& best : local) {
+      values.push_back(best.value);
+      indices.push_back(shard_.vocab_begin + best.index);
+    }
+    if (comms_.tp != nullptr && shard_.tp_size > 1) comms_.tp->arg_max(values, indices);
+    for (std::size_t r = 0; r < tokens.size(); ++r) {
+      tokens[r] = static_cast<std::int32_t>(indices[r]);
+    }
   }
-  // The first stage embeds it next: the last stage tells every stage.
-  if (comms_.pp != nullptr && shard_.pp_size > 1) {
-    comms_.pp->broadcast(std::span(&token, 1), shard_.pp_size - 1);
-  }
-  return token;
+  return tell_every_stage(std::move(tokens));
 }
 
 std::vector<double> Transformer::log_probs(const Tensor& logits,
@@ -268,17 +353,23 @@ double Transformer::continuation_log_likelihood(std::span<const std::int32_t> co
   return total;
 }
 
-std::int32_t Transformer::sampled_token(const Tensor& logits, double temperature, double top_p,
-                                        SeededRandom& random) {
-  std::int32_t token = 0;
+std::vector<std::int32_t> Transformer::sampled_tokens(const Tensor& logits, double temperature,
+                                                      double top_p,
+                                                      std::span<SeededRandom> randoms) {
+  std::vector<std::int32_t> tokens(randoms.size(), 0);
   if (shard_.last_stage()) {
-    const std::vector<float> all = full_logits(logits.row_range(logits.rows - 1, 1));
-    token = sample_token(all, temperature, top_p, random);
+    if (static_cast<std::size_t>(logits.rows) != randoms.size()) {
+      throw Error("sampled_tokens: " + std::to_string(randoms.size()) + " random streams for " +
+                  std::to_string(logits.rows) + " logits rows");
+    }
+    const std::vector<float> all = full_logits(logits);
+    const auto vocab = static_cast<std::size_t>(config_.vocab_size);
+    for (std::size_t r = 0; r < tokens.size(); ++r) {
+      tokens[r] =
+          sample_token(std::span(all).subspan(r * vocab, vocab), temperature, top_p, randoms[r]);
+    }
   }
-  if (comms_.pp != nullptr && shard_.pp_size > 1) {
-    comms_.pp->broadcast(std::span(&token, 1), shard_.pp_size - 1);
-  }
-  return token;
+  return tell_every_stage(std::move(tokens));
 }
 
 std::vector<float> Transformer::full_logits(const Tensor& logits) {

@@ -1,5 +1,6 @@
 // `llmpi eval` as users run it, on SmolLM2 (skipped with a warning when it is not fetched):
-// the same scores with one rank and with two data-parallel replicas, a run killed with SIGKILL
+// the same scores and texts with the requests decoded as one batch and one at a time, with one
+// rank, two data-parallel replicas and two pipeline stages; a run killed with SIGKILL
 // part-way and resumed ends with every request exactly once and the same scores, and an
 // existing results file is never overwritten by accident.
 #include <sys/wait.h>
@@ -59,8 +60,16 @@ TEST_CASE("eval: one rank, two replicas, and a killed-then-resumed run agree", "
   const auto reference = scores_of(single);
   CHECK(reference.size() == 4);
 
+  // The four decoded one at a time: the batched decode gives the same tokens.
+  const auto sequential = temp.path() / "sequential.h5";
+  const CommandResult alone =
+      run_command(eval_command(1, task, sequential, "--max-batch-sequences 1"));
+  INFO(alone.output);
+  REQUIRE(alone.exit_code == 0);
+  CHECK(scores_of(sequential) == reference);
+
   const auto replicas = temp.path() / "dp2.h5";
-  const CommandResult two = run_command(eval_command(2, task, replicas, ""));
+  const CommandResult two = run_command(eval_command(2, task, replicas, "--max-batch-sequences 2"));
   INFO(two.output);
   REQUIRE(two.exit_code == 0);
   CHECK(scores_of(replicas) == reference);
@@ -84,10 +93,10 @@ TEST_CASE("eval: one rank, two replicas, and a killed-then-resumed run agree", "
   CHECK(again.output.find(single.string()) != std::string::npos);
   CHECK(scores_of(single) == reference);
 
-  // Killed after the first round (2 requests with dp=2), then resumed.
+  // Killed after the first round (2 requests: one per replica with dp=2), then resumed.
   const auto resumed = temp.path() / "resumed.h5";
-  const CommandResult killed =
-      run_command(eval_command(2, task, resumed, "", "LLMPI_FAULT_KILL_AFTER_ROUNDS=1"));
+  const CommandResult killed = run_command(
+      eval_command(2, task, resumed, "--max-batch-sequences 1", "LLMPI_FAULT_KILL_AFTER_ROUNDS=1"));
   CHECK(killed.exit_code != 0);
   CHECK(scores_of(resumed).size() == 2);
   const CommandResult finish = run_command(eval_command(2, task, resumed, "--resume"));

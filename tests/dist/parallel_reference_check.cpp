@@ -5,7 +5,8 @@
 //    embedding (first stage) and head (last stage), computed here from config.json alone;
 //  - its replica's prompts (prompt i goes to replica i % dp) give the same 32 greedy tokens
 //    as the single-rank model and as Hugging Face, and, on the last stage, logits within
-//    1e-5 relative of the single-rank model at every prompt position and greedy step.
+//    1e-5 relative of the single-rank model at every prompt position and greedy step;
+//  - all prompts decoded together in one batch give the same tokens and logits.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -149,6 +150,32 @@ int check_fixture(const std::string& name, Topology& topology, const ParallelLay
     if (shard.last_stage()) {
       for (std::size_t step = 0; step < ours.step_logits.size(); ++step) {
         const double error = relative_error(ours.step_logits[step], single.step_logits[step]);
+        worst = std::max(worst, error);
+        if (error > kTolerance) ++failures;
+      }
+    }
+  }
+  // Every prompt decoded together in one batch (each replica runs all of them): the tokens
+  // and logits each gets alone.
+  std::vector<GenerationRequest> requests;
+  for (const ReferencePrompt& prompt : fixture.prompts) {
+    GenerationOptions options;
+    options.max_new_tokens = static_cast<int>(prompt.greedy_ids.size());
+    options.stop_at_eos = false;
+    options.keep_logits = true;
+    requests.push_back({prompt.ids, options});
+  }
+  const std::vector<GenerationResult> batch = generate_batch(model, requests);
+  for (std::size_t p = 0; p < batch.size(); ++p) {
+    if (batch[p].tokens != fixture.prompts[p].greedy_ids) {
+      std::printf("FAIL %s rank %d prompt %zu: batched greedy tokens differ\n", name.c_str(),
+                  topology.world_rank(), p);
+      ++failures;
+    }
+    if (shard.last_stage()) {
+      const GenerationResult alone = generate(reference, requests[p].prompt, requests[p].options);
+      for (std::size_t step = 0; step < alone.step_logits.size(); ++step) {
+        const double error = relative_error(batch[p].step_logits.at(step), alone.step_logits[step]);
         worst = std::max(worst, error);
         if (error > kTolerance) ++failures;
       }

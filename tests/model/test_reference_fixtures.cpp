@@ -66,3 +66,84 @@ TEST_CASE("logits and greedy tokens match Hugging Face on every reference fixtur
     }
   }
 }
+
+TEST_CASE("a batched decode gives every prompt the tokens and logits it gets alone",
+          "[model][reference]") {
+  for (const std::string& name : reference_fixture_names()) {
+    DYNAMIC_SECTION(name) {
+      const ReferenceFixture fixture = load_reference_fixture(name);
+      CpuBackend backend;
+      Transformer model = load_model(fixture, backend);
+      // Every prompt twice, the copies with a different length of generation, so sequences
+      // leave the batch at different steps and the rows change under the others.
+      std::vector<GenerationRequest> requests;
+      for (int copy = 0; copy < 2; ++copy) {
+        for (const ReferencePrompt& prompt : fixture.prompts) {
+          GenerationOptions options;
+          options.max_new_tokens = static_cast<int>(prompt.greedy_ids.size()) - 7 * copy;
+          options.stop_at_eos = false;
+          options.keep_logits = true;
+          requests.push_back({prompt.ids, options});
+        }
+      }
+      const std::vector<GenerationResult> results = generate_batch(model, requests);
+      REQUIRE(results.size() == requests.size());
+      double worst = 0.0;
+      for (std::size_t r = 0; r < results.size(); ++r) {
+        const ReferencePrompt& prompt = fixture.prompts[r % fixture.prompts.size()];
+        const auto want = static_cast<std::size_t>(requests[r].options.max_new_tokens);
+        CHECK(results[r].tokens ==
+              std::vector<std::int32_t>(prompt.greedy_ids.begin(),
+                                        prompt.greedy_ids.begin() + static_cast<long>(want)));
+        REQUIRE(results[r].step_logits.size() == want);
+        for (std::size_t step = 0; step < want; ++step) {
+          const double error =
+              relative_error(results[r].step_logits[step], prompt.greedy_step_logits[step]);
+          CHECK(error <= kTolerance);
+          worst = std::max(worst, error);
+        }
+      }
+      std::printf("%-26s batched decode of %zu sequences: max relative error %.2e\n", name.c_str(),
+                  requests.size(), worst);
+
+      // Sampling: each sequence draws from its own stream, as it would alone.
+      std::vector<GenerationRequest> sampled;
+      for (std::size_t p = 0; p < fixture.prompts.size(); ++p) {
+        GenerationOptions options;
+        options.max_new_tokens = 16;
+        options.stop_at_eos = false;
+        options.temperature = 0.8;
+        options.top_p = 0.95;
+        options.seed = 11 + p;
+        sampled.push_back({fixture.prompts[p].ids, options});
+      }
+      const std::vector<GenerationResult> together = generate_batch(model, sampled);
+      for (std::size_t p = 0; p < sampled.size(); ++p) {
+        CHECK(together[p].tokens == generate(model, sampled[p].prompt, sampled[p].options).tokens);
+      }
+    }
+  }
+}
+
+TEST_CASE("a batch refuses mixed sampling settings and bad sequences", "[model][reference]") {
+  const ReferenceFixture fixture = load_reference_fixture(reference_fixture_names().front());
+  CpuBackend backend;
+  Transformer model = load_model(fixture, backend);
+  GenerationOptions greedy;
+  GenerationOptions hot;
+  hot.temperature = 0.7;
+  const std::vector<GenerationRequest> mixed{{fixture.prompts[0].ids, greedy},
+                                             {fixture.prompts[0].ids, hot}};
+  CHECK_THROWS_WITH(generate_batch(model, mixed),
+                    Catch::Contains("must share temperature and top_p"));
+
+  KvCache cache(backend, model.config(), 8, 2);
+  const std::vector<std::int32_t> tokens{1, 2};
+  const std::vector<int> repeated{1, 1};
+  CHECK_THROWS_WITH(model.decode(tokens, repeated, cache), Catch::Contains("repeated"));
+  const std::vector<int> outside{0, 2};
+  CHECK_THROWS_WITH(model.decode(tokens, outside, cache), Catch::Contains("not in the KV cache"));
+  cache.advance(8, 1);
+  const std::vector<int> full{0, 1};
+  CHECK_THROWS_WITH(model.decode(tokens, full, cache), Catch::Contains("exceeds the KV cache"));
+}

@@ -32,6 +32,8 @@ class Backend {
   virtual std::vector<float> download(const Tensor& tensor) = 0;
   // dst rows [first_row, first_row + src.rows) = src; same column count.
   virtual void copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) = 0;
+  // dst row rows[i] = src row i (each sequence's new key and value into its cache rows).
+  virtual void scatter_rows(const Tensor& src, Tensor& dst, std::span<const std::int32_t> rows) = 0;
 
   // out[n, m] = x[n, k] * weight[m, k]^T + bias[m] (bias may be empty).
   virtual void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) = 0;
@@ -57,6 +59,14 @@ class Backend {
   virtual void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                          int num_heads, int num_kv_heads, int head_dim, std::int64_t start,
                          Tensor& out) = 0;
+
+  // A decode step over a batch of sequences: q row r (each sequence's one new query) attends
+  // to cache rows [first_key[r], first_key[r] + key_count[r]), its own sequence's keys with
+  // the new one included.
+  virtual void decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                                int num_heads, int num_kv_heads, int head_dim,
+                                std::span<const std::int32_t> first_key,
+                                std::span<const std::int32_t> key_count, Tensor& out) = 0;
 
   // out[t, i] = silu(gate_up[t, i]) * gate_up[t, i + cols/2]
   virtual void silu_mul(const Tensor& gate_up, Tensor& out) = 0;

@@ -1,8 +1,10 @@
 #pragma once
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "llmpi/backend/backend.hpp"
 
@@ -31,6 +33,7 @@ class CudaBackend final : public Backend {
   Tensor upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) override;
   std::vector<float> download(const Tensor& tensor) override;
   void copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) override;
+  void scatter_rows(const Tensor& src, Tensor& dst, std::span<const std::int32_t> rows) override;
 
   void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) override;
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;
@@ -43,6 +46,10 @@ class CudaBackend final : public Backend {
   void split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) override;
   void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int num_heads,
                  int num_kv_heads, int head_dim, std::int64_t start, Tensor& out) override;
+  void decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                        int num_heads, int num_kv_heads, int head_dim,
+                        std::span<const std::int32_t> first_key,
+                        std::span<const std::int32_t> key_count, Tensor& out) override;
   void silu_mul(const Tensor& gate_up, Tensor& out) override;
   void gelu(Tensor& x) override;
   void add(Tensor& acc, const Tensor& x) override;
@@ -57,8 +64,15 @@ class CudaBackend final : public Backend {
   std::shared_ptr<int> device_ints(std::span<const std::int32_t> values);
   void check_last_launch(const char* kernel);
 
+  struct UploadedInts {
+    std::vector<std::int32_t> host;
+    std::shared_ptr<int> device;
+  };
+
   int device_;
   int multiprocessors_ = 0;
+  std::array<UploadedInts, 8> uploads_;  // recent index arrays, reused while unchanged
+  std::size_t next_upload_ = 0;
   std::unique_ptr<Handles> handles_;
 };
 

@@ -18,7 +18,8 @@ struct EvalArgs {
 };
 
 // `llmpi eval`: every task's requests shared among the data-parallel replicas, each result
-// written by rank 0 to one HDF5 file as the run goes (flushed every round of dp requests).
+// written by rank 0 to one HDF5 file as the run goes (flushed every round: one group of
+// requests per replica, decoded together up to batch.max_sequences).
 CLI::App& add_eval_command(CLI::App& app, EvalArgs& args);
 int run_eval(const EvalArgs& args, const std::string& command_line);
 

@@ -2,7 +2,6 @@
 
 #include <cstdint>
 #include <span>
-#include <utility>
 
 #include "llmpi/backend/tensor.hpp"
 
@@ -26,8 +25,9 @@ class Comm {
   // Host-side control values.
   virtual void broadcast(std::span<std::int32_t> values, int root) = 0;
   virtual void broadcast(std::span<double> values, int root) = 0;
-  // The largest value over the group and its index; the lowest index among equal values.
-  virtual std::pair<float, std::int64_t> arg_max(float value, std::int64_t index) = 0;
+  // For each entry i: the largest values[i] over the group and its index, in place; the lowest
+  // index among equal values.
+  virtual void arg_max(std::span<float> values, std::span<std::int64_t> indices) = 0;
 };
 
 }  // namespace llmpi

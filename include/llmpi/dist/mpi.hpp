@@ -62,7 +62,7 @@ class MpiComm final : public Comm {
   void receive(Tensor& tensor, int peer) override;
   void broadcast(std::span<std::int32_t> values, int root) override;
   void broadcast(std::span<double> values, int root) override;
-  std::pair<float, std::int64_t> arg_max(float value, std::int64_t index) override;
+  void arg_max(std::span<float> values, std::span<std::int64_t> indices) override;
 
  private:
   OwnedComm comm_;

@@ -25,13 +25,24 @@ struct GenerationResult {
   std::vector<std::int32_t> tokens;             // new tokens only
   std::vector<std::vector<float>> step_logits;  // when keep_logits (last pipeline stage only)
   double prefill_seconds = 0.0;
-  double decode_seconds = 0.0;  // every step after the first token
+  double decode_seconds = 0.0;  // every step after the first token, until this one finished
+};
+
+struct GenerationRequest {
+  std::span<const std::int32_t> prompt;
+  GenerationOptions options;
 };
 
 // Decoding of one sequence, greedy or sampled: prefill the prompt, then one token per step
-// through the KV cache. Every rank of the replica calls it and gets the same tokens. The
-// batching scheduler builds on the same forward pass.
+// through the KV cache. Every rank of the replica calls it and gets the same tokens.
 GenerationResult generate(Transformer& model, std::span<const std::int32_t> prompt,
                           const GenerationOptions& options);
+
+// Decoding of several sequences together: each prompt is prefilled on its own, then every
+// unfinished sequence advances one token per step in one batched pass, so the weights are read
+// once per step for all of them. A sequence leaves the batch when it stops. The tokens are
+// those `generate` gives each request alone. All requests share temperature and top_p.
+std::vector<GenerationResult> generate_batch(Transformer& model,
+                                             std::span<const GenerationRequest> requests);
 
 }  // namespace llmpi

@@ -42,24 +42,23 @@ struct RequestOutcome {
 std::vector<TaskRequest> prepare_requests(const TaskSpec& task, const Dataset& dataset);
 
 // Runs requests of any task on one model replica. Every rank of the replica calls `run` with
-// the same request, in the same order; each returns the same outcome.
+// the same requests, in the same order; each returns the same outcomes.
 class Evaluator {
  public:
   Evaluator(Transformer& model, const Tokenizer& tokenizer);
 
   RequestOutcome run(const TaskSpec& task, const TaskRequest& request);
+  // Several requests of one task: their completions (every sample of every request) are decoded
+  // together in one batch. The outcomes are those of running each alone; latency_s counts from
+  // the batch's start, so it includes the other requests' prefill.
+  std::vector<RequestOutcome> run(const TaskSpec& task,
+                                  std::span<const TaskRequest* const> requests);
 
  private:
-  struct Completion {
-    std::string text;  // cut at the first stop string
-    int tokens;
-    double prefill_seconds;
-  };
-  Completion complete(const TaskSpec& task, const TaskRequest& request,
-                      std::span<const std::int32_t> prompt, int room, int sample);
   double score_completion(const TaskSpec& task, const TaskRequest& request, const std::string& text,
                           std::string& detail);
-  RequestOutcome generate_and_score(const TaskSpec& task, const TaskRequest& request);
+  std::vector<RequestOutcome> generate_and_score(const TaskSpec& task,
+                                                 std::span<const TaskRequest* const> requests);
   RequestOutcome choose(const TaskSpec& task, const TaskRequest& request);
 
   Transformer& model_;

@@ -10,28 +10,45 @@
 
 namespace llmpi {
 
-// Keys and values of one sequence for this rank's layers and KV heads,
-// [capacity, local kv heads * head_dim] each. `length` tokens are filled.
+// Keys and values of `sequences` sequences for this rank's layers and KV heads. Each layer
+// holds one [sequences * capacity, local kv heads * head_dim] tensor; sequence s owns rows
+// [s * capacity, (s + 1) * capacity), of which the first length(s) are filled. One tensor per
+// layer lets a batched decode step write and read every sequence with one kernel each.
 class KvCache {
  public:
   KvCache(Backend& backend, const ModelConfig& config, const ModelShard& shard,
-          std::int64_t capacity);
-  KvCache(Backend& backend, const ModelConfig& config, std::int64_t capacity);
+          std::int64_t capacity, int sequences = 1);
+  KvCache(Backend& backend, const ModelConfig& config, std::int64_t capacity, int sequences = 1);
 
-  std::int64_t capacity() const { return capacity_; }
-  std::int64_t length() const { return length_; }
+  std::int64_t capacity() const { return capacity_; }  // tokens per sequence
+  int sequences() const { return static_cast<int>(lengths_.size()); }
+  std::int64_t length(int sequence = 0) const { return lengths_.at(index(sequence)); }
+
+  // Every sequence's rows of one layer.
   Tensor& keys(int local_layer) { return keys_[static_cast<std::size_t>(local_layer)]; }
   Tensor& values(int local_layer) { return values_[static_cast<std::size_t>(local_layer)]; }
-  void advance(std::int64_t tokens) { length_ += tokens; }
-  void clear() { length_ = 0; }
-  // Forgets every token from `length` on (a benchmark repeating one step, a rejected draft).
-  void truncate(std::int64_t length) {
-    length_ = std::min(length_, std::max<std::int64_t>(length, 0));
+  // One sequence's rows of one layer.
+  Tensor keys(int local_layer, int sequence) const;
+  Tensor values(int local_layer, int sequence) const;
+  // The cache row of `sequence`'s token at `position`.
+  std::int64_t row(int sequence, std::int64_t position) const {
+    return static_cast<std::int64_t>(sequence) * capacity_ + position;
+  }
+
+  void advance(std::int64_t tokens, int sequence = 0) { lengths_.at(index(sequence)) += tokens; }
+  void clear() { std::fill(lengths_.begin(), lengths_.end(), 0); }
+  // Forgets every token of `sequence` from `length` on (a benchmark repeating one step, a
+  // finished sequence whose slot is reused).
+  void truncate(std::int64_t length, int sequence = 0) {
+    auto& current = lengths_.at(index(sequence));
+    current = std::min(current, std::max<std::int64_t>(length, 0));
   }
 
  private:
+  static std::size_t index(int sequence) { return static_cast<std::size_t>(sequence); }
+
   std::int64_t capacity_;
-  std::int64_t length_ = 0;
+  std::vector<std::int64_t> lengths_;
   std::vector<Tensor> keys_;
   std::vector<Tensor> values_;
 };

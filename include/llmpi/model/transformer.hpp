@@ -33,18 +33,26 @@ class Transformer {
   Transformer(ModelConfig config, ModelWeights weights, Backend& backend, const ModelShard& shard,
               ModelComms comms);
 
-  // Runs `tokens` (continuing the sequence held in `cache`) through this rank's layers. Every
-  // rank of a replica calls it with the same tokens. Returns this rank's logits
+  // Runs `tokens` (continuing sequence `sequence` of `cache`) through this rank's layers.
+  // Every rank of a replica calls it with the same tokens. Returns this rank's logits
   // [1 or tokens, vocab rows of this rank] on the last stage, an empty tensor elsewhere.
-  Tensor forward(std::span<const std::int32_t> tokens, KvCache& cache, LogitsFor which);
+  Tensor forward(std::span<const std::int32_t> tokens, KvCache& cache, LogitsFor which,
+                 int sequence = 0);
+  // One decode step for a batch: tokens[r] continues sequence sequences[r] of `cache` (all
+  // different). The weights are read once for the whole batch. Returns this rank's logits
+  // [rows, vocab rows of this rank] on the last stage, an empty tensor elsewhere.
+  Tensor decode(std::span<const std::int32_t> tokens, std::span<const int> sequences,
+                KvCache& cache);
 
-  // The greedy token of the last logits row, agreed by every rank of the replica.
-  std::int32_t greedy_token(const Tensor& logits);
-  // A token sampled from the last logits row (temperature, top-p). The TP ranks of the last
-  // stage gather the row and draw from identical random streams, so they agree; the token then
-  // reaches every stage. `random` must be advanced alike on those ranks (one draw per step).
-  std::int32_t sampled_token(const Tensor& logits, double temperature, double top_p,
-                             SeededRandom& random);
+  // The greedy token of each of the `rows` logits rows, agreed by every rank of the replica
+  // (ranks before the last stage hold no logits but know how many rows there are).
+  std::vector<std::int32_t> greedy_tokens(const Tensor& logits, std::size_t rows);
+  // A token sampled from each logits row (temperature, top-p), row r drawing from randoms[r].
+  // The TP ranks of the last stage gather the rows and draw from identical random streams, so
+  // they agree; the tokens then reach every stage. The streams must be advanced alike on those
+  // ranks (one draw per row per step).
+  std::vector<std::int32_t> sampled_tokens(const Tensor& logits, double temperature, double top_p,
+                                           std::span<SeededRandom> randoms);
   // Every logits row over the whole vocabulary (gathered across TP; last stage only).
   std::vector<float> full_logits(const Tensor& logits);
   // log p(targets[r]) under logits row r (last stage only). Each TP rank reduces its own
@@ -63,8 +71,12 @@ class Transformer {
 
  private:
   Tensor norm(const Tensor& x, const Tensor& weight, const Tensor& bias);
+  struct Step;
+  Tensor run_layers(std::span<const std::int32_t> tokens, const Step& step, KvCache& cache);
   Tensor attention(const Tensor& normed, const LayerWeights& layer, int local_layer, KvCache& cache,
-                   std::span<const std::int32_t> positions);
+                   const Step& step);
+  Tensor logits_of(const Tensor& hidden);
+  std::vector<std::int32_t> tell_every_stage(std::vector<std::int32_t> tokens);
   Tensor mlp(const Tensor& normed, const LayerWeights& layer);
   void tp_sum(Tensor& partial);
   Tensor receive_activations(std::int64_t tokens);
