@@ -1,61 +1,133 @@
-"""PyTorch/transformers baseline for tests/backend/bench_cuda_layer.cpp, on the same GPU.
+"""PyTorch/transformers baseline for `llmpi bench --torch`, on the same device.
 
-Same shapes as the C++ benchmark: a Llama-2-70B-shaped model (hidden 8192, 64 heads, 8 KV
-heads, intermediate 28672) cut to 4 layers with a 32000-token head, bf16 weights, SDPA
-attention, random weights. Prints decode time per step (batch 1, one new token over a
-1024-token cache) and prefill time for 2048 tokens, each the median of repeated CUDA-event
-timings after a warm-up. Run on the GPU machine: python3 scripts/bench_torch_layer.py
+Builds the preset's model (its `model:` block is the checkpoint's config.json) with random
+weights in bf16 on a GPU (fp32 on the CPU), SDPA attention, at two depths L and 2L, and times
+the same steps as llmpi's layer benchmark: a decode step of B sequences whose caches hold
+`context` tokens, and a prefill of `prefill-tokens` tokens. Per-layer times are
+(T(2L) - T(L)) / L, so the embedding and head drop out. The last stdout line is JSON:
+{"torch", "device", "decode": [{"batch", "ms_per_layer"}], "prefill": {"tokens", "ms_per_layer"}}.
+
+A tensor-parallel slice (--tp > 1) is the same model with heads, KV heads, MLP columns and
+vocabulary divided by tp: expressible for Llama (head_dim is a config field), not for Falcon
+(transformers derives head_dim from hidden_size / heads), which is refused.
 """
+import argparse
+import json
 import statistics
+import time
 
 import torch
-from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
-
-LAYERS = 4
-CONTEXT = 1024
-PREFILL = 2048
+import yaml
+from transformers import AutoConfig, AutoModelForCausalLM, DynamicCache
 
 
-def timed(fn, repeats):
-    fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
+def sliced_config(model, layers, tp, positions):
+    fields = dict(model)
+    model_type = fields.pop("model_type")
+    for key in ("architectures", "torch_dtype", "dtype", "transformers_version"):
+        fields.pop(key, None)
+    fields["num_hidden_layers"] = layers
+    fields["max_position_embeddings"] = max(fields.get("max_position_embeddings", 0), positions)
+    if tp > 1:
+        if model_type != "llama":
+            raise SystemExit(f"--tp {tp}: a tensor-parallel slice of {model_type} cannot be built in "
+                             "transformers (head_dim = hidden_size / heads); use --tp 1")
+        heads = fields["num_attention_heads"]
+        kv = fields.get("num_key_value_heads", heads)
+        fields["head_dim"] = fields.get("head_dim", fields["hidden_size"] // heads)
+        fields["num_attention_heads"] = heads // tp
+        fields["num_key_value_heads"] = max(1, kv // tp)
+        fields["intermediate_size"] = fields["intermediate_size"] // tp
+        fields["vocab_size"] = -(-fields["vocab_size"] // tp)
+    config = AutoConfig.for_model(model_type, **fields)
+    config._attn_implementation = "sdpa"
+    return config
+
+
+class Timer:
+    def __init__(self, device):
+        self.cuda = device.type == "cuda"
+
+    def median_ms(self, fn, repeats):
+        fn()  # warm-up
+        times = []
+        for _ in range(repeats):
+            if self.cuda:
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                fn()
+                end.record()
+                torch.cuda.synchronize()
+                times.append(start.elapsed_time(end))
+            else:
+                start = time.perf_counter()
+                fn()
+                times.append((time.perf_counter() - start) * 1e3)
+        return statistics.median(times)
+
+
+def decode_ms(model, config, batch, context, timer, repeats, device):
+    prompt = torch.randint(0, config.vocab_size, (batch, context), device=device)
+    cache = DynamicCache(config=config)
+    model(prompt, past_key_values=cache, use_cache=True, logits_to_keep=1)
+    token = torch.full((batch, 1), 7 % config.vocab_size, dtype=torch.long, device=device)
+    position = torch.full((batch, 1), context, dtype=torch.long, device=device)
+
+    def step():
+        model(token, past_key_values=cache, position_ids=position, use_cache=True,
+              logits_to_keep=1)
+        cache.crop(-1)  # drop the new token: every repeat sees the same context
+
+    return timer.median_ms(step, repeats)
+
+
+def prefill_ms(model, config, tokens, timer, repeats, device):
+    prompt = torch.randint(0, config.vocab_size, (1, tokens), device=device)
+    return timer.median_ms(lambda: model(prompt, use_cache=False, logits_to_keep=1),
+                           max(2, repeats // 4))
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", required=True)
+    parser.add_argument("--tp", type=int, default=1)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--batches", default="1,8,32,128")
+    parser.add_argument("--context", type=int, default=1024)
+    parser.add_argument("--prefill-tokens", type=int, default=2048)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--device", default="cuda")
+    args = parser.parse_args()
+
+    with open(args.preset) as f:
+        model_fields = yaml.safe_load(f)["model"]
+    device = torch.device(args.device)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    positions = max(args.context + 1, args.prefill_tokens)
+    timer = Timer(device)
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=32000, hidden_size=8192, intermediate_size=28672,
-                         num_hidden_layers=LAYERS, num_attention_heads=64, num_key_value_heads=8,
-                         max_position_embeddings=8192, attn_implementation="sdpa")
-    with torch.device("cuda"):
-        model = LlamaForCausalLM(config).to(torch.bfloat16).eval()
-    prompt = torch.full((1, CONTEXT), 5, dtype=torch.long, device="cuda")
+    models = {}
+    for depth in (args.layers, 2 * args.layers):
+        config = sliced_config(model_fields, depth, args.tp, positions)
+        with device:
+            models[depth] = (AutoModelForCausalLM.from_config(config, dtype=dtype).eval(), config)
+
+    result = {"torch": torch.__version__,
+              "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+              "decode": [], "prefill": {}}
     with torch.inference_mode():
-        cache = DynamicCache(config=config)
-        model(prompt, past_key_values=cache, use_cache=True)
-        token = torch.full((1, 1), 7, dtype=torch.long, device="cuda")
-        position = torch.tensor([[CONTEXT]], device="cuda")
-
-        def decode():
-            model(token, past_key_values=cache, position_ids=position, use_cache=True,
-                  logits_to_keep=1)
-            cache.crop(-1)  # drop the new token: every repeat sees the same context
-
-        decode_ms = timed(decode, 20)
-        long_prompt = torch.full((1, PREFILL), 9, dtype=torch.long, device="cuda")
-        prefill_ms = timed(lambda: model(long_prompt, use_cache=False, logits_to_keep=1), 5)
-    print(f"torch {torch.__version__} on {torch.cuda.get_device_name()}: llama-2-70b shape, "
-          f"{LAYERS} layers + head, bf16, sdpa")
-    print(f"  decode batch 1 context {CONTEXT}: {decode_ms:.3f} ms/step")
-    print(f"  prefill {PREFILL} tokens: {prefill_ms:.2f} ms")
+        for batch in (int(b) for b in args.batches.split(",")):
+            times = {depth: decode_ms(m, c, batch, args.context, timer, args.repeats, device)
+                     for depth, (m, c) in models.items()}
+            per_layer = (times[2 * args.layers] - times[args.layers]) / args.layers
+            result["decode"].append({"batch": batch, "ms_per_layer": per_layer})
+            print(f"torch decode batch {batch}: {per_layer:.4f} ms/layer", flush=True)
+        times = {depth: prefill_ms(m, c, args.prefill_tokens, timer, args.repeats, device)
+                 for depth, (m, c) in models.items()}
+        per_layer = (times[2 * args.layers] - times[args.layers]) / args.layers
+        result["prefill"] = {"tokens": args.prefill_tokens, "ms_per_layer": per_layer}
+        print(f"torch prefill {args.prefill_tokens} tokens: {per_layer:.3f} ms/layer", flush=True)
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -48,9 +48,10 @@ status=0
 [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
 ctest --test-dir build-gpu -LE gpu -j8 --output-on-failure > "$OUT/ctest_cpu.log" 2>&1 || status=1
 tail -3 "$OUT/ctest_cpu.log"
-if [[ -x build-gpu/tests/cuda_layer_bench ]]; then
-  ./build-gpu/tests/cuda_layer_bench 2>&1 | tee "$OUT/bench.log"
-  # The same shapes through PyTorch/transformers on the same GPU, for the ratio.
-  python3 scripts/bench_torch_layer.py 2>&1 | grep -v Warning | tee "$OUT/bench_torch.log"
-fi
+# The benchmark: whole layers (tp 1) of Llama-2-70B and Falcon-40B at batch 1, 8, 32, 128,
+# with PyTorch/transformers on the same GPU for the ratio (LLMPI_BENCH_PRESETS to change).
+for preset in ${LLMPI_BENCH_PRESETS:-llama-2-70b falcon-40b}; do
+  ./build-gpu/src/llmpi bench --backend cuda --preset "$preset" --tp 1 --torch 2>&1 |
+    grep -v Warning | tee "$OUT/bench-$preset.log" || status=1
+done
 exit $status

@@ -175,6 +175,41 @@ TEST_CASE("attention (prefill, chunked prefill, split decode) matches the CPU", 
   }
 }
 
+TEST_CASE("batched decode attention and the cache scatter match the CPU", "[gpu][ops]") {
+  // 8 sequences of a 4096-token cache at very different lengths (1 .. 4096 keys), in shuffled
+  // slots, as a decode step of the batching generator sees them.
+  constexpr std::int64_t kCapacity = 4096;
+  const std::vector<std::int32_t> slots = {3, 0, 7, 5, 1, 6, 2, 4};
+  const std::vector<std::int32_t> counts = {1, 4096, 17, 1000, 2, 333, 4095, 64};
+  std::vector<std::int32_t> first_key;
+  std::vector<std::int32_t> cache_rows;
+  for (std::size_t r = 0; r < slots.size(); ++r) {
+    first_key.push_back(static_cast<std::int32_t>(slots[r] * kCapacity));
+    cache_rows.push_back(first_key.back() + counts[r] - 1);
+  }
+  const auto rows = static_cast<std::int64_t>(slots.size());
+  for (const LayerShape& s : kShapes) {
+    const std::int64_t kv_cols = static_cast<std::int64_t>(s.kv_heads) * s.head_dim;
+    const auto q = random_matrix(rows, static_cast<std::int64_t>(s.heads) * s.head_dim, 1.0f, 18);
+    const auto k = random_matrix(8 * kCapacity, kv_cols, 1.0f, 19);
+    const auto v = random_matrix(8 * kCapacity, kv_cols, 1.0f, 20);
+    compare(label(s, "decode_attention 8 sequences", rows), {q, k, v},
+            [&](Backend& b, const std::vector<Tensor>& in) {
+              Tensor out = output(b, rows, in[0].cols);
+              b.decode_attention(in[0], in[1], in[2], s.heads, s.kv_heads, s.head_dim, first_key,
+                                 counts, out);
+              return out;
+            });
+    const auto new_keys = random_matrix(rows, kv_cols, 1.0f, 21);
+    compare(label(s, "scatter_rows into the cache", rows), {new_keys, k},
+            [&](Backend& b, const std::vector<Tensor>& in) {
+              Tensor cache = copy_of(b, in[1]);
+              b.scatter_rows(in[0], cache, cache_rows);
+              return cache;
+            });
+  }
+}
+
 TEST_CASE("activations, residual add, split and embedding match the CPU", "[gpu][ops]") {
   for (const std::int64_t tokens : {1, 64}) {
     const std::string t = " tokens=" + std::to_string(tokens);

@@ -27,6 +27,10 @@ class Backend {
   // (which the ranks on the machine share).
   virtual std::int64_t memory_bytes() const = 0;
 
+  // Waits until every operation issued so far has finished (timing; a no-op where ops are
+  // synchronous).
+  virtual void synchronize() {}
+
   virtual Tensor allocate(std::int64_t rows, std::int64_t cols) = 0;
   virtual Tensor upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) = 0;
   virtual std::vector<float> download(const Tensor& tensor) = 0;

@@ -27,7 +27,7 @@ class CudaBackend final : public Backend {
   DType storage_dtype() const override { return DType::bf16; }
   std::int64_t memory_bytes() const override;
   int device() const { return device_; }
-  void synchronize();
+  void synchronize() override;
 
   Tensor allocate(std::int64_t rows, std::int64_t cols) override;
   Tensor upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) override;

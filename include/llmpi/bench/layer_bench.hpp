@@ -1,0 +1,52 @@
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "llmpi/backend/backend.hpp"
+#include "llmpi/config/model_config.hpp"
+#include "llmpi/model/model_shard.hpp"
+
+namespace llmpi {
+
+struct LayerBenchSettings {
+  int layers =
+      2;  // per-layer times are (T(2 x layers) - T(layers)) / layers: no head, no embedding
+  std::vector<int> batches = {1, 8, 32, 128};
+  std::int64_t context = 1024;  // tokens already in every sequence's cache at each decode step
+  std::int64_t prefill_tokens = 2048;
+  int repeats = 10;
+  std::int64_t copy_bytes = std::int64_t{1} << 30;  // the bandwidth probe's buffer
+};
+
+// One decode step of `batch` sequences, per layer.
+struct DecodeTiming {
+  int batch = 0;
+  double ms_per_layer = 0.0;
+  double weight_bytes = 0.0;  // one layer's weights, read once per step
+  double kv_bytes = 0.0;      // keys and values the step reads
+  double roofline_ms = 0.0;   // (weight + KV bytes) / copy bandwidth
+};
+
+// One prompt of `tokens` tokens, per layer, against one plain GEMM of the layer's largest shape.
+struct PrefillTiming {
+  std::int64_t tokens = 0;
+  double ms_per_layer = 0.0;
+  double flops_per_layer = 0.0;  // projections plus causal attention (QK^T and PV)
+  std::int64_t gemm_m = 0, gemm_n = 0, gemm_k = 0;  // out[m, n] = x[m, k] w[n, k]^T
+  double gemm_ms = 0.0;
+};
+
+struct LayerBenchReport {
+  double copy_bytes_per_s = 0.0;  // bytes read plus written by a device-to-device copy
+  std::vector<DecodeTiming> decode;
+  PrefillTiming prefill;
+};
+
+// Times one rank's share of a model's layers (the shard's heads, MLP columns and vocabulary
+// rows; no communication) on random weights, with every ceiling measured in the same run on
+// the same backend.
+LayerBenchReport run_layer_bench(Backend& backend, const ModelConfig& config,
+                                 const ModelShard& shard, const LayerBenchSettings& settings);
+
+}  // namespace llmpi

@@ -1,0 +1,93 @@
+#include "llmpi/bench/random_weights.hpp"
+
+#include <algorithm>
+#include <random>
+#include <vector>
+
+namespace llmpi {
+
+namespace {
+
+constexpr std::int64_t kBlockRows = 64;
+
+class RandomTensors {
+ public:
+  RandomTensors(Backend& backend, std::uint32_t seed) : backend_(backend), generator_(seed) {}
+
+  Tensor matrix(std::int64_t rows, std::int64_t cols) {
+    Tensor tensor = backend_.allocate(rows, cols);
+    fill(tensor);
+    return tensor;
+  }
+  Tensor constant(std::int64_t cols, float value) {
+    const std::vector<float> values(static_cast<std::size_t>(cols), value);
+    return backend_.upload(values, 1, cols);
+  }
+  void fill(Tensor& tensor) {
+    if (tensor.numel() == 0) return;
+    const std::int64_t block_rows = std::min(kBlockRows, tensor.rows);
+    std::normal_distribution<float> normal(0.0f, 0.02f);
+    std::vector<float> values(static_cast<std::size_t>(block_rows * tensor.cols));
+    for (float& v : values) v = normal(generator_);
+    const Tensor block = backend_.upload(values, block_rows, tensor.cols);
+    for (std::int64_t row = 0; row < tensor.rows; row += block_rows) {
+      const std::int64_t count = std::min(block_rows, tensor.rows - row);
+      backend_.copy_rows(block.row_range(0, count), tensor, row);
+    }
+  }
+
+ private:
+  Backend& backend_;
+  std::mt19937 generator_;
+};
+
+}  // namespace
+
+void fill_random(Backend& backend, Tensor& tensor, std::uint32_t seed) {
+  RandomTensors(backend, seed).fill(tensor);
+}
+
+ModelWeights random_model_weights(const ModelConfig& config, const ModelShard& shard,
+                                  Backend& backend, std::uint32_t seed) {
+  RandomTensors random(backend, seed);
+  const std::int64_t hidden = config.hidden_size;
+  const std::int64_t q = static_cast<std::int64_t>(shard.heads.q_count) * config.head_dim;
+  const std::int64_t kv = static_cast<std::int64_t>(shard.heads.kv_count) * config.head_dim;
+  const std::int64_t inter = shard.intermediate_count;
+  const std::int64_t up_rows = config.mlp == MlpKind::swiglu ? 2 * inter : inter;
+  const bool layer_norm = config.norm == NormKind::layer_norm;
+  const bool rank0 = shard.tp_rank == 0;  // row-parallel biases live on TP rank 0 only
+
+  ModelWeights weights;
+  for (int layer = 0; layer < shard.layer_count(); ++layer) {
+    LayerWeights l;
+    l.attention_norm_weight = random.constant(hidden, 1.0f);
+    if (layer_norm) l.attention_norm_bias = random.constant(hidden, 0.0f);
+    if (config.separate_mlp_norm) {
+      l.mlp_norm_weight = random.constant(hidden, 1.0f);
+      if (layer_norm) l.mlp_norm_bias = random.constant(hidden, 0.0f);
+    }
+    l.qkv_weight = random.matrix(q + 2 * kv, hidden);
+    if (config.attention_bias) l.qkv_bias = random.matrix(1, q + 2 * kv);
+    l.output_weight = random.matrix(hidden, q);
+    if (config.output_bias && rank0) l.output_bias = random.matrix(1, hidden);
+    l.up_weight = random.matrix(up_rows, hidden);
+    l.down_weight = random.matrix(hidden, inter);
+    if (config.mlp_bias) {
+      l.up_bias = random.matrix(1, up_rows);
+      if (rank0) l.down_bias = random.matrix(1, hidden);
+    }
+    weights.layers.push_back(l);
+  }
+  if (shard.first_stage()) weights.embedding = random.matrix(shard.vocab_count, hidden);
+  if (shard.last_stage()) {
+    weights.final_norm_weight = random.constant(hidden, 1.0f);
+    if (layer_norm) weights.final_norm_bias = random.constant(hidden, 0.0f);
+    weights.lm_head = config.tie_word_embeddings && shard.first_stage()
+                          ? weights.embedding
+                          : random.matrix(shard.vocab_count, hidden);
+  }
+  return weights;
+}
+
+}  // namespace llmpi

@@ -1,0 +1,172 @@
+#include "llmpi/cli/bench_command.hpp"
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "llmpi/backend/cpu_backend.hpp"
+#include "llmpi/config/parallel_layout.hpp"
+#include "llmpi/config/preset.hpp"
+#include "llmpi/core/error.hpp"
+#include "llmpi/model/model_shard.hpp"
+#ifdef LLMPI_HAVE_CUDA
+#include "llmpi/backend/cuda_backend.hpp"
+#endif
+
+namespace llmpi {
+
+CLI::App& add_bench_command(CLI::App& app, BenchArgs& args) {
+  CLI::App* command = app.add_subcommand(
+      "bench", "Time one rank's share of a preset's layers against the hardware's ceilings");
+  command->add_option("--preset", args.preset, "Preset name (presets/NAME.yaml) or YAML file")
+      ->required();
+  command->add_option("--backend", args.backend, "cpu, or cuda where built with CUDA")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  command->add_option("--device", args.device, "CUDA device index")->check(CLI::NonNegativeNumber);
+  command->add_option("--tp", args.tp, "Tensor-parallel slice to time (default: the preset's tp)")
+      ->check(CLI::PositiveNumber);
+  LayerBenchSettings& s = args.settings;
+  command->add_option("--layers", s.layers, "Layers L; per-layer times come from 2L minus L")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--batches", s.batches, "Decode batch sizes, comma separated")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
+  command->add_option("--context", s.context, "Tokens in each sequence's cache when decoding")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--prefill-tokens", s.prefill_tokens, "Prompt length for prefill")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--repeats", s.repeats, "Timed repeats of each measurement")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--copy-mib", args.copy_mib, "Buffer of the bandwidth probe (MiB)")
+      ->check(CLI::PositiveNumber);
+  command->add_flag("--torch", args.torch,
+                    "Also time the same shapes with PyTorch/transformers (scripts/"
+                    "bench_torch_layer.py) and print the ratios");
+  command->add_option("--python", args.python, "Python with torch and transformers, for --torch");
+  return *command;
+}
+
+namespace {
+
+std::unique_ptr<Backend> make_bench_backend(const BenchArgs& args) {
+  if (args.backend == "cuda") {
+#ifdef LLMPI_HAVE_CUDA
+    return std::make_unique<CudaBackend>(args.device);
+#else
+    throw Error("--backend cuda: this llmpi was built without CUDA (nvcc was not found)");
+#endif
+  }
+  return std::make_unique<CpuBackend>();
+}
+
+std::string shell_quoted(const std::string& text) {
+  std::string quoted = "'";
+  for (const char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+// PyTorch's times for the same shapes, from the script's last JSON line.
+nlohmann::json torch_baseline(const BenchArgs& args, const std::string& preset_path, int tp,
+                              const std::string& device) {
+  const LayerBenchSettings& s = args.settings;
+  std::string batches;
+  for (const int b : s.batches) batches += (batches.empty() ? "" : ",") + std::to_string(b);
+  const std::string command =
+      shell_quoted(args.python) + " " +
+      shell_quoted(std::string(LLMPI_SCRIPTS_DIR) + "/bench_torch_layer.py") + " --preset " +
+      shell_quoted(preset_path) + " --tp " + std::to_string(tp) + " --layers " +
+      std::to_string(s.layers) + " --batches " + batches + " --context " +
+      std::to_string(s.context) + " --prefill-tokens " + std::to_string(s.prefill_tokens) +
+      " --repeats " + std::to_string(s.repeats) + " --device " + device;
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+  if (!pipe) throw Error("bench --torch: cannot run " + command);
+  std::string last_json;
+  char line[4096];
+  while (std::fgets(line, sizeof line, pipe.get()) != nullptr) {
+    if (line[0] == '{') last_json = line;
+  }
+  const int status = pclose(pipe.release());
+  if (status != 0 || last_json.empty()) {
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    throw Error("bench --torch: `" + command + "` failed (exit status " + std::to_string(code) +
+                "); it needs torch and transformers in " + args.python + " (--python)");
+  }
+  return nlohmann::json::parse(last_json);
+}
+
+}  // namespace
+
+int run_bench(const BenchArgs& args) {
+  const std::string preset_path = resolve_preset_path(args.preset).string();
+  const Preset preset = load_preset(preset_path);
+  const ModelConfig& config = preset.model;
+  const int tp = args.tp > 0 ? args.tp : preset.layout.tp;
+  const ParallelLayout layout{tp, 1, 1};
+  validate_layout(config, layout, tp);
+  const ModelShard shard = make_model_shard(config, layout, RankCoordinates{});
+
+  std::unique_ptr<Backend> backend = make_bench_backend(args);
+  LayerBenchSettings settings = args.settings;
+  const std::int64_t copy_mib = args.copy_mib > 0        ? args.copy_mib
+                                : args.backend == "cuda" ? 1024
+                                                         : 256;
+  settings.copy_bytes = copy_mib << 20;
+
+  std::printf(
+      "llmpi bench: %s (%s, hidden %lld, heads %d/%d kv, head_dim %d, intermediate %lld), tp "
+      "slice 1 of %d: %d/%d heads, %lld MLP columns, %lld vocabulary rows\n",
+      preset.name.c_str(), architecture_name(config.architecture).c_str(),
+      static_cast<long long>(config.hidden_size), config.num_heads, config.num_kv_heads,
+      config.head_dim, static_cast<long long>(config.intermediate_size), tp, shard.heads.q_count,
+      shard.heads.kv_count, static_cast<long long>(shard.intermediate_count),
+      static_cast<long long>(shard.vocab_count));
+  std::printf("backend %s; weights and KV cache in %s; layers timed as %d minus %d\n",
+              backend->name().c_str(), std::string(dtype_name(backend->storage_dtype())).c_str(),
+              2 * settings.layers, settings.layers);
+  std::fflush(stdout);
+  const LayerBenchReport report = run_layer_bench(*backend, config, shard, settings);
+
+  std::optional<nlohmann::json> torch;
+  if (args.torch)
+    torch = torch_baseline(args, preset_path, tp, args.backend == "cuda" ? "cuda" : "cpu");
+
+  std::printf("copy bandwidth (read + write, %lld MiB): %.1f GB/s\n",
+              static_cast<long long>(copy_mib), report.copy_bytes_per_s / 1e9);
+  std::printf("decode, context %lld, per layer per step:\n",
+              static_cast<long long>(settings.context));
+  std::printf("  %6s %11s %11s %9s %12s %9s%s\n", "batch", "ms/layer", "weights MB", "KV MB",
+              "roofline ms", "ratio", torch ? "   torch ms  torch/llmpi" : "");
+  for (std::size_t i = 0; i < report.decode.size(); ++i) {
+    const DecodeTiming& t = report.decode[i];
+    std::printf("  %6d %11.4f %11.2f %9.2f %12.4f %8.2fx", t.batch, t.ms_per_layer,
+                t.weight_bytes / 1e6, t.kv_bytes / 1e6, t.roofline_ms,
+                t.ms_per_layer / t.roofline_ms);
+    if (torch) {
+      const double theirs = torch->at("decode").at(i).at("ms_per_layer").get<double>();
+      std::printf(" %10.4f %11.2fx", theirs, theirs / t.ms_per_layer);
+    }
+    std::printf("\n");
+  }
+  const PrefillTiming& p = report.prefill;
+  const double rate = p.flops_per_layer / (p.ms_per_layer * 1e-3) / 1e12;
+  const double gemm_rate = 2.0 * static_cast<double>(p.gemm_m) * static_cast<double>(p.gemm_n) *
+                           static_cast<double>(p.gemm_k) / (p.gemm_ms * 1e-3) / 1e12;
+  std::printf(
+      "prefill %lld tokens, per layer: %.3f ms, %.2f TFLOP/s; plain GEMM [%lld x %lld] x "
+      "[%lld x %lld]^T: %.2f TFLOP/s; ratio %.2f\n",
+      static_cast<long long>(p.tokens), p.ms_per_layer, rate, static_cast<long long>(p.gemm_m),
+      static_cast<long long>(p.gemm_k), static_cast<long long>(p.gemm_n),
+      static_cast<long long>(p.gemm_k), gemm_rate, rate / gemm_rate);
+  if (torch) {
+    const double theirs = torch->at("prefill").at("ms_per_layer").get<double>();
+    std::printf("torch %s on %s: prefill %.3f ms/layer, torch/llmpi %.2fx\n",
+                torch->value("torch", "?").c_str(), torch->value("device", "?").c_str(), theirs,
+                theirs / p.ms_per_layer);
+  }
+  return 0;
+}
+
+}  // namespace llmpi
