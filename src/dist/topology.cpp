@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "llmpi/core/error.hpp"
@@ -28,7 +29,7 @@ OwnedComm split_node(int world_rank) {
   return OwnedComm(node);
 }
 
-std::unique_ptr<Comm> split(int color, int key) {
+std::unique_ptr<MpiComm> split(int color, int key) {
   MPI_Comm comm = MPI_COMM_NULL;
   mpi_check(MPI_Comm_split(MPI_COMM_WORLD, color, key, &comm), "MPI_Comm_split");
   return std::make_unique<MpiComm>(OwnedComm(comm));
@@ -50,6 +51,14 @@ Topology::Topology(const ParallelLayout& layout) : layout_(layout) {
   int host_length = 0;
   MPI_Get_processor_name(host, &host_length);
   host_.assign(host, static_cast<std::size_t>(host_length));
+  std::vector<char> all_hosts(static_cast<std::size_t>(world_size) * MPI_MAX_PROCESSOR_NAME);
+  mpi_check(MPI_Allgather(host, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all_hosts.data(),
+                          MPI_MAX_PROCESSOR_NAME, MPI_CHAR, MPI_COMM_WORLD),
+            "MPI_Allgather");
+  for (int r = 0; r < world_size; ++r) {
+    const char* name = all_hosts.data() + static_cast<std::size_t>(r) * MPI_MAX_PROCESSOR_NAME;
+    hosts_.emplace_back(name, strnlen(name, MPI_MAX_PROCESSOR_NAME));
+  }
 
   // Node index = position of the node's lowest world rank among all nodes' lowest ranks.
   const OwnedComm node_comm = split_node(world_rank_);

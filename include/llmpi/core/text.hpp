@@ -12,4 +12,11 @@ inline std::string join(const std::vector<int>& values) {
   return text;
 }
 
+// "a, b, c": lists of names in messages.
+inline std::string join(const std::vector<std::string>& values, const std::string& separator) {
+  std::string text;
+  for (std::size_t i = 0; i < values.size(); ++i) text += (i ? separator : "") + values[i];
+  return text;
+}
+
 }  // namespace llmpi

@@ -56,6 +56,7 @@ class MpiComm final : public Comm {
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
+  MPI_Comm handle() const { return comm_.get(); }
   void all_reduce_sum(Tensor& tensor) override;
   void all_gather(const Tensor& part, Tensor& out) override;
   void send(const Tensor& tensor, int peer) override;

@@ -2,9 +2,10 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "llmpi/config/parallel_layout.hpp"
-#include "llmpi/dist/comm.hpp"
+#include "llmpi/dist/mpi.hpp"
 
 namespace llmpi {
 
@@ -25,12 +26,14 @@ class Topology {
   int ranks_on_node() const { return ranks_on_node_; }
   int nodes() const { return nodes_; }
   const std::string& host() const { return host_; }
+  // Every world rank's host, by world rank (for messages naming other ranks).
+  const std::vector<std::string>& hosts() const { return hosts_; }
   bool first_stage() const { return coordinates_.pp_rank == 0; }
   bool last_stage() const { return coordinates_.pp_rank == layout_.pp - 1; }
 
-  Comm& tp() { return *tp_; }
-  Comm& pp() { return *pp_; }
-  Comm& dp() { return *dp_; }
+  MpiComm& tp() { return *tp_; }
+  MpiComm& pp() { return *pp_; }
+  MpiComm& dp() { return *dp_; }
 
   // One line per rank (gathered to rank 0; empty elsewhere): rank, host, node, local rank,
   // device, tp/pp/dp coordinates.
@@ -45,7 +48,8 @@ class Topology {
   int ranks_on_node_ = 1;
   int nodes_ = 1;
   std::string host_;
-  std::unique_ptr<Comm> tp_, pp_, dp_;
+  std::vector<std::string> hosts_;
+  std::unique_ptr<MpiComm> tp_, pp_, dp_;
 };
 
 }  // namespace llmpi
