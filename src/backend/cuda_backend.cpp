@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
+#include <thread>
 
 #include "argmax.cuh"
 #include "attention.cuh"
@@ -66,7 +68,11 @@ CudaBackend::CudaBackend(int device) : device_(device), handles_(std::make_uniqu
 }
 
 CudaBackend::~CudaBackend() {
-  if (handles_->stream != nullptr) cudaStreamSynchronize(handles_->stream);
+  // Not while an error unwinds: a collective whose peer died would never let the sync return,
+  // and the process is about to end (MPI_Abort) anyway.
+  if (handles_->stream != nullptr && std::uncaught_exceptions() == 0) {
+    cudaStreamSynchronize(handles_->stream);
+  }
 }
 
 std::string CudaBackend::name() const {
@@ -82,8 +88,50 @@ std::int64_t CudaBackend::memory_bytes() const {
   return static_cast<std::int64_t>(total_bytes);
 }
 
+cudaStream_t CudaBackend::stream() const {
+  return handles_->stream;
+}
+
 void CudaBackend::synchronize() {
-  CHECK_CUDA(cudaStreamSynchronize(handles_->stream));
+  wait_for_stream("synchronize");
+}
+
+int CudaBackend::add_wait_check(std::function<void()> check) {
+  wait_checks_.emplace(next_wait_check_, std::move(check));
+  return next_wait_check_++;
+}
+
+void CudaBackend::remove_wait_check(int id) {
+  wait_checks_.erase(id);
+}
+
+void CudaBackend::wait_for_stream(const char* why) {
+  if (wait_checks_.empty() && wait_timeout_.count() == 0) {
+    CHECK_CUDA(cudaStreamSynchronize(handles_->stream));
+    return;
+  }
+  // Poll instead of blocking: a collective whose peer died never finishes, and only the
+  // checks (NCCL's asynchronous error) or the timeout can end the wait.
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point start = Clock::now();
+  Clock::time_point next_check = start;
+  while (true) {
+    const cudaError_t status = cudaStreamQuery(handles_->stream);
+    if (status == cudaSuccess) return;
+    if (status != cudaErrorNotReady) CHECK_CUDA(status);
+    const Clock::time_point now = Clock::now();
+    if (now >= next_check) {
+      for (const auto& [id, check] : wait_checks_) check();
+      next_check = now + std::chrono::milliseconds(1);
+    }
+    if (wait_timeout_.count() > 0 && now - start > wait_timeout_) {
+      throw Error("CUDA device " + std::to_string(device_) + ": work did not finish within " +
+                  std::to_string(wait_timeout_.count()) + " s (waiting to " + why +
+                  "); a collective's peer has probably failed (LLMPI_COMM_TIMEOUT_S sets the "
+                  "limit, NCCL_DEBUG=INFO tells more)");
+    }
+    std::this_thread::yield();
+  }
 }
 
 void CudaBackend::check_last_launch(const char* kernel) {
@@ -141,7 +189,7 @@ Tensor CudaBackend::upload(std::span<const float> host, std::int64_t rows, std::
   Tensor tensor = allocate(rows, cols);
   CHECK_CUDA(cudaMemcpyAsync(tensor.data, bits.data(), bits.size() * 2, cudaMemcpyHostToDevice,
                              handles_->stream));
-  CHECK_CUDA(cudaStreamSynchronize(handles_->stream));
+  wait_for_stream("upload");
   return tensor;
 }
 
@@ -149,7 +197,7 @@ std::vector<float> CudaBackend::download(const Tensor& tensor) {
   std::vector<std::uint16_t> bits(static_cast<std::size_t>(tensor.numel()));
   CHECK_CUDA(cudaMemcpyAsync(bits.data(), tensor.data, bits.size() * 2, cudaMemcpyDeviceToHost,
                              handles_->stream));
-  CHECK_CUDA(cudaStreamSynchronize(handles_->stream));
+  wait_for_stream("download");
   std::vector<float> values(bits.size());
   std::transform(bits.begin(), bits.end(), values.begin(), bf16_to_f32);
   return values;
@@ -324,7 +372,7 @@ std::vector<RowMax> CudaBackend::max_rows(const Tensor& x) {
   std::vector<RowMax> result(static_cast<std::size_t>(x.rows));
   CHECK_CUDA(cudaMemcpyAsync(result.data(), maxima.get(), result.size() * sizeof(RowMax),
                              cudaMemcpyDeviceToHost, handles_->stream));
-  CHECK_CUDA(cudaStreamSynchronize(handles_->stream));
+  wait_for_stream("read the row maxima");
   return result;
 }
 

@@ -15,6 +15,7 @@
 #include "llmpi/model/checkpoint.hpp"
 #ifdef LLMPI_HAVE_CUDA
 #include "llmpi/backend/cuda_backend.hpp"
+#include "llmpi/dist/nccl_comm.hpp"
 #endif
 
 namespace llmpi {
@@ -60,6 +61,23 @@ std::unique_ptr<Backend> make_backend(const ModelOptions& options, const Topolog
   }
   return std::make_unique<CpuBackend>(threads);
 }
+
+#ifdef LLMPI_HAVE_CUDA
+// LLMPI_COMM_TIMEOUT_S: how long communicator start-up, and any one wait for the GPU while
+// NCCL is in use, may take before the job fails with a message (default 300 s).
+std::chrono::seconds comm_timeout() {
+  const char* text = std::getenv("LLMPI_COMM_TIMEOUT_S");
+  if (text == nullptr) return std::chrono::seconds(300);
+  char* end = nullptr;
+  const long seconds = std::strtol(text, &end, 10);
+  if (end == text || *end != '\0' || seconds < 1) {
+    throw Error("LLMPI_COMM_TIMEOUT_S=" + std::string(text) +
+                ": expected a whole number of "
+                "seconds, at least 1");
+  }
+  return std::chrono::seconds(seconds);
+}
+#endif
 
 }  // namespace
 
@@ -107,8 +125,31 @@ ModelSession::ModelSession(const ModelOptions& options, std::int64_t context_tok
     std::printf("weights: %.1f MB read by rank 0 (%.1f MB by all ranks) in %.2f s, backend %s\n",
                 bytes / 1e6, all_bytes / 1e6, load_seconds, backend_->name().c_str());
   }
-  model_ = std::make_unique<Transformer>(std::move(config), std::move(weights), *backend_, shard,
-                                         ModelComms{&topology_->tp(), &topology_->pp()});
+  ModelComms comms{&topology_->tp(), &topology_->pp()};
+#ifdef LLMPI_HAVE_CUDA
+  if (auto* cuda = dynamic_cast<CudaBackend*>(backend_.get())) {
+    // Device tensors move over NCCL; start-up and every later wait are bounded.
+    const std::chrono::seconds timeout = comm_timeout();
+    cuda->set_wait_timeout(timeout);
+    const auto& c = topology_->coordinates();
+    if (layout.tp > 1) {
+      device_tp_ = make_nccl_comm(topology_->tp(), *cuda, topology_->hosts(),
+                                  "NCCL tensor-parallel group (dp " + std::to_string(c.dp_rank) +
+                                      ", pp " + std::to_string(c.pp_rank) + ")",
+                                  timeout);
+      comms.tp = device_tp_.get();
+    }
+    if (layout.pp > 1) {
+      device_pp_ = make_nccl_comm(topology_->pp(), *cuda, topology_->hosts(),
+                                  "NCCL pipeline chain (dp " + std::to_string(c.dp_rank) + ", tp " +
+                                      std::to_string(c.tp_rank) + ")",
+                                  timeout);
+      comms.pp = device_pp_.get();
+    }
+  }
+#endif
+  model_ =
+      std::make_unique<Transformer>(std::move(config), std::move(weights), *backend_, shard, comms);
 }
 
 }  // namespace llmpi

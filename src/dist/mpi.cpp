@@ -109,6 +109,15 @@ void MpiComm::all_gather(const Tensor& part, Tensor& out) {
             "MPI_Allgather");
 }
 
+void MpiComm::all_gather(std::span<const float> part, std::span<float> out) {
+  if (out.size() != part.size() * static_cast<std::size_t>(size_)) {
+    throw Error("MPI all_gather: output size mismatch");
+  }
+  mpi_check(MPI_Allgather(part.data(), static_cast<int>(part.size()), MPI_FLOAT, out.data(),
+                          static_cast<int>(part.size()), MPI_FLOAT, comm_.get()),
+            "MPI_Allgather");
+}
+
 void MpiComm::send(const Tensor& tensor, int peer) {
   mpi_check(MPI_Send(tensor.data, count_of(tensor), MPI_FLOAT, peer, 0, comm_.get()), "MPI_Send");
 }

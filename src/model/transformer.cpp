@@ -309,10 +309,8 @@ std::vector<double> Transformer::log_probs(const Tensor& logits,
   std::vector<float> all = summary;
   const int tp = shard_.tp_size;
   if (comms_.tp != nullptr && tp > 1) {
-    Tensor part = backend_.upload(summary, 1, 3 * rows);
-    Tensor gathered = backend_.allocate(1, 3 * rows * tp);
-    comms_.tp->all_gather(part, gathered);
-    all = backend_.download(gathered);
+    all.resize(summary.size() * static_cast<std::size_t>(tp));
+    comms_.tp->all_gather(summary, all);  // on the host: fp32 whatever the backend stores
   }
   std::vector<double> result(static_cast<std::size_t>(rows));
   for (std::int64_t r = 0; r < rows; ++r) {
@@ -384,10 +382,8 @@ std::vector<float> Transformer::full_logits(const Tensor& logits) {
     std::copy_n(local.begin() + r * shard_.vocab_count, shard_.vocab_count,
                 padded.begin() + r * block);
   }
-  Tensor part = backend_.upload(padded, 1, rows * block);
-  Tensor gathered = backend_.allocate(1, rows * block * tp);
-  comms_.tp->all_gather(part, gathered);
-  const std::vector<float> all = backend_.download(gathered);
+  std::vector<float> all(padded.size() * static_cast<std::size_t>(tp));
+  comms_.tp->all_gather(padded, all);
   std::vector<float> full(static_cast<std::size_t>(rows * config_.vocab_size));
   for (int rank = 0; rank < tp; ++rank) {
     const auto [begin, end] = vocab_range(config_.vocab_size, tp, rank);

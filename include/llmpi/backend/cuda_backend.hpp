@@ -1,6 +1,11 @@
 #pragma once
 
+#include <cuda_runtime_api.h>
+
 #include <array>
+#include <chrono>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,7 +32,15 @@ class CudaBackend final : public Backend {
   DType storage_dtype() const override { return DType::bf16; }
   std::int64_t memory_bytes() const override;
   int device() const { return device_; }
+  cudaStream_t stream() const;
   void synchronize() override;
+
+  // Checks run while the host waits for the stream (an NCCL communicator's asynchronous-error
+  // poll), so a failed peer ends the wait with its error instead of hanging it. Each may throw.
+  int add_wait_check(std::function<void()> check);
+  void remove_wait_check(int id);
+  // The longest one wait for the stream may take before it fails (zero: no limit).
+  void set_wait_timeout(std::chrono::seconds timeout) { wait_timeout_ = timeout; }
 
   Tensor allocate(std::int64_t rows, std::int64_t cols) override;
   Tensor upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) override;
@@ -63,6 +76,7 @@ class CudaBackend final : public Backend {
   std::shared_ptr<void> device_bytes(std::size_t bytes);
   std::shared_ptr<int> device_ints(std::span<const std::int32_t> values);
   void check_last_launch(const char* kernel);
+  void wait_for_stream(const char* why);
 
   struct UploadedInts {
     std::vector<std::int32_t> host;
@@ -73,6 +87,9 @@ class CudaBackend final : public Backend {
   int multiprocessors_ = 0;
   std::array<UploadedInts, 8> uploads_;  // recent index arrays, reused while unchanged
   std::size_t next_upload_ = 0;
+  std::map<int, std::function<void()>> wait_checks_;
+  int next_wait_check_ = 0;
+  std::chrono::seconds wait_timeout_{0};
   std::unique_ptr<Handles> handles_;
 };
 

@@ -47,6 +47,8 @@ class ModelSession {
   std::string model_dir_;
   std::unique_ptr<Topology> topology_;
   std::unique_ptr<Backend> backend_;
+  // The CUDA backend's communicators (NCCL); the CPU backend uses the topology's MPI ones.
+  std::unique_ptr<Comm> device_tp_, device_pp_;
   std::unique_ptr<Transformer> model_;
 };
 

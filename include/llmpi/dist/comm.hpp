@@ -22,7 +22,9 @@ class Comm {
   virtual void send(const Tensor& tensor, int peer) = 0;
   virtual void receive(Tensor& tensor, int peer) = 0;
 
-  // Host-side control values.
+  // Host-side values (control, and small per-row summaries that must stay fp32).
+  // out = concatenation of every rank's `part` in rank order.
+  virtual void all_gather(std::span<const float> part, std::span<float> out) = 0;
   virtual void broadcast(std::span<std::int32_t> values, int root) = 0;
   virtual void broadcast(std::span<double> values, int root) = 0;
   // For each entry i: the largest values[i] over the group and its index, in place; the lowest

@@ -61,6 +61,7 @@ class MpiComm final : public Comm {
   void all_gather(const Tensor& part, Tensor& out) override;
   void send(const Tensor& tensor, int peer) override;
   void receive(Tensor& tensor, int peer) override;
+  void all_gather(std::span<const float> part, std::span<float> out) override;
   void broadcast(std::span<std::int32_t> values, int root) override;
   void broadcast(std::span<double> values, int root) override;
   void arg_max(std::span<float> values, std::span<std::int64_t> indices) override;
