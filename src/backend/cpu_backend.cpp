@@ -17,6 +17,7 @@ namespace llmpi {
 namespace {
 
 const ShapeCheck check("cpu");
+constexpr blasint kFewRows = 8;  // up to this many tokens, linear reads each weight row once
 
 }  // namespace
 
@@ -92,7 +93,20 @@ void CpuBackend::linear(const Tensor& x, const Tensor& weight, const Tensor& bia
     const blasint first = static_cast<blasint>(static_cast<std::int64_t>(m) * thread / threads);
     const blasint last =
         static_cast<blasint>(static_cast<std::int64_t>(m) * (thread + 1) / threads);
-    if (last > first) {
+    if (last > first && n == 1) {
+      // A matrix-vector product: GEMV streams the weight rows (GEMM's packing does not pay).
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, last - first, k, 1.0f,
+                  weight.as<const float>() + static_cast<std::int64_t>(first) * k, k,
+                  x.as<const float>(), 1, 0.0f, out.as<float>() + first, 1);
+    } else if (last > first && n <= kFewRows) {
+      // A decode batch: each weight row is read once, from memory, and multiplied by every
+      // token's row while the tokens stay in cache.
+      for (blasint row = first; row < last; ++row) {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, x.as<const float>(), k,
+                    weight.as<const float>() + static_cast<std::int64_t>(row) * k, 1, 0.0f,
+                    out.as<float>() + row, m);
+      }
+    } else if (last > first) {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, last - first, k, 1.0f,
                   x.as<const float>(), k,
                   weight.as<const float>() + static_cast<std::int64_t>(first) * k, k, 0.0f,
