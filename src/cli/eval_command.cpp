@@ -122,7 +122,7 @@ int run_eval(const EvalArgs& args, const std::string& command_line) {
   ModelSession session(args.model, 0);
   Topology& topology = session.topology();
   const auto tokenizer = load_tokenizer(session.model_dir());
-  Evaluator evaluator(session.model(), *tokenizer);
+  Evaluator evaluator(session.model(), *tokenizer, session.kv_token_budget());
 
   // Where every rank runs, for the results file's topology table.
   const int device = args.model.backend == "cuda"

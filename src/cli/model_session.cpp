@@ -12,6 +12,7 @@
 #include "llmpi/cli/preset_options.hpp"
 #include "llmpi/config/planner.hpp"
 #include "llmpi/core/error.hpp"
+#include "llmpi/dist/mpi.hpp"
 #include "llmpi/model/checkpoint.hpp"
 #ifdef LLMPI_HAVE_CUDA
 #include "llmpi/backend/cuda_backend.hpp"
@@ -109,6 +110,13 @@ ModelSession::ModelSession(const ModelOptions& options, std::int64_t context_tok
                                   : backend_->memory_bytes();
   check_fits(config, settings, Cluster{topology_->nodes(), topology_->ranks_on_node(), memory},
              layout);
+  // The KV tokens every rank can hold beside its weights: batches are sized to it.
+  const auto& coordinates = topology_->coordinates();
+  kv_token_budget_ =
+      rank_memory(config, settings, layout, coordinates.tp_rank, coordinates.pp_rank, memory)
+          .tokens_fit;
+  mpi_check(MPI_Allreduce(MPI_IN_PLACE, &kv_token_budget_, 1, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD),
+            "MPI_Allreduce");
   Checkpoint checkpoint(model_dir_);
   ModelWeights weights = load_model_weights(config, checkpoint, *backend_, shard);
   const double load_seconds =

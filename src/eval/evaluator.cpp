@@ -88,8 +88,8 @@ std::vector<TaskRequest> prepare_requests(const TaskSpec& task, const Dataset& d
   return requests;
 }
 
-Evaluator::Evaluator(Transformer& model, const Tokenizer& tokenizer)
-    : model_(model), tokenizer_(tokenizer) {}
+Evaluator::Evaluator(Transformer& model, const Tokenizer& tokenizer, std::int64_t kv_token_budget)
+    : model_(model), tokenizer_(tokenizer), kv_token_budget_(kv_token_budget) {}
 
 RequestOutcome Evaluator::run(const TaskSpec& task, const TaskRequest& request) {
   const TaskRequest* one = &request;
@@ -194,7 +194,26 @@ std::vector<RequestOutcome> Evaluator::generate_and_score(
       generations.push_back({prompts[r], std::move(options)});
     }
   }
-  const std::vector<GenerationResult> results = generate_batch(model_, generations);
+  // In consecutive parts whose KV cache (sequences x longest) fits the budget; a sequence that
+  // alone exceeds it runs alone (the session checked that one full context fits).
+  std::vector<GenerationResult> results;
+  for (std::size_t begin = 0; begin < generations.size();) {
+    std::size_t end = begin;
+    std::int64_t longest = 0;
+    for (; end < generations.size(); ++end) {
+      const std::int64_t need = static_cast<std::int64_t>(generations[end].prompt.size()) +
+                                generations[end].options.max_new_tokens;
+      const std::int64_t capacity = std::max(longest, need);
+      const auto rows = static_cast<std::int64_t>(end - begin + 1);
+      if (end > begin && kv_token_budget_ > 0 && capacity * rows > kv_token_budget_) break;
+      longest = capacity;
+    }
+    for (GenerationResult& result :
+         generate_batch(model_, std::span(generations).subspan(begin, end - begin))) {
+      results.push_back(std::move(result));
+    }
+    begin = end;
+  }
 
   for (std::size_t r = 0; r < requests.size(); ++r) {
     RequestOutcome& out = outcomes[r];

@@ -49,12 +49,25 @@ int main() {
       const auto requests =
           prepare_requests(gsm8k, read_jsonl(gsm8k.dataset, {gsm8k.required_fields(), false, 6}));
       expect(requests.size() == 2, "4 of 6 records become few-shot examples");
+      std::vector<RequestOutcome> alone;
       for (const auto& request : requests) {
         const RequestOutcome o = evaluator.run(gsm8k, request);
         show(o);
         expect(o.score == 0.0 || o.score == 1.0, "exact match scores 0 or 1");
         expect(o.generated_text.find("\nQuestion:") == std::string::npos, "stop string honoured");
         expect(request.prompt.rfind("Question: ", 0) == 0, "few-shot examples come first");
+        alone.push_back(o);
+      }
+      // Decoded together, and split by a KV budget too small for both: the same outcomes.
+      const std::vector<const TaskRequest*> both = {&requests[0], &requests[1]};
+      Evaluator tight(model, *tokenizer, 1);
+      for (Evaluator* e : {&evaluator, &tight}) {
+        const std::vector<RequestOutcome> together = e->run(gsm8k, both);
+        for (std::size_t i = 0; i < both.size(); ++i) {
+          expect(together[i].generated_text == alone[i].generated_text &&
+                     together[i].score == alone[i].score,
+                 "a batch gives request " + std::to_string(i) + " the text it gets alone");
+        }
       }
       const RequestOutcome again = evaluator.run(gsm8k, requests.front());
       expect(again.generated_text == evaluator.run(gsm8k, requests.front()).generated_text,

@@ -41,10 +41,13 @@ class ModelSession {
   const std::string& model_dir() const { return model_dir_; }
   Transformer& model() { return *model_; }
   Backend& backend() { return *backend_; }
+  // KV-cache tokens every rank of the job can hold (the planner's tokens_fit, smallest rank).
+  std::int64_t kv_token_budget() const { return kv_token_budget_; }
 
  private:
   Preset preset_;
   std::string model_dir_;
+  std::int64_t kv_token_budget_ = 0;
   std::unique_ptr<Topology> topology_;
   std::unique_ptr<Backend> backend_;
   // The CUDA backend's communicators (NCCL); the CPU backend uses the topology's MPI ones.

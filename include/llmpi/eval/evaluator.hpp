@@ -45,7 +45,9 @@ std::vector<TaskRequest> prepare_requests(const TaskSpec& task, const Dataset& d
 // the same requests, in the same order; each returns the same outcomes.
 class Evaluator {
  public:
-  Evaluator(Transformer& model, const Tokenizer& tokenizer);
+  // kv_token_budget: the KV-cache tokens this replica holds (the planner's tokens_fit; 0: no
+  // limit). A batch is split so that sequences x longest sequence stays within it.
+  Evaluator(Transformer& model, const Tokenizer& tokenizer, std::int64_t kv_token_budget = 0);
 
   RequestOutcome run(const TaskSpec& task, const TaskRequest& request);
   // Several requests of one task: their completions (every sample of every request) are decoded
@@ -63,6 +65,7 @@ class Evaluator {
 
   Transformer& model_;
   const Tokenizer& tokenizer_;
+  std::int64_t kv_token_budget_;
 };
 
 }  // namespace llmpi
