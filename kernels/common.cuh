@@ -44,6 +44,20 @@ __device__ __forceinline__ float block_sum(float value) {
   return warp_sum(value);
 }
 
+// Maximum over the whole block (same shape rules as block_sum); every thread gets it.
+__device__ __forceinline__ float block_max(float value) {
+  __shared__ float partial[32];
+  const int lane = threadIdx.x % 32;
+  const int warp = threadIdx.x / 32;
+  value = warp_max(value);
+  __syncthreads();
+  if (lane == 0) partial[warp] = value;
+  __syncthreads();
+  const int warps = blockDim.x / 32;
+  value = lane < warps ? partial[lane] : -INFINITY;
+  return warp_max(value);
+}
+
 inline unsigned int blocks_for(long long count, int threads) {
   return static_cast<unsigned int>((count + threads - 1) / threads);
 }

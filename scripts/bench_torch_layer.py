@@ -13,7 +13,6 @@ vocabulary divided by tp: expressible for Llama (head_dim is a config field), no
 """
 import argparse
 import json
-import statistics
 import time
 
 import torch
@@ -45,25 +44,24 @@ def sliced_config(model, layers, tp, positions):
 
 
 class Timer:
+    """Mean wall-clock time of repeated calls after a warm-up, the device synchronised at both
+    ends: the same method as llmpi's benchmark."""
+
     def __init__(self, device):
         self.cuda = device.type == "cuda"
 
-    def median_ms(self, fn, repeats):
+    def sync(self):
+        if self.cuda:
+            torch.cuda.synchronize()
+
+    def mean_ms(self, fn, repeats):
         fn()  # warm-up
-        times = []
+        self.sync()
+        start = time.perf_counter()
         for _ in range(repeats):
-            if self.cuda:
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                fn()
-                end.record()
-                torch.cuda.synchronize()
-                times.append(start.elapsed_time(end))
-            else:
-                start = time.perf_counter()
-                fn()
-                times.append((time.perf_counter() - start) * 1e3)
-        return statistics.median(times)
+            fn()
+        self.sync()
+        return (time.perf_counter() - start) * 1e3 / repeats
 
 
 def decode_ms(model, config, batch, context, timer, repeats, device):
@@ -78,12 +76,12 @@ def decode_ms(model, config, batch, context, timer, repeats, device):
               logits_to_keep=1)
         cache.crop(-1)  # drop the new token: every repeat sees the same context
 
-    return timer.median_ms(step, repeats)
+    return timer.mean_ms(step, repeats)
 
 
 def prefill_ms(model, config, tokens, timer, repeats, device):
     prompt = torch.randint(0, config.vocab_size, (1, tokens), device=device)
-    return timer.median_ms(lambda: model(prompt, use_cache=False, logits_to_keep=1),
+    return timer.mean_ms(lambda: model(prompt, use_cache=False, logits_to_keep=1),
                            max(2, repeats // 4))
 
 

@@ -362,3 +362,25 @@ std::vector<RowMax> CpuBackend::max_rows(const Tensor& x) {
 }
 
 }  // namespace llmpi
+
+namespace llmpi {
+
+std::vector<RowLogSoftmax> CpuBackend::log_softmax_rows(const Tensor& logits,
+                                                        std::span<const std::int32_t> targets) {
+  check.require(static_cast<std::int64_t>(targets.size()) == logits.rows, "log_softmax_rows",
+                std::to_string(targets.size()) + " targets for " + ShapeCheck::dims(logits));
+  std::vector<RowLogSoftmax> result(targets.size());
+  for (std::int64_t r = 0; r < logits.rows; ++r) {
+    const float* row = logits.as<const float>() + r * logits.cols;
+    const float max = *std::max_element(row, row + logits.cols);
+    double sum = 0.0;
+    for (std::int64_t c = 0; c < logits.cols; ++c)
+      sum += std::exp(static_cast<double>(row[c]) - max);
+    const std::int32_t target = targets[static_cast<std::size_t>(r)];
+    result[static_cast<std::size_t>(r)] = {
+        max, static_cast<float>(sum), target >= 0 && target < logits.cols ? row[target] : 0.0f};
+  }
+  return result;
+}
+
+}  // namespace llmpi

@@ -12,6 +12,7 @@
 #include "attention.cuh"
 #include "cuda_check.hpp"
 #include "elementwise.cuh"
+#include "log_softmax.cuh"
 #include "norm.cuh"
 #include "rotary.cuh"
 #include "shape_check.hpp"
@@ -73,6 +74,8 @@ CudaBackend::~CudaBackend() {
   if (handles_->stream != nullptr && std::uncaught_exceptions() == 0) {
     cudaStreamSynchronize(handles_->stream);
   }
+  uploads_ = {};  // their memory is freed on the stream, which handles_ is about to destroy
+  wait_checks_.clear();
 }
 
 std::string CudaBackend::name() const {
@@ -115,6 +118,7 @@ void CudaBackend::wait_for_stream(const char* why) {
   using Clock = std::chrono::steady_clock;
   const Clock::time_point start = Clock::now();
   Clock::time_point next_check = start;
+  const Clock::time_point spin_until = start + std::chrono::microseconds(200);
   while (true) {
     const cudaError_t status = cudaStreamQuery(handles_->stream);
     if (status == cudaSuccess) return;
@@ -130,7 +134,12 @@ void CudaBackend::wait_for_stream(const char* why) {
                   "); a collective's peer has probably failed (LLMPI_COMM_TIMEOUT_S sets the "
                   "limit, NCCL_DEBUG=INFO tells more)");
     }
-    std::this_thread::yield();
+    // Short waits (a decode step's last kernels) spin; longer ones give the core back.
+    if (now < spin_until) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
   }
 }
 
@@ -373,6 +382,25 @@ std::vector<RowMax> CudaBackend::max_rows(const Tensor& x) {
   CHECK_CUDA(cudaMemcpyAsync(result.data(), maxima.get(), result.size() * sizeof(RowMax),
                              cudaMemcpyDeviceToHost, handles_->stream));
   wait_for_stream("read the row maxima");
+  return result;
+}
+
+std::vector<RowLogSoftmax> CudaBackend::log_softmax_rows(const Tensor& logits,
+                                                         std::span<const std::int32_t> targets) {
+  static_assert(sizeof(RowLogSoftmax) == sizeof(kernels::RowLogSoftmax));
+  check.require(static_cast<std::int64_t>(targets.size()) == logits.rows, "log_softmax_rows",
+                std::to_string(targets.size()) + " targets for " + ShapeCheck::dims(logits));
+  std::vector<RowLogSoftmax> result(targets.size());
+  if (result.empty()) return result;
+  const auto device_targets = device_ints(targets);
+  auto rows = device_bytes(result.size() * sizeof(RowLogSoftmax));
+  kernels::log_softmax_rows(logits.data, device_targets.get(),
+                            static_cast<kernels::RowLogSoftmax*>(rows.get()), logits.rows,
+                            as_int(logits.cols, "cols"), handles_->stream);
+  check_last_launch("log_softmax_rows");
+  CHECK_CUDA(cudaMemcpyAsync(result.data(), rows.get(), result.size() * sizeof(RowLogSoftmax),
+                             cudaMemcpyDeviceToHost, handles_->stream));
+  wait_for_stream("read the log-softmax rows");
   return result;
 }
 

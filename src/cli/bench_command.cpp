@@ -129,6 +129,8 @@ int run_bench(const BenchArgs& args) {
   std::fflush(stdout);
   const LayerBenchReport report = run_layer_bench(*backend, config, shard, settings);
 
+  // PyTorch gets the device to itself: our pool keeps what it grew to until the backend goes.
+  backend.reset();
   std::optional<nlohmann::json> torch;
   if (args.torch)
     torch = torch_baseline(args, preset_path, tp, args.backend == "cuda" ? "cuda" : "cpu");

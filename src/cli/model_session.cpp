@@ -100,6 +100,27 @@ ModelSession::ModelSession(const ModelOptions& options, std::int64_t context_tok
 
   const ModelShard shard = make_model_shard(config, layout, topology_->coordinates());
   backend_ = make_backend(options, *topology_);
+#ifdef LLMPI_HAVE_CUDA
+  if (auto* cuda = dynamic_cast<CudaBackend*>(backend_.get())) {
+    // Device tensors move over NCCL. Its start-up comes first, right after the topology, so
+    // a rank that never arrives is named rather than waited for; later waits are bounded too.
+    const std::chrono::seconds timeout = comm_timeout();
+    if (layout.tp > 1 || layout.pp > 1) cuda->set_wait_timeout(timeout);
+    const auto& c = topology_->coordinates();
+    if (layout.tp > 1) {
+      device_tp_ = make_nccl_comm(topology_->tp(), *cuda, topology_->hosts(),
+                                  "NCCL tensor-parallel group (dp " + std::to_string(c.dp_rank) +
+                                      ", pp " + std::to_string(c.pp_rank) + ")",
+                                  timeout);
+    }
+    if (layout.pp > 1) {
+      device_pp_ = make_nccl_comm(topology_->pp(), *cuda, topology_->hosts(),
+                                  "NCCL pipeline chain (dp " + std::to_string(c.dp_rank) + ", tp " +
+                                      std::to_string(c.tp_rank) + ")",
+                                  timeout);
+    }
+  }
+#endif
   // The planner's verdict for this machine, still before any weight is read.
   PlanSettings settings = plan_settings(preset_);
   settings.dtype = backend_->storage_dtype();
@@ -134,28 +155,8 @@ ModelSession::ModelSession(const ModelOptions& options, std::int64_t context_tok
                 bytes / 1e6, all_bytes / 1e6, load_seconds, backend_->name().c_str());
   }
   ModelComms comms{&topology_->tp(), &topology_->pp()};
-#ifdef LLMPI_HAVE_CUDA
-  if (auto* cuda = dynamic_cast<CudaBackend*>(backend_.get())) {
-    // Device tensors move over NCCL; start-up and every later wait are bounded.
-    const std::chrono::seconds timeout = comm_timeout();
-    cuda->set_wait_timeout(timeout);
-    const auto& c = topology_->coordinates();
-    if (layout.tp > 1) {
-      device_tp_ = make_nccl_comm(topology_->tp(), *cuda, topology_->hosts(),
-                                  "NCCL tensor-parallel group (dp " + std::to_string(c.dp_rank) +
-                                      ", pp " + std::to_string(c.pp_rank) + ")",
-                                  timeout);
-      comms.tp = device_tp_.get();
-    }
-    if (layout.pp > 1) {
-      device_pp_ = make_nccl_comm(topology_->pp(), *cuda, topology_->hosts(),
-                                  "NCCL pipeline chain (dp " + std::to_string(c.dp_rank) + ", tp " +
-                                      std::to_string(c.tp_rank) + ")",
-                                  timeout);
-      comms.pp = device_pp_.get();
-    }
-  }
-#endif
+  if (device_tp_) comms.tp = device_tp_.get();
+  if (device_pp_) comms.pp = device_pp_.get();
   model_ =
       std::make_unique<Transformer>(std::move(config), std::move(weights), *backend_, shard, comms);
 }

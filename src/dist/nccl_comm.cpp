@@ -51,7 +51,7 @@ class NcclComm final : public Comm {
     if (comm_ == nullptr) return;
     // While an error unwinds (or after NCCL reported one) pending work may never finish:
     // abort rather than destroy, which would wait for it.
-    if (failed_ || std::uncaught_exceptions() > 0) {
+    if (failed_ || std::uncaught_exceptions() > 0 || !finalized()) {
       ncclCommAbort(comm_);
     } else {
       ncclCommDestroy(comm_);
@@ -151,7 +151,22 @@ class NcclComm final : public Comm {
     }
   }
 
+  // The documented teardown of a non-blocking communicator, bounded: finalize (which waits
+  // for the peers' last operations), poll until done, then destroy.
+  bool finalized() {
+    const ncclResult_t started = ncclCommFinalize(comm_);
+    if (started != ncclSuccess && started != ncclInProgress) return false;
+    const Clock::time_point deadline = Clock::now() + timeout_;
+    ncclResult_t state = ncclInProgress;
+    while (state == ncclInProgress && Clock::now() < deadline) {
+      if (ncclCommGetAsyncError(comm_, &state) != ncclSuccess) return false;
+      if (state == ncclInProgress) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    return state == ncclSuccess;
+  }
+
   void poll_async_error() {
+    if (comm_ == nullptr) return;  // already aborted; its error was reported then
     ncclResult_t state = ncclSuccess;
     check(ncclCommGetAsyncError(comm_, &state), "ncclCommGetAsyncError");
     if (state != ncclSuccess && state != ncclInProgress) {

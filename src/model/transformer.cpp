@@ -290,21 +290,16 @@ std::vector<double> Transformer::log_probs(const Tensor& logits,
     throw Error("log_probs: " + std::to_string(targets.size()) + " targets for " +
                 std::to_string(rows) + " logits rows");
   }
-  const std::vector<float> local = backend_.download(logits);
   // Per row: this rank's max, its sum of exp(logit - max), and the target's logit if owned.
-  std::vector<float> summary(static_cast<std::size_t>(3 * rows), 0.0f);
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const auto row = std::span(local).subspan(static_cast<std::size_t>(r * shard_.vocab_count),
-                                              static_cast<std::size_t>(shard_.vocab_count));
-    const float max = *std::max_element(row.begin(), row.end());
-    double sum = 0.0;
-    for (const float v : row) sum += std::exp(static_cast<double>(v) - max);
-    summary[static_cast<std::size_t>(3 * r)] = max;
-    summary[static_cast<std::size_t>(3 * r + 1)] = static_cast<float>(sum);
-    const std::int64_t owned = targets[static_cast<std::size_t>(r)] - shard_.vocab_begin;
-    if (owned >= 0 && owned < shard_.vocab_count) {
-      summary[static_cast<std::size_t>(3 * r + 2)] = row[static_cast<std::size_t>(owned)];
-    }
+  std::vector<std::int32_t> columns;
+  for (const std::int32_t target : targets) {
+    const std::int64_t owned = target - shard_.vocab_begin;
+    columns.push_back(owned >= 0 && owned < shard_.vocab_count ? static_cast<std::int32_t>(owned)
+                                                               : -1);
+  }
+  std::vector<float> summary;
+  for (const RowLogSoftmax& row : backend_.log_softmax_rows(logits, columns)) {
+    summary.insert(summary.end(), {row.max, row.sum_exp, row.target});
   }
   std::vector<float> all = summary;
   const int tp = shard_.tp_size;

@@ -14,6 +14,13 @@ struct RowMax {
   std::int32_t index;
 };
 
+// One logits row summarised for log-softmax: log p(target) = target - max - log(sum_exp).
+struct RowLogSoftmax {
+  float max;
+  float sum_exp;  // sum over the row of exp(logit - max)
+  float target;   // the target column's logit; 0 where the target is not in the row
+};
+
 // Memory and the operations the model is written against. The model code exists once; each
 // backend (cpu: fp32 reference, cuda: bf16 storage with fp32 accumulation) implements these.
 // Shapes follow Hugging Face: a Linear weight is [out_features, in_features].
@@ -80,6 +87,11 @@ class Backend {
   virtual void add(Tensor& acc, const Tensor& x) = 0;
   // Largest element of each row and its index (the lowest index on ties, as torch.argmax).
   virtual std::vector<RowMax> max_rows(const Tensor& x) = 0;
+  // Each row's log-softmax summary with the logit of column targets[r] (a vocabulary-parallel
+  // rank passes columns outside its slice for tokens it does not hold): only three numbers per
+  // row leave the backend.
+  virtual std::vector<RowLogSoftmax> log_softmax_rows(const Tensor& logits,
+                                                      std::span<const std::int32_t> targets) = 0;
 };
 
 }  // namespace llmpi

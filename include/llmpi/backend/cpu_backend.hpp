@@ -39,6 +39,8 @@ class CpuBackend final : public Backend {
   void gelu(Tensor& x) override;
   void add(Tensor& acc, const Tensor& x) override;
   std::vector<RowMax> max_rows(const Tensor& x) override;
+  std::vector<RowLogSoftmax> log_softmax_rows(const Tensor& logits,
+                                              std::span<const std::int32_t> targets) override;
 };
 
 }  // namespace llmpi

@@ -67,6 +67,8 @@ class CudaBackend final : public Backend {
   void gelu(Tensor& x) override;
   void add(Tensor& acc, const Tensor& x) override;
   std::vector<RowMax> max_rows(const Tensor& x) override;
+  std::vector<RowLogSoftmax> log_softmax_rows(const Tensor& logits,
+                                              std::span<const std::int32_t> targets) override;
 
   // Fills a tensor with NaN bit patterns, so tests can tell an element no kernel wrote.
   void poison(Tensor& tensor);

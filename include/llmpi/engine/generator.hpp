@@ -40,8 +40,9 @@ GenerationResult generate(Transformer& model, std::span<const std::int32_t> prom
 
 // Decoding of several sequences together: each prompt is prefilled on its own, then every
 // unfinished sequence advances one token per step in one batched pass, so the weights are read
-// once per step for all of them. A sequence leaves the batch when it stops. The tokens are
-// those `generate` gives each request alone. All requests share temperature and top_p.
+// once per step for all of them. A sequence leaves the batch when it stops. Each sequence is
+// computed as `generate` computes it alone, up to the summation order of batched products.
+// All requests share temperature and top_p.
 std::vector<GenerationResult> generate_batch(Transformer& model,
                                              std::span<const GenerationRequest> requests);
 

@@ -51,8 +51,9 @@ class Evaluator {
 
   RequestOutcome run(const TaskSpec& task, const TaskRequest& request);
   // Several requests of one task: their completions (every sample of every request) are decoded
-  // together in one batch. The outcomes are those of running each alone; latency_s counts from
-  // the batch's start, so it includes the other requests' prefill.
+  // together in one batch: each is computed as it would be alone, up to the summation order of
+  // batched products; latency_s counts from the batch's start, so it includes the other
+  // requests' prefill.
   std::vector<RequestOutcome> run(const TaskSpec& task,
                                   std::span<const TaskRequest* const> requests);
 
