@@ -268,3 +268,23 @@ TEST_CASE("argmax picks the same token as the CPU, ties to the lowest index", "[
   }
   CHECK(actual[3].index == 100);
 }
+
+TEST_CASE("log-softmax row summaries match the CPU", "[gpu][ops]") {
+  CpuBackend cpu;
+  CudaBackend gpu(0);
+  // Falcon's vocabulary split 8 ways, and whole; targets inside, at the edges and outside.
+  for (const std::int64_t cols : {8128, 65024}) {
+    const auto logits = random_matrix(5, cols, 4.0f, 22);
+    const std::vector<std::int32_t> targets = {0, static_cast<std::int32_t>(cols - 1), 17, -1,
+                                               static_cast<std::int32_t>(cols)};
+    const auto expected = cpu.log_softmax_rows(cpu.upload(logits.values, 5, cols), targets);
+    const auto actual = gpu.log_softmax_rows(gpu.upload(logits.values, 5, cols), targets);
+    REQUIRE(actual.size() == expected.size());
+    for (std::size_t r = 0; r < expected.size(); ++r) {
+      INFO("cols " << cols << " row " << r);
+      CHECK(actual[r].max == expected[r].max);  // bf16 inputs: the maximum is exact
+      CHECK(std::fabs(actual[r].sum_exp - expected[r].sum_exp) <= 1e-3 * expected[r].sum_exp);
+      CHECK(actual[r].target == expected[r].target);
+    }
+  }
+}
