@@ -32,6 +32,11 @@ CLI::App& add_eval_command(CLI::App& app, EvalArgs& args) {
   command->add_flag("--skip-bad", args.skip_bad, "Skip and count malformed dataset lines");
   command->add_option("--limit", args.limit, "Records per task (0: all)")
       ->check(CLI::NonNegativeNumber);
+  command
+      ->add_option("--batches-per-round", args.batches_per_round,
+                   "Sequences a replica runs per round, in batches of batch.max_sequences; "
+                   "results are written after every round (default 4)")
+      ->check(CLI::PositiveNumber);
   return *command;
 }
 
@@ -122,7 +127,8 @@ int run_eval(const EvalArgs& args, const std::string& command_line) {
   ModelSession session(args.model, 0);
   Topology& topology = session.topology();
   const auto tokenizer = load_tokenizer(session.model_dir());
-  Evaluator evaluator(session.model(), *tokenizer, session.kv_token_budget());
+  Evaluator evaluator(session.model(), *tokenizer,
+                      {session.preset().batch.max_sequences, session.kv_token_budget()});
 
   // Where every rank runs, for the results file's topology table.
   const int device = args.model.backend == "cuda"
@@ -175,14 +181,17 @@ int run_eval(const EvalArgs& args, const std::string& command_line) {
       pending.push_back(std::move(p));
   }
 
-  // Requests are decoded in groups: consecutive requests of one task, as many as keep the
-  // batch (every sample of every request) within batch.max_sequences. Round r: replica d runs
-  // group r * dp + d; then the outcomes meet on rank 0.
-  const std::size_t max_sequences = static_cast<std::size_t>(session.preset().batch.max_sequences);
+  // Requests run in rounds: replica d takes group r x dp + d in round r, and the outcomes are
+  // written after each round (what a killed run loses). A group holds consecutive requests of
+  // one task, up to --batches-per-round x batch.max_sequences sequences (every sample of every
+  // request), which the replica decodes with continuous batching, batch.max_sequences at once.
+  const auto batches_per_round = static_cast<std::size_t>(args.batches_per_round);
+  const int max_sequences = session.preset().batch.max_sequences;
   std::vector<std::vector<const PendingRequest*>> groups;
   for (const PendingRequest& p : pending) {
     const auto samples = static_cast<std::size_t>(tasks[p.task].generation.samples);
-    const std::size_t room = std::max<std::size_t>(1, max_sequences / samples);
+    const std::size_t room = std::max<std::size_t>(
+        1, batches_per_round * static_cast<std::size_t>(max_sequences) / samples);
     if (groups.empty() || groups.back().front()->task != p.task || groups.back().size() >= room) {
       groups.emplace_back();
     }

@@ -40,10 +40,13 @@ void check_request(const ModelConfig& config, const GenerationRequest& request,
 
 // One request's progress through the batch.
 struct Sequence {
+  explicit Sequence(const GenerationRequest& r) : request(&r), random(r.options.seed) {}
   const GenerationRequest* request;
   GenerationResult result;
   SeededRandom random;
+  int slot = -1;  // its sequence in the KV cache, once admitted
   bool done = false;
+  std::chrono::steady_clock::time_point decode_start;
 };
 
 }  // namespace
@@ -51,11 +54,12 @@ struct Sequence {
 GenerationResult generate(Transformer& model, std::span<const std::int32_t> prompt,
                           const GenerationOptions& options) {
   const GenerationRequest request{prompt, options};
-  return std::move(generate_batch(model, std::span(&request, 1)).front());
+  return std::move(generate_batch(model, std::span(&request, 1), 1).front());
 }
 
 std::vector<GenerationResult> generate_batch(Transformer& model,
-                                             std::span<const GenerationRequest> requests) {
+                                             std::span<const GenerationRequest> requests,
+                                             int max_active) {
   if (requests.empty()) return {};
   const ModelConfig& config = model.config();
   std::int64_t capacity = 0;
@@ -69,10 +73,11 @@ std::vector<GenerationResult> generate_batch(Transformer& model,
 
   std::vector<Sequence> sequences;
   for (const GenerationRequest& request : requests) {
-    sequences.push_back({&request, {}, SeededRandom(request.options.seed)});
+    sequences.emplace_back(request);
   }
-  KvCache cache(model.backend(), config, model.shard(), capacity,
-                static_cast<int>(requests.size()));
+  const int slots = max_active > 0 ? std::min<int>(max_active, static_cast<int>(requests.size()))
+                                   : static_cast<int>(requests.size());
+  KvCache cache(model.backend(), config, model.shard(), capacity, slots);
 
   // Every rank of the replica runs each step; the last stage's choices reach all of them.
   // `active` lists the sequences the logits rows belong to.
@@ -111,29 +116,46 @@ std::vector<GenerationResult> generate_batch(Transformer& model,
     }
   };
 
-  for (std::size_t s = 0; s < sequences.size(); ++s) {
-    const auto clock = std::chrono::steady_clock::now();
-    const int index = static_cast<int>(s);
-    take(model.forward(sequences[s].request->prompt, cache, LogitsFor::last_token, index),
-         std::span(&index, 1));
-    sequences[s].result.prefill_seconds = seconds_since(clock);
-  }
+  // Requests enter in order as cache slots free up: prefilled alone into a slot, then decoded
+  // with every other active sequence until they stop, when the slot takes the next request.
+  std::vector<int> free_slots;
+  for (int slot = slots - 1; slot >= 0; --slot) free_slots.push_back(slot);
+  std::size_t next = 0;
+  auto admit = [&] {
+    while (!free_slots.empty() && next < sequences.size()) {
+      const int index = static_cast<int>(next++);
+      Sequence& sequence = sequences[static_cast<std::size_t>(index)];
+      sequence.slot = free_slots.back();
+      free_slots.pop_back();
+      cache.truncate(0, sequence.slot);
+      const auto clock = std::chrono::steady_clock::now();
+      take(model.forward(sequence.request->prompt, cache, LogitsFor::last_token, sequence.slot),
+           std::span(&index, 1));
+      sequence.decode_start = std::chrono::steady_clock::now();
+      sequence.result.prefill_seconds =
+          std::chrono::duration<double>(sequence.decode_start - clock).count();
+      if (sequence.done) free_slots.push_back(sequence.slot);
+    }
+  };
 
-  const auto clock = std::chrono::steady_clock::now();
   while (true) {
+    admit();
     std::vector<int> active;
+    std::vector<int> active_slots;
     std::vector<std::int32_t> inputs;
     for (std::size_t s = 0; s < sequences.size(); ++s) {
-      if (sequences[s].done) continue;
+      if (sequences[s].slot < 0 || sequences[s].done) continue;
       active.push_back(static_cast<int>(s));
+      active_slots.push_back(sequences[s].slot);
       inputs.push_back(sequences[s].result.tokens.back());
     }
-    if (active.empty()) break;
-    take(model.decode(inputs, active, cache), active);
+    if (active.empty()) break;  // admit() found nothing left to start either
+    take(model.decode(inputs, active_slots, cache), active);
     for (const int s : active) {
-      if (sequences[static_cast<std::size_t>(s)].done) {
-        sequences[static_cast<std::size_t>(s)].result.decode_seconds = seconds_since(clock);
-      }
+      Sequence& sequence = sequences[static_cast<std::size_t>(s)];
+      if (!sequence.done) continue;
+      sequence.result.decode_seconds = seconds_since(sequence.decode_start);
+      free_slots.push_back(sequence.slot);
     }
   }
   std::vector<GenerationResult> results;

@@ -1,5 +1,6 @@
 #include "llmpi/eval/evaluator.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 
@@ -88,8 +89,8 @@ std::vector<TaskRequest> prepare_requests(const TaskSpec& task, const Dataset& d
   return requests;
 }
 
-Evaluator::Evaluator(Transformer& model, const Tokenizer& tokenizer, std::int64_t kv_token_budget)
-    : model_(model), tokenizer_(tokenizer), kv_token_budget_(kv_token_budget) {}
+Evaluator::Evaluator(Transformer& model, const Tokenizer& tokenizer, BatchBudget budget)
+    : model_(model), tokenizer_(tokenizer), budget_(budget) {}
 
 RequestOutcome Evaluator::run(const TaskSpec& task, const TaskRequest& request) {
   const TaskRequest* one = &request;
@@ -194,26 +195,20 @@ std::vector<RequestOutcome> Evaluator::generate_and_score(
       generations.push_back({prompts[r], std::move(options)});
     }
   }
-  // In consecutive parts whose KV cache (sequences x longest) fits the budget; a sequence that
-  // alone exceeds it runs alone (the session checked that one full context fits).
-  std::vector<GenerationResult> results;
-  for (std::size_t begin = 0; begin < generations.size();) {
-    std::size_t end = begin;
-    std::int64_t longest = 0;
-    for (; end < generations.size(); ++end) {
-      const std::int64_t need = static_cast<std::int64_t>(generations[end].prompt.size()) +
-                                generations[end].options.max_new_tokens;
-      const std::int64_t capacity = std::max(longest, need);
-      const auto rows = static_cast<std::int64_t>(end - begin + 1);
-      if (end > begin && kv_token_budget_ > 0 && capacity * rows > kv_token_budget_) break;
-      longest = capacity;
-    }
-    for (GenerationResult& result :
-         generate_batch(model_, std::span(generations).subspan(begin, end - begin))) {
-      results.push_back(std::move(result));
-    }
-    begin = end;
+  // Every slot of the KV cache holds the longest sequence; a sequence that alone exceeds the
+  // budget still runs (the session checked that one full context fits).
+  std::int64_t longest = 1;
+  for (const GenerationRequest& g : generations) {
+    longest = std::max<std::int64_t>(
+        longest, static_cast<std::int64_t>(g.prompt.size()) + g.options.max_new_tokens);
   }
+  int active = budget_.max_sequences;
+  if (budget_.kv_tokens > 0) {
+    const auto fit =
+        static_cast<int>(std::clamp<std::int64_t>(budget_.kv_tokens / longest, 1, 1 << 20));
+    active = active > 0 ? std::min(active, fit) : fit;
+  }
+  const std::vector<GenerationResult> results = generate_batch(model_, generations, active);
 
   for (std::size_t r = 0; r < requests.size(); ++r) {
     RequestOutcome& out = outcomes[r];

@@ -60,16 +60,25 @@ TEST_CASE("eval: one rank, two replicas, and a killed-then-resumed run agree", "
   const auto reference = scores_of(single);
   CHECK(reference.size() == 4);
 
-  // The four decoded one at a time: the batched decode gives the same tokens.
+  // The four decoded one at a time, one per round: the batched decode gives the same tokens.
   const auto sequential = temp.path() / "sequential.h5";
-  const CommandResult alone =
-      run_command(eval_command(1, task, sequential, "--max-batch-sequences 1"));
+  const CommandResult alone = run_command(
+      eval_command(1, task, sequential, "--max-batch-sequences 1 --batches-per-round 1"));
   INFO(alone.output);
   REQUIRE(alone.exit_code == 0);
   CHECK(scores_of(sequential) == reference);
 
+  // Three cache slots for four requests: the fourth takes the slot of the first to stop.
+  const auto refilled = temp.path() / "refilled.h5";
+  const CommandResult three =
+      run_command(eval_command(1, task, refilled, "--max-batch-sequences 3"));
+  INFO(three.output);
+  REQUIRE(three.exit_code == 0);
+  CHECK(scores_of(refilled) == reference);
+
   const auto replicas = temp.path() / "dp2.h5";
-  const CommandResult two = run_command(eval_command(2, task, replicas, "--max-batch-sequences 2"));
+  const CommandResult two =
+      run_command(eval_command(2, task, replicas, "--max-batch-sequences 2 --batches-per-round 1"));
   INFO(two.output);
   REQUIRE(two.exit_code == 0);
   CHECK(scores_of(replicas) == reference);
@@ -95,8 +104,9 @@ TEST_CASE("eval: one rank, two replicas, and a killed-then-resumed run agree", "
 
   // Killed after the first round (2 requests: one per replica with dp=2), then resumed.
   const auto resumed = temp.path() / "resumed.h5";
-  const CommandResult killed = run_command(
-      eval_command(2, task, resumed, "--max-batch-sequences 1", "LLMPI_FAULT_KILL_AFTER_ROUNDS=1"));
+  const CommandResult killed =
+      run_command(eval_command(2, task, resumed, "--max-batch-sequences 1 --batches-per-round 1",
+                               "LLMPI_FAULT_KILL_AFTER_ROUNDS=1"));
   CHECK(killed.exit_code != 0);
   CHECK(scores_of(resumed).size() == 2);
   const CommandResult finish = run_command(eval_command(2, task, resumed, "--resume"));

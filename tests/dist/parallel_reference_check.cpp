@@ -155,19 +155,25 @@ int check_fixture(const std::string& name, Topology& topology, const ParallelLay
       }
     }
   }
-  // Every prompt decoded together in one batch (each replica runs all of them): the tokens
-  // and logits each gets alone.
+  // Every prompt twice (the copies 7 tokens shorter), continuously batched through one slot
+  // fewer than requests (each replica runs all of them): the tokens and logits each gets alone.
   std::vector<GenerationRequest> requests;
-  for (const ReferencePrompt& prompt : fixture.prompts) {
-    GenerationOptions options;
-    options.max_new_tokens = static_cast<int>(prompt.greedy_ids.size());
-    options.stop_at_eos = false;
-    options.keep_logits = true;
-    requests.push_back({prompt.ids, options});
+  for (int copy = 0; copy < 2; ++copy) {
+    for (const ReferencePrompt& prompt : fixture.prompts) {
+      GenerationOptions options;
+      options.max_new_tokens = static_cast<int>(prompt.greedy_ids.size()) - 7 * copy;
+      options.stop_at_eos = false;
+      options.keep_logits = true;
+      requests.push_back({prompt.ids, options});
+    }
   }
-  const std::vector<GenerationResult> batch = generate_batch(model, requests);
+  const std::vector<GenerationResult> batch =
+      generate_batch(model, requests, static_cast<int>(requests.size()) - 1);
   for (std::size_t p = 0; p < batch.size(); ++p) {
-    if (batch[p].tokens != fixture.prompts[p].greedy_ids) {
+    const auto& greedy = fixture.prompts[p % fixture.prompts.size()].greedy_ids;
+    if (batch[p].tokens !=
+        std::vector<std::int32_t>(greedy.begin(),
+                                  greedy.begin() + requests[p].options.max_new_tokens)) {
       std::printf("FAIL %s rank %d prompt %zu: batched greedy tokens differ\n", name.c_str(),
                   topology.world_rank(), p);
       ++failures;

@@ -58,9 +58,10 @@ int main() {
         expect(request.prompt.rfind("Question: ", 0) == 0, "few-shot examples come first");
         alone.push_back(o);
       }
-      // Decoded together, and split by a KV budget too small for both: the same outcomes.
+      // Decoded together, and one at a time through one cache slot (a KV budget too small for
+      // both): the same outcomes.
       const std::vector<const TaskRequest*> both = {&requests[0], &requests[1]};
-      Evaluator tight(model, *tokenizer, 1);
+      Evaluator tight(model, *tokenizer, {0, 1});
       for (Evaluator* e : {&evaluator, &tight}) {
         const std::vector<RequestOutcome> together = e->run(gsm8k, both);
         for (std::size_t i = 0; i < both.size(); ++i) {

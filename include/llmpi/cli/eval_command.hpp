@@ -14,7 +14,8 @@ struct EvalArgs {
   bool resume = false;
   bool overwrite = false;
   bool skip_bad = false;
-  int limit = 0;  // records per task; 0: all
+  int limit = 0;              // records per task; 0: all
+  int batches_per_round = 4;  // a replica's round: this many batches of max_sequences
 };
 
 // `llmpi eval`: every task's requests shared among the data-parallel replicas, each result

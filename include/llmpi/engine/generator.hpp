@@ -38,12 +38,15 @@ struct GenerationRequest {
 GenerationResult generate(Transformer& model, std::span<const std::int32_t> prompt,
                           const GenerationOptions& options);
 
-// Decoding of several sequences together: each prompt is prefilled on its own, then every
-// unfinished sequence advances one token per step in one batched pass, so the weights are read
-// once per step for all of them. A sequence leaves the batch when it stops. Each sequence is
-// computed as `generate` computes it alone, up to the summation order of batched products.
-// All requests share temperature and top_p.
+// Decoding of several sequences together (continuous batching): up to `max_active` (0: all)
+// sequences hold a KV-cache slot at once; each request is prefilled alone into a free slot,
+// then every active sequence advances one token per step in one batched pass, so the weights
+// are read once per step for all of them. A sequence that stops frees its slot for the next
+// request. Each sequence is computed as `generate` computes it alone, up to the summation
+// order of batched products. All requests share temperature and top_p. Results come back in
+// request order.
 std::vector<GenerationResult> generate_batch(Transformer& model,
-                                             std::span<const GenerationRequest> requests);
+                                             std::span<const GenerationRequest> requests,
+                                             int max_active = 0);
 
 }  // namespace llmpi

@@ -41,19 +41,25 @@ struct RequestOutcome {
 // prompts rendered. `where` errors name the task file and the record's file:line.
 std::vector<TaskRequest> prepare_requests(const TaskSpec& task, const Dataset& dataset);
 
+// How many sequences an evaluator decodes at once: at most max_sequences, and no more than the
+// KV-cache tokens this replica holds (kv_tokens, the planner's tokens_fit) allow at the longest
+// sequence's length. Zero: no limit.
+struct BatchBudget {
+  int max_sequences = 0;
+  std::int64_t kv_tokens = 0;
+};
+
 // Runs requests of any task on one model replica. Every rank of the replica calls `run` with
 // the same requests, in the same order; each returns the same outcomes.
 class Evaluator {
  public:
-  // kv_token_budget: the KV-cache tokens this replica holds (the planner's tokens_fit; 0: no
-  // limit). A batch is split so that sequences x longest sequence stays within it.
-  Evaluator(Transformer& model, const Tokenizer& tokenizer, std::int64_t kv_token_budget = 0);
+  Evaluator(Transformer& model, const Tokenizer& tokenizer, BatchBudget budget = {});
 
   RequestOutcome run(const TaskSpec& task, const TaskRequest& request);
   // Several requests of one task: their completions (every sample of every request) are decoded
-  // together in one batch: each is computed as it would be alone, up to the summation order of
-  // batched products; latency_s counts from the batch's start, so it includes the other
-  // requests' prefill.
+  // together, continuously batched within the budget: each is computed as it would be alone, up to
+  // the summation order of batched products; latency_s counts from the batch's start, so it
+  // includes the other requests' prefill.
   std::vector<RequestOutcome> run(const TaskSpec& task,
                                   std::span<const TaskRequest* const> requests);
 
@@ -66,7 +72,7 @@ class Evaluator {
 
   Transformer& model_;
   const Tokenizer& tokenizer_;
-  std::int64_t kv_token_budget_;
+  BatchBudget budget_;
 };
 
 }  // namespace llmpi
