@@ -17,7 +17,11 @@ namespace llmpi {
 namespace {
 
 const ShapeCheck check("cpu");
-constexpr blasint kFewRows = 8;  // up to this many tokens, linear reads each weight row once
+constexpr blasint kFewRows = 8;
+// Prefill attention through GEMMs from this many query rows, in blocks of kAttentionBlock.
+constexpr std::int64_t kBlockedAttentionRows = 16;
+constexpr std::int64_t kAttentionBlock =
+    64;  // up to this many tokens, linear reads each weight row once
 
 }  // namespace
 
@@ -259,6 +263,52 @@ void attend(const float* query, const float* keys, const float* values, std::int
   }
 }
 
+// Prefill: for each head and block of query rows, scores = Q K^T and out = softmax(scores) V
+// as two GEMMs over the keys the block can see (the scores of one block at a time, never the
+// whole matrix), with the causal mask applied between them.
+void blocked_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int num_heads,
+                       int group, int head_dim, std::int64_t start, float scale, Tensor& out) {
+  const std::int64_t tokens = q.rows;
+  const std::int64_t blocks = (tokens + kAttentionBlock - 1) / kAttentionBlock;
+#pragma omp parallel
+  {
+    std::vector<float> scores(static_cast<std::size_t>(kAttentionBlock * (start + tokens)));
+#pragma omp for collapse(2) schedule(dynamic)
+    for (int h = 0; h < num_heads; ++h) {
+      for (std::int64_t block = 0; block < blocks; ++block) {
+        const std::int64_t first = block * kAttentionBlock;
+        const std::int64_t rows = std::min(kAttentionBlock, tokens - first);
+        const std::int64_t keys = start + first + rows;  // the block's last row sees these
+        const std::int64_t kv_offset = static_cast<std::int64_t>(h / group) * head_dim;
+        const std::int64_t head_offset = static_cast<std::int64_t>(h) * head_dim;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(rows),
+                    static_cast<blasint>(keys), head_dim, scale,
+                    q.as<const float>() + first * q.cols + head_offset,
+                    static_cast<blasint>(q.cols), k_cache.as<const float>() + kv_offset,
+                    static_cast<blasint>(k_cache.cols), 0.0f, scores.data(),
+                    static_cast<blasint>(keys));
+        for (std::int64_t r = 0; r < rows; ++r) {
+          float* row = scores.data() + r * keys;
+          const std::int64_t visible = start + first + r + 1;  // causal
+          const float max = *std::max_element(row, row + visible);
+          float total = 0.0f;
+          for (std::int64_t j = 0; j < visible; ++j) {
+            row[j] = std::exp(row[j] - max);
+            total += row[j];
+          }
+          for (std::int64_t j = 0; j < visible; ++j) row[j] /= total;
+          std::fill(row + visible, row + keys, 0.0f);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(rows), head_dim,
+                    static_cast<blasint>(keys), 1.0f, scores.data(), static_cast<blasint>(keys),
+                    v_cache.as<const float>() + kv_offset, static_cast<blasint>(v_cache.cols), 0.0f,
+                    out.as<float>() + first * out.cols + head_offset,
+                    static_cast<blasint>(out.cols));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
@@ -273,6 +323,10 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor&
   const int group = num_heads / num_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const std::int64_t tokens = q.rows;
+  if (tokens >= kBlockedAttentionRows) {
+    blocked_attention(q, k_cache, v_cache, num_heads, group, head_dim, start, scale, out);
+    return;
+  }
 #pragma omp parallel
   {
     std::vector<float> scores(static_cast<std::size_t>(start + tokens));
