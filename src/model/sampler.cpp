@@ -33,16 +33,29 @@ std::int32_t sample_token(std::span<const float> logits, double temperature, dou
     probability[i] = std::exp((static_cast<double>(logits[i]) - max) / temperature);
     total += probability[i];
   }
+  // The nucleus: the most likely tokens (ties in index order) until their mass reaches top_p.
+  // It is usually a small part of the vocabulary, so sort only a growing prefix: the order and
+  // the sums are those of a full stable sort.
+  const auto before = [&](std::int32_t a, std::int32_t b) {
+    const double pa = probability[static_cast<std::size_t>(a)];
+    const double pb = probability[static_cast<std::size_t>(b)];
+    return pa > pb || (pa == pb && a < b);
+  };
   std::vector<std::int32_t> order(logits.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) {
-    return probability[static_cast<std::size_t>(a)] > probability[static_cast<std::size_t>(b)];
-  });
-  // The nucleus: most likely tokens until their mass reaches top_p.
+  std::size_t sorted = std::min<std::size_t>(64, order.size());
   std::size_t kept = 0;
   double mass = 0.0;
-  while (kept < order.size() && (kept == 0 || mass < top_p * total)) {
-    mass += probability[static_cast<std::size_t>(order[kept++])];
+  while (true) {
+    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(sorted),
+                      order.end(), before);
+    kept = 0;
+    mass = 0.0;
+    while (kept < sorted && (kept == 0 || mass < top_p * total)) {
+      mass += probability[static_cast<std::size_t>(order[kept++])];
+    }
+    if (kept < sorted || sorted == order.size()) break;
+    sorted = std::min(order.size(), 8 * sorted);
   }
   double draw = random.uniform() * mass;
   for (std::size_t i = 0; i < kept; ++i) {
