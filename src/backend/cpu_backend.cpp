@@ -17,11 +17,11 @@ namespace llmpi {
 namespace {
 
 const ShapeCheck check("cpu");
+// Up to this many tokens, linear reads each weight row once (one GEMV per row).
 constexpr blasint kFewRows = 8;
 // Prefill attention through GEMMs from this many query rows, in blocks of kAttentionBlock.
 constexpr std::int64_t kBlockedAttentionRows = 16;
-constexpr std::int64_t kAttentionBlock =
-    64;  // up to this many tokens, linear reads each weight row once
+constexpr std::int64_t kAttentionBlock = 64;
 
 }  // namespace
 

@@ -118,6 +118,7 @@ std::vector<GenerationResult> generate_batch(Transformer& model,
 
   // Requests enter in order as cache slots free up: prefilled alone into a slot, then decoded
   // with every other active sequence until they stop, when the slot takes the next request.
+  const auto batch_start = std::chrono::steady_clock::now();
   std::vector<int> free_slots;
   for (int slot = slots - 1; slot >= 0; --slot) free_slots.push_back(slot);
   std::size_t next = 0;
@@ -134,6 +135,8 @@ std::vector<GenerationResult> generate_batch(Transformer& model,
       sequence.decode_start = std::chrono::steady_clock::now();
       sequence.result.prefill_seconds =
           std::chrono::duration<double>(sequence.decode_start - clock).count();
+      sequence.result.first_token_seconds =
+          std::chrono::duration<double>(sequence.decode_start - batch_start).count();
       if (sequence.done) free_slots.push_back(sequence.slot);
     }
   };

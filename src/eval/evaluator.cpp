@@ -208,10 +208,15 @@ std::vector<RequestOutcome> Evaluator::generate_and_score(
         static_cast<int>(std::clamp<std::int64_t>(budget_.kv_tokens / longest, 1, 1 << 20));
     active = active > 0 ? std::min(active, fit) : fit;
   }
+  const double generation_start = seconds();  // after tokenizing the group's prompts
   const std::vector<GenerationResult> results = generate_batch(model_, generations, active);
 
+  // Times per request: from the group's start to its first token (waiting for a cache slot
+  // included), and to its last sample's end plus its own scoring.
   for (std::size_t r = 0; r < requests.size(); ++r) {
     RequestOutcome& out = outcomes[r];
+    const auto scoring_start = std::chrono::steady_clock::now();
+    double generated = 0.0;
     int correct = 0;
     for (int sample = 0; sample < samples; ++sample) {
       const std::size_t at =
@@ -224,10 +229,12 @@ std::vector<RequestOutcome> Evaluator::generate_and_score(
       std::string detail;
       const double score = score_completion(task, *requests[r], completion.text, detail);
       correct += score > 0.0 ? 1 : 0;
+      generated = std::max(generated, generation_start + results[at].first_token_seconds +
+                                          results[at].decode_seconds);
       if (sample == 0) {
         out.generated_text = completion.text;
         out.generated_tokens = static_cast<int>(results[at].tokens.size());
-        out.ttft_s = results[at].prefill_seconds;
+        out.ttft_s = generation_start + results[at].first_token_seconds;
         out.detail = detail;
       }
     }
@@ -238,7 +245,9 @@ std::vector<RequestOutcome> Evaluator::generate_and_score(
                     std::to_string(pass_at_k(samples, correct, samples));
     }
     out.score_normalised = out.score;
-    out.latency_s = seconds();
+    out.latency_s =
+        generated +
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - scoring_start).count();
   }
   return outcomes;
 }

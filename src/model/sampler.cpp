@@ -43,19 +43,34 @@ std::int32_t sample_token(std::span<const float> logits, double temperature, dou
   };
   std::vector<std::int32_t> order(logits.size());
   std::iota(order.begin(), order.end(), 0);
-  std::size_t sorted = std::min<std::size_t>(64, order.size());
+  std::size_t sorted = 0;  // order[0, sorted) holds the most likely tokens, in order
   std::size_t kept = 0;
   double mass = 0.0;
   while (true) {
-    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(sorted),
-                      order.end(), before);
-    kept = 0;
-    mass = 0.0;
+    std::size_t more = std::min(order.size(), sorted == 0 ? 64 : 8 * sorted);
+    // Everything past the sorted prefix ranks after it: only the rest needs sorting. A large
+    // part (or the whole vocabulary, when top_p keeps it all) is cheaper to sort at once.
+    if (more > order.size() / 8 || top_p >= 1.0) more = order.size();
+    const auto from = order.begin() + static_cast<std::ptrdiff_t>(sorted);
+    if (more == order.size()) {
+      if (sorted == 0) {
+        // Still in index order: a stable sort by probability alone keeps ties by index.
+        std::stable_sort(from, order.end(), [&](std::int32_t a, std::int32_t b) {
+          return probability[static_cast<std::size_t>(a)] >
+                 probability[static_cast<std::size_t>(b)];
+        });
+      } else {
+        std::stable_sort(from, order.end(), before);
+      }
+    } else {
+      std::partial_sort(from, order.begin() + static_cast<std::ptrdiff_t>(more), order.end(),
+                        before);
+    }
+    sorted = more;
     while (kept < sorted && (kept == 0 || mass < top_p * total)) {
       mass += probability[static_cast<std::size_t>(order[kept++])];
     }
-    if (kept < sorted || sorted == order.size()) break;
-    sorted = std::min(order.size(), 8 * sorted);
+    if (sorted == order.size() || mass >= top_p * total) break;
   }
   double draw = random.uniform() * mass;
   for (std::size_t i = 0; i < kept; ++i) {

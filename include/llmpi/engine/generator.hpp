@@ -24,8 +24,10 @@ struct GenerationOptions {
 struct GenerationResult {
   std::vector<std::int32_t> tokens;             // new tokens only
   std::vector<std::vector<float>> step_logits;  // when keep_logits (last pipeline stage only)
-  double prefill_seconds = 0.0;
-  double decode_seconds = 0.0;  // every step after the first token, until this one finished
+  double prefill_seconds = 0.0;                 // this request's own prefill
+  double first_token_seconds = 0.0;  // from the batch's start: waiting for a slot, then prefill
+  double decode_seconds = 0.0;       // from its first token until it finished (the batch's steps,
+                                     // and the prefills of requests admitted meanwhile)
 };
 
 struct GenerationRequest {

@@ -58,8 +58,8 @@ class Evaluator {
   RequestOutcome run(const TaskSpec& task, const TaskRequest& request);
   // Several requests of one task: their completions (every sample of every request) are decoded
   // together, continuously batched within the budget: each is computed as it would be alone, up to
-  // the summation order of batched products; latency_s counts from the batch's start, so it
-  // includes the other requests' prefill.
+  // the summation order of batched products. ttft_s and latency_s count from the group's start:
+  // waiting for a cache slot, and the batch's steps, are part of a request's time.
   std::vector<RequestOutcome> run(const TaskSpec& task,
                                   std::span<const TaskRequest* const> requests);
 
