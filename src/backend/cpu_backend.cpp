@@ -421,8 +421,7 @@ namespace llmpi {
 
 std::vector<RowLogSoftmax> CpuBackend::log_softmax_rows(const Tensor& logits,
                                                         std::span<const std::int32_t> targets) {
-  check.require(static_cast<std::int64_t>(targets.size()) == logits.rows, "log_softmax_rows",
-                std::to_string(targets.size()) + " targets for " + ShapeCheck::dims(logits));
+  check.one_per_row(logits, targets.size(), "log_softmax_rows");
   std::vector<RowLogSoftmax> result(targets.size());
   for (std::int64_t r = 0; r < logits.rows; ++r) {
     const float* row = logits.as<const float>() + r * logits.cols;

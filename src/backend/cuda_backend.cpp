@@ -305,6 +305,17 @@ void CudaBackend::split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v
   check_last_launch("split_qkv");
 }
 
+// The split-K kernels (flash-decoding) with their workspace, for one sequence or a batch.
+void CudaBackend::split_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                                  const kernels::AttentionShape& shape, Tensor& out) {
+  const int splits = kernels::attention_splits(shape, multiprocessors_);
+  const auto workspace =
+      device_bytes(static_cast<std::size_t>(kernels::attention_workspace_bytes(shape, splits)));
+  kernels::attention(q.data, k_cache.data, v_cache.data, out.data, shape, splits, workspace.get(),
+                     handles_->stream);
+  check_last_launch("attention");
+}
+
 void CudaBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                             int num_heads, int num_kv_heads, int head_dim, std::int64_t start,
                             Tensor& out) {
@@ -324,12 +335,7 @@ void CudaBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor
     check_last_launch("attention_prefill");
     return;
   }
-  const int splits = kernels::attention_splits(shape, multiprocessors_);
-  const auto workspace =
-      device_bytes(static_cast<std::size_t>(kernels::attention_workspace_bytes(shape, splits)));
-  kernels::attention(q.data, k_cache.data, v_cache.data, out.data, shape, splits, workspace.get(),
-                     handles_->stream);
-  check_last_launch("attention");
+  split_attention(q, k_cache, v_cache, shape, out);
 }
 
 void CudaBackend::decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
@@ -346,12 +352,7 @@ void CudaBackend::decode_attention(const Tensor& q, const Tensor& k_cache, const
   shape.first_key = device_first.get();
   shape.key_count = device_count.get();
   shape.max_keys = *std::ranges::max_element(key_count);
-  const int splits = kernels::attention_splits(shape, multiprocessors_);
-  const auto workspace =
-      device_bytes(static_cast<std::size_t>(kernels::attention_workspace_bytes(shape, splits)));
-  kernels::attention(q.data, k_cache.data, v_cache.data, out.data, shape, splits, workspace.get(),
-                     handles_->stream);
-  check_last_launch("decode_attention");
+  split_attention(q, k_cache, v_cache, shape, out);
 }
 
 void CudaBackend::silu_mul(const Tensor& gate_up, Tensor& out) {
@@ -388,8 +389,7 @@ std::vector<RowMax> CudaBackend::max_rows(const Tensor& x) {
 std::vector<RowLogSoftmax> CudaBackend::log_softmax_rows(const Tensor& logits,
                                                          std::span<const std::int32_t> targets) {
   static_assert(sizeof(RowLogSoftmax) == sizeof(kernels::RowLogSoftmax));
-  check.require(static_cast<std::int64_t>(targets.size()) == logits.rows, "log_softmax_rows",
-                std::to_string(targets.size()) + " targets for " + ShapeCheck::dims(logits));
+  check.one_per_row(logits, targets.size(), "log_softmax_rows");
   std::vector<RowLogSoftmax> result(targets.size());
   if (result.empty()) return result;
   const auto device_targets = device_ints(targets);

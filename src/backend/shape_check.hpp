@@ -54,6 +54,11 @@ class ShapeCheck {
                   std::to_string(key_count[r]) + ") outside " + dims(k_cache));
     }
   }
+  // log_softmax_rows: one target column per logits row.
+  void one_per_row(const Tensor& rows, std::size_t count, const char* op) const {
+    require(static_cast<std::int64_t>(count) == rows.rows, op,
+            std::to_string(count) + " targets for " + dims(rows));
+  }
   static std::string dims(const Tensor& t) {
     return "[" + std::to_string(t.rows) + ", " + std::to_string(t.cols) + "]";
   }

@@ -7,14 +7,11 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "llmpi/backend/cpu_backend.hpp"
+#include "llmpi/cli/backend_choice.hpp"
 #include "llmpi/config/parallel_layout.hpp"
 #include "llmpi/config/preset.hpp"
 #include "llmpi/core/error.hpp"
 #include "llmpi/model/model_shard.hpp"
-#ifdef LLMPI_HAVE_CUDA
-#include "llmpi/backend/cuda_backend.hpp"
-#endif
 
 namespace llmpi {
 
@@ -50,17 +47,6 @@ CLI::App& add_bench_command(CLI::App& app, BenchArgs& args) {
 }
 
 namespace {
-
-std::unique_ptr<Backend> make_bench_backend(const BenchArgs& args) {
-  if (args.backend == "cuda") {
-#ifdef LLMPI_HAVE_CUDA
-    return std::make_unique<CudaBackend>(args.device);
-#else
-    throw Error("--backend cuda: this llmpi was built without CUDA (nvcc was not found)");
-#endif
-  }
-  return std::make_unique<CpuBackend>();
-}
 
 std::string shell_quoted(const std::string& text) {
   std::string quoted = "'";
@@ -108,7 +94,7 @@ int run_bench(const BenchArgs& args) {
   validate_layout(config, layout, tp);
   const ModelShard shard = make_model_shard(config, layout, RankCoordinates{});
 
-  std::unique_ptr<Backend> backend = make_bench_backend(args);
+  std::unique_ptr<Backend> backend = make_backend(args.backend, args.device, 0);
   LayerBenchSettings settings = args.settings;
   const std::int64_t copy_mib = args.copy_mib > 0        ? args.copy_mib
                                 : args.backend == "cuda" ? 1024

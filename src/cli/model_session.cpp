@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <thread>
 
-#include "llmpi/backend/cpu_backend.hpp"
+#include "llmpi/cli/backend_choice.hpp"
 #include "llmpi/cli/preset_options.hpp"
 #include "llmpi/config/planner.hpp"
 #include "llmpi/core/error.hpp"
@@ -45,22 +45,16 @@ std::string checkpoint_dir(const ModelOptions& options) {
 
 namespace {
 
-std::unique_ptr<Backend> make_backend(const ModelOptions& options, const Topology& topology) {
-  if (options.backend == "cuda") {
-#ifdef LLMPI_HAVE_CUDA
-    return std::make_unique<CudaBackend>(options.device >= 0 ? options.device
-                                                             : topology.local_rank());
-#else
-    throw Error("--backend cuda: this llmpi was built without CUDA (nvcc was not found)");
-#endif
-  }
-  // Ranks sharing a machine share its cores, unless OMP_NUM_THREADS says otherwise.
+// The rank's backend: its local rank's GPU unless --device says otherwise; on the CPU, the
+// ranks sharing a machine share its cores, unless OMP_NUM_THREADS says otherwise.
+std::unique_ptr<Backend> rank_backend(const ModelOptions& options, const Topology& topology) {
   int threads = 0;
   if (std::getenv("OMP_NUM_THREADS") == nullptr) {
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     threads = std::max(1, cores / topology.ranks_on_node());
   }
-  return std::make_unique<CpuBackend>(threads);
+  return make_backend(options.backend, options.device >= 0 ? options.device : topology.local_rank(),
+                      threads);
 }
 
 #ifdef LLMPI_HAVE_CUDA
@@ -99,7 +93,7 @@ ModelSession::ModelSession(const ModelOptions& options, std::int64_t context_tok
   if (leader()) std::printf("%s", rank_map.c_str());
 
   const ModelShard shard = make_model_shard(config, layout, topology_->coordinates());
-  backend_ = make_backend(options, *topology_);
+  backend_ = rank_backend(options, *topology_);
 #ifdef LLMPI_HAVE_CUDA
   if (auto* cuda = dynamic_cast<CudaBackend*>(backend_.get())) {
     // Device tensors move over NCCL. Its start-up comes first, right after the topology, so

@@ -53,15 +53,7 @@ std::int32_t sample_token(std::span<const float> logits, double temperature, dou
     if (more > order.size() / 8 || top_p >= 1.0) more = order.size();
     const auto from = order.begin() + static_cast<std::ptrdiff_t>(sorted);
     if (more == order.size()) {
-      if (sorted == 0) {
-        // Still in index order: a stable sort by probability alone keeps ties by index.
-        std::stable_sort(from, order.end(), [&](std::int32_t a, std::int32_t b) {
-          return probability[static_cast<std::size_t>(a)] >
-                 probability[static_cast<std::size_t>(b)];
-        });
-      } else {
-        std::stable_sort(from, order.end(), before);
-      }
+      std::stable_sort(from, order.end(), before);  // merge sort: faster here than a heap
     } else {
       std::partial_sort(from, order.begin() + static_cast<std::ptrdiff_t>(more), order.end(),
                         before);

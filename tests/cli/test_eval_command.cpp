@@ -61,27 +61,21 @@ TEST_CASE("eval: one rank, two replicas, and a killed-then-resumed run agree", "
   CHECK(reference.size() == 4);
 
   // The four decoded one at a time, one per round: the batched decode gives the same tokens.
-  const auto sequential = temp.path() / "sequential.h5";
-  const CommandResult alone = run_command(
-      eval_command(1, task, sequential, "--max-batch-sequences 1 --batches-per-round 1"));
-  INFO(alone.output);
-  REQUIRE(alone.exit_code == 0);
-  CHECK(scores_of(sequential) == reference);
+  // A run that must succeed and give the reference's scores and texts; returns its file.
+  const auto agrees = [&](int ranks, const std::string& name, const std::string& extra) {
+    const auto file = temp.path() / name;
+    const CommandResult run = run_command(eval_command(ranks, task, file, extra));
+    INFO(run.output);
+    REQUIRE(run.exit_code == 0);
+    CHECK(scores_of(file) == reference);
+    return file;
+  };
+  agrees(1, "sequential.h5", "--max-batch-sequences 1 --batches-per-round 1");
 
   // Three cache slots for four requests: the fourth takes the slot of the first to stop.
-  const auto refilled = temp.path() / "refilled.h5";
-  const CommandResult three =
-      run_command(eval_command(1, task, refilled, "--max-batch-sequences 3"));
-  INFO(three.output);
-  REQUIRE(three.exit_code == 0);
-  CHECK(scores_of(refilled) == reference);
+  agrees(1, "refilled.h5", "--max-batch-sequences 3");
 
-  const auto replicas = temp.path() / "dp2.h5";
-  const CommandResult two =
-      run_command(eval_command(2, task, replicas, "--max-batch-sequences 2 --batches-per-round 1"));
-  INFO(two.output);
-  REQUIRE(two.exit_code == 0);
-  CHECK(scores_of(replicas) == reference);
+  const auto replicas = agrees(2, "dp2.h5", "--max-batch-sequences 2 --batches-per-round 1");
   const RunMetadata metadata = ResultsReader(replicas).metadata();
   CHECK(metadata.dp == 2);
   REQUIRE(metadata.ranks.size() == 2);
@@ -90,11 +84,7 @@ TEST_CASE("eval: one rank, two replicas, and a killed-then-resumed run agree", "
   CHECK(metadata.ranks[1].device == -1);  // CPU backend
 
   // Two pipeline stages (SmolLM2's 9 heads allow no tp=2): the same scores.
-  const auto stages = temp.path() / "pp2.h5";
-  const CommandResult pipelined = run_command(eval_command(2, task, stages, "--pp 2"));
-  INFO(pipelined.output);
-  REQUIRE(pipelined.exit_code == 0);
-  CHECK(scores_of(stages) == reference);
+  agrees(2, "pp2.h5", "--pp 2");
 
   // Existing file, no --resume or --overwrite: refused, file untouched.
   const CommandResult again = run_command(eval_command(1, task, single, ""));

@@ -123,10 +123,7 @@ int check_fixture(const std::string& name, Topology& topology, const ParallelLay
       }
     }
 
-    GenerationOptions options;
-    options.max_new_tokens = static_cast<int>(prompt.greedy_ids.size());
-    options.stop_at_eos = false;
-    options.keep_logits = true;
+    const GenerationOptions options = greedy_options(prompt);
     const GenerationResult ours = generate(model, prompt.ids, options);
     const GenerationResult single = generate(reference, prompt.ids, options);
     if (ours.tokens != single.tokens || ours.tokens != prompt.greedy_ids) {
@@ -157,16 +154,7 @@ int check_fixture(const std::string& name, Topology& topology, const ParallelLay
   }
   // Every prompt twice (the copies 7 tokens shorter), continuously batched through one slot
   // fewer than requests (each replica runs all of them): the tokens and logits each gets alone.
-  std::vector<GenerationRequest> requests;
-  for (int copy = 0; copy < 2; ++copy) {
-    for (const ReferencePrompt& prompt : fixture.prompts) {
-      GenerationOptions options;
-      options.max_new_tokens = static_cast<int>(prompt.greedy_ids.size()) - 7 * copy;
-      options.stop_at_eos = false;
-      options.keep_logits = true;
-      requests.push_back({prompt.ids, options});
-    }
-  }
+  const std::vector<GenerationRequest> requests = greedy_requests_twice(fixture);
   const std::vector<GenerationResult> batch =
       generate_batch(model, requests, static_cast<int>(requests.size()) - 1);
   for (std::size_t p = 0; p < batch.size(); ++p) {

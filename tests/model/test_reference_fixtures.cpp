@@ -46,10 +46,7 @@ TEST_CASE("logits and greedy tokens match Hugging Face on every reference fixtur
           worst_prompt = std::max(worst_prompt, error);
         }
 
-        GenerationOptions options;
-        options.max_new_tokens = static_cast<int>(prompt.greedy_ids.size());
-        options.stop_at_eos = false;
-        options.keep_logits = true;
+        const GenerationOptions options = greedy_options(prompt);
         const GenerationResult result = generate(model, prompt.ids, options);
         CHECK(result.tokens == prompt.greedy_ids);
         REQUIRE(result.step_logits.size() == prompt.greedy_step_logits.size());
@@ -76,16 +73,7 @@ TEST_CASE("a batched decode gives every prompt the tokens and logits it gets alo
       Transformer model = load_model(fixture, backend);
       // Every prompt twice, the copies with a different length of generation, so sequences
       // leave the batch at different steps and the rows change under the others.
-      std::vector<GenerationRequest> requests;
-      for (int copy = 0; copy < 2; ++copy) {
-        for (const ReferencePrompt& prompt : fixture.prompts) {
-          GenerationOptions options;
-          options.max_new_tokens = static_cast<int>(prompt.greedy_ids.size()) - 7 * copy;
-          options.stop_at_eos = false;
-          options.keep_logits = true;
-          requests.push_back({prompt.ids, options});
-        }
-      }
+      const std::vector<GenerationRequest> requests = greedy_requests_twice(fixture);
       // All four at once, and three cache slots for four requests: the fourth enters when the
       // first stops, in a slot another sequence used.
       for (const int slots : {0, 3}) {

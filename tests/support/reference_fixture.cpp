@@ -14,6 +14,24 @@ std::filesystem::path fixtures_dir() {
   return LLMPI_FIXTURES_DIR;
 }
 
+GenerationOptions greedy_options(const ReferencePrompt& prompt, int fewer) {
+  GenerationOptions options;
+  options.max_new_tokens = static_cast<int>(prompt.greedy_ids.size()) - fewer;
+  options.stop_at_eos = false;
+  options.keep_logits = true;
+  return options;
+}
+
+std::vector<GenerationRequest> greedy_requests_twice(const ReferenceFixture& fixture) {
+  std::vector<GenerationRequest> requests;
+  for (const int fewer : {0, 7}) {
+    for (const ReferencePrompt& prompt : fixture.prompts) {
+      requests.push_back({prompt.ids, greedy_options(prompt, fewer)});
+    }
+  }
+  return requests;
+}
+
 std::vector<std::string> reference_fixture_names() {
   return {"llama_gqa_f32", "llama_tied_f16", "falcon_mqa_f16", "falcon_gqa_bf16_sharded",
           "falcon_seq_bias_f32"};

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "llmpi/engine/generator.hpp"
+
 namespace llmpi::testing {
 
 // Hugging Face's outputs for one prompt of a fixture (scripts/make_reference_fixtures.py).
@@ -25,6 +27,14 @@ struct ReferenceFixture {
 std::filesystem::path fixtures_dir();
 std::vector<std::string> reference_fixture_names();
 ReferenceFixture load_reference_fixture(const std::string& name);
+
+// Greedy generation of a prompt's recorded continuation (minus its last `fewer` tokens),
+// ignoring EOS and keeping every step's logits.
+GenerationOptions greedy_options(const ReferencePrompt& prompt, int fewer = 0);
+
+// Every prompt of the fixture twice, the second copies stopping 7 tokens early, so sequences
+// leave a batch at different steps.
+std::vector<GenerationRequest> greedy_requests_twice(const ReferenceFixture& fixture);
 
 // ||actual - expected||_2 / ||expected||_2
 double relative_error(std::span<const float> actual, std::span<const float> expected);

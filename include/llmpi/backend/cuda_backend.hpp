@@ -13,6 +13,10 @@
 
 #include "llmpi/backend/backend.hpp"
 
+namespace llmpi::kernels {
+struct AttentionShape;
+}
+
 namespace llmpi {
 
 // Why no CUDA device can be used here (driver missing, no device, ...), or nothing if one can.
@@ -79,6 +83,8 @@ class CudaBackend final : public Backend {
   std::shared_ptr<int> device_ints(std::span<const std::int32_t> values);
   void check_last_launch(const char* kernel);
   void wait_for_stream(const char* why);
+  void split_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                       const kernels::AttentionShape& shape, Tensor& out);
 
   struct UploadedInts {
     std::vector<std::int32_t> host;

@@ -1,0 +1,14 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "llmpi/backend/backend.hpp"
+
+namespace llmpi {
+
+// The backend `--backend` names: "cuda" on `device` (refused where llmpi was built without
+// CUDA), or "cpu" with `cpu_threads` OpenMP threads (0: OpenMP's default).
+std::unique_ptr<Backend> make_backend(const std::string& kind, int device, int cpu_threads);
+
+}  // namespace llmpi
