@@ -27,6 +27,9 @@ __global__ void attention_partial_kernel(
   if (shape.first_key != nullptr) {             // batched decode: the row's own sequence
     first = shape.first_key[token];
     visible = shape.key_count[token];
+    // Spread each row's own keys over every split: a short sequence beside a long one (or
+    // under a recorded step's bound) still fills the splits.
+    keys_per_split = (visible + gridDim.z - 1) / gridDim.z;
   }
   const bf16* keys = k_cache + first * shape.kv_stride;
   const bf16* values = v_cache + first * shape.kv_stride;

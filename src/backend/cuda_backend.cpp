@@ -48,9 +48,27 @@ int as_int(std::int64_t value, const char* what) {
 struct CudaBackend::Handles {
   cudaStream_t stream = nullptr;
   cublasHandle_t cublas = nullptr;
+  void* cublas_workspace = nullptr;
   ~Handles() {
     if (cublas != nullptr) cublasDestroy(cublas);
+    if (cublas_workspace != nullptr) cudaFree(cublas_workspace);
     if (stream != nullptr) cudaStreamDestroy(stream);
+  }
+};
+
+// One captured decode step: the executable graph, the device buffer its index arrays are read
+// from, and the buffer its result is written to.
+struct CudaBackend::Recording {
+  cudaGraphExec_t graph = nullptr;
+  std::shared_ptr<void> indices;
+  std::vector<std::size_t> sizes;  // ints per array, as captured
+  Tensor output;
+  Recording() = default;
+  Recording(const Recording&) = delete;
+  Recording& operator=(const Recording&) = delete;
+  ~Recording() {
+    // An executable graph still running is freed when it finishes.
+    if (graph != nullptr) cudaGraphExecDestroy(graph);
   }
 };
 
@@ -61,6 +79,10 @@ CudaBackend::CudaBackend(int device) : device_(device), handles_(std::make_uniqu
   CHECK_CUDA(cudaStreamCreateWithFlags(&handles_->stream, cudaStreamNonBlocking));
   CHECK_CUBLAS(cublasCreate(&handles_->cublas));
   CHECK_CUBLAS(cublasSetStream(handles_->cublas, handles_->stream));
+  // A workspace of our own: cuBLAS then allocates nothing while a decode step is captured.
+  constexpr std::size_t kCublasWorkspace = std::size_t{32} << 20;
+  CHECK_CUDA(cudaMalloc(&handles_->cublas_workspace, kCublasWorkspace));
+  CHECK_CUBLAS(cublasSetWorkspace(handles_->cublas, handles_->cublas_workspace, kCublasWorkspace));
   // Keep freed blocks in the stream-ordered pool: per-step temporaries then cost no syscalls.
   cudaMemPool_t pool = nullptr;
   CHECK_CUDA(cudaDeviceGetDefaultMemPool(&pool, device_));
@@ -74,7 +96,10 @@ CudaBackend::~CudaBackend() {
   if (handles_->stream != nullptr && std::uncaught_exceptions() == 0) {
     cudaStreamSynchronize(handles_->stream);
   }
-  uploads_ = {};  // their memory is freed on the stream, which handles_ is about to destroy
+  // Their memory is freed on the stream, which handles_ is about to destroy.
+  recordings_.clear();
+  capture_.reset();
+  uploads_ = {};
   wait_checks_.clear();
 }
 
@@ -160,6 +185,18 @@ std::shared_ptr<void> CudaBackend::device_bytes(std::size_t bytes) {
 }
 
 std::shared_ptr<int> CudaBackend::device_ints(std::span<const std::int32_t> values) {
+  if (capture_) {
+    // The recording must read the buffer each replay refills: find the declared array.
+    for (std::size_t i = 0; i < capture_->indices.size(); ++i) {
+      const std::span<const std::int32_t> declared = capture_->indices[i];
+      if (declared.data() == values.data() && declared.size() == values.size()) {
+        return std::shared_ptr<int>(
+            capture_->buffer, static_cast<int*>(capture_->buffer.get()) + capture_->offsets[i]);
+      }
+    }
+    throw Error("CUDA device " + std::to_string(device_) +
+                ": the step passed an op an index array it did not declare to run_repeated");
+  }
   // A decode step passes the same few index arrays (positions, cache rows, key ranges) to every
   // layer: reuse an upload whose contents match instead of copying again. Uploaded arrays are
   // never written, so sharing one with work still in flight is safe.
@@ -176,6 +213,81 @@ std::shared_ptr<int> CudaBackend::device_ints(std::span<const std::int32_t> valu
   slot.host.assign(values.begin(), values.end());
   slot.device = device;
   return device;
+}
+
+std::unique_ptr<CudaBackend::Recording> CudaBackend::record(
+    const RepeatedStep& shape, std::span<const std::span<const std::int32_t>> indices,
+    const std::function<Tensor()>& step) {
+  auto recording = std::make_unique<Recording>();
+  std::size_t total = 0;
+  std::vector<std::size_t> offsets;
+  for (const auto& array : indices) {
+    offsets.push_back(total);
+    recording->sizes.push_back(array.size());
+    total += array.size();
+  }
+  // Allocated before the capture: memory allocated inside it would belong to the graph.
+  recording->indices = device_bytes(total * sizeof(std::int32_t));
+  if (shape.output_cols > 0) recording->output = allocate(shape.rows, shape.output_cols);
+  CHECK_CUDA(cudaStreamBeginCapture(handles_->stream, cudaStreamCaptureModeThreadLocal));
+  capture_ = Capture{indices, recording->indices, std::move(offsets), shape.max_keys};
+  cudaGraph_t graph = nullptr;
+  try {
+    const Tensor result = step();
+    if (shape.output_cols > 0) {
+      check.same_shape(result, recording->output, "run_repeated");
+      CHECK_CUDA(cudaMemcpyAsync(recording->output.data, result.data,
+                                 static_cast<std::size_t>(result.numel()) * 2,
+                                 cudaMemcpyDeviceToDevice, handles_->stream));
+    }
+  } catch (const std::exception& error) {
+    capture_.reset();
+    if (cudaStreamEndCapture(handles_->stream, &graph) == cudaSuccess && graph != nullptr) {
+      cudaGraphDestroy(graph);
+    }
+    throw Error(std::string("recording a decode step as a CUDA graph: ") + error.what() +
+                " (LLMPI_CUDA_GRAPHS=0 launches every op instead)");
+  }
+  capture_.reset();
+  // The step's temporaries were freed inside the capture, so the graph owns no memory past
+  // its own launch.
+  CHECK_CUDA(cudaStreamEndCapture(handles_->stream, &graph));
+  const cudaError_t instantiated = cudaGraphInstantiate(&recording->graph, graph, 0);
+  cudaGraphDestroy(graph);
+  CHECK_CUDA(instantiated);
+  return recording;
+}
+
+Tensor CudaBackend::run_repeated(const RepeatedStep& shape,
+                                 std::span<const std::span<const std::int32_t>> indices,
+                                 const std::function<Tensor()>& step) {
+  if (!graphs_ || capture_) return step();
+  auto found = recordings_.find(shape);
+  const bool same_sizes =
+      found != recordings_.end() &&
+      std::ranges::equal(found->second->sizes, indices, {}, {},
+                         [](std::span<const std::int32_t> array) { return array.size(); });
+  if (!same_sizes) {
+    if (found != recordings_.end()) recordings_.erase(found);
+    found = recordings_.emplace(shape, record(shape, indices, step)).first;
+  }
+  Recording& recording = *found->second;
+  std::vector<std::int32_t> packed;
+  for (const auto& array : indices) packed.insert(packed.end(), array.begin(), array.end());
+  // Stream-ordered after the previous replay, which may still be reading the buffer.
+  CHECK_CUDA(cudaMemcpyAsync(recording.indices.get(), packed.data(),
+                             packed.size() * sizeof(std::int32_t), cudaMemcpyHostToDevice,
+                             handles_->stream));
+  CHECK_CUDA(cudaGraphLaunch(recording.graph, handles_->stream));
+  if (shape.output_cols == 0) return Tensor{};
+  // The caller's own copy: the next replay overwrites the recording's output.
+  Tensor result = allocate(shape.rows, shape.output_cols);
+  copy_rows(recording.output, result, 0);
+  return result;
+}
+
+void CudaBackend::forget_repeated(std::uint64_t cache_id) {
+  std::erase_if(recordings_, [&](const auto& entry) { return entry.first.cache_id == cache_id; });
 }
 
 Tensor CudaBackend::allocate(std::int64_t rows, std::int64_t cols) {
@@ -351,7 +463,8 @@ void CudaBackend::decode_attention(const Tensor& q, const Tensor& k_cache, const
   kernels::AttentionShape shape{q.rows, 0, num_heads, num_kv_heads, head_dim, k_cache.cols};
   shape.first_key = device_first.get();
   shape.key_count = device_count.get();
-  shape.max_keys = *std::ranges::max_element(key_count);
+  // A recording is replayed with other key counts: split for the most any row may have.
+  shape.max_keys = capture_ ? capture_->max_keys : *std::ranges::max_element(key_count);
   split_attention(q, k_cache, v_cache, shape, out);
 }
 

@@ -141,17 +141,30 @@ LayerBenchReport run_layer_bench(Backend& backend, const ModelConfig& config,
   const double weight_bytes = layer_weight_bytes(layer);
   const double kv_row_bytes = 2.0 * static_cast<double>(shard.heads.kv_count) * config.head_dim *
                               static_cast<double>(dtype_size(backend.storage_dtype()));
+  const auto per_layer_ms = [&](int batch) {
+    return (decode_ms(backend, *models.deep, batch, s) -
+            decode_ms(backend, *models.shallow, batch, s)) /
+           s.layers;
+  };
+  // Each step both ways where the backend can record steps: one launch per op, and replayed.
+  const bool recording = backend.records_repeated();
+  backend.set_records_repeated(true);
+  const bool can_record = backend.records_repeated();
   for (const int batch : s.batches) {
     DecodeTiming t;
     t.batch = batch;
-    t.ms_per_layer = (decode_ms(backend, *models.deep, batch, s) -
-                      decode_ms(backend, *models.shallow, batch, s)) /
-                     s.layers;
+    backend.set_records_repeated(false);
+    t.ms_per_layer = per_layer_ms(batch);
+    if (can_record) {
+      backend.set_records_repeated(true);
+      t.graph_ms_per_layer = per_layer_ms(batch);
+    }
     t.weight_bytes = weight_bytes;
     t.kv_bytes = kv_row_bytes * static_cast<double>(batch) * static_cast<double>(s.context + 1);
     t.roofline_ms = (t.weight_bytes + t.kv_bytes) / report.copy_bytes_per_s * 1e3;
     report.decode.push_back(t);
   }
+  backend.set_records_repeated(recording);
 
   PrefillTiming& p = report.prefill;
   p.tokens = s.prefill_tokens;

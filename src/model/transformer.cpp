@@ -1,6 +1,7 @@
 #include "llmpi/model/transformer.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -191,10 +192,17 @@ Tensor Transformer::decode(std::span<const std::int32_t> tokens, std::span<const
     step.first_key.push_back(static_cast<std::int32_t>(cache.row(sequence, 0)));
     step.key_count.push_back(static_cast<std::int32_t>(position + 1));
   }
-  const Tensor x = run_layers(tokens, step, cache);
+  // Between steps only these index arrays change, so a backend with graphs replays the step.
+  const std::array<std::span<const std::int32_t>, 5> indices{
+      tokens, step.positions, step.cache_rows, step.first_key, step.key_count};
+  const RepeatedStep shape{cache.id(), static_cast<std::int64_t>(tokens.size()), cache.capacity(),
+                           shard_.last_stage() ? shard_.vocab_count : 0};
+  Tensor logits = backend_.run_repeated(shape, indices, [&] {
+    const Tensor x = run_layers(tokens, step, cache);
+    return shard_.last_stage() ? logits_of(x) : Tensor{};
+  });
   for (const int sequence : sequences) cache.advance(1, sequence);
-  if (!shard_.last_stage()) return Tensor{};
-  return logits_of(x);
+  return logits;
 }
 
 Tensor Transformer::run_layers(std::span<const std::int32_t> tokens, const Step& step,

@@ -23,10 +23,7 @@ TEST_CASE("the CUDA backend reproduces Hugging Face on every reference fixture",
     DYNAMIC_SECTION(name) {
       const ReferenceFixture fixture = load_reference_fixture(name);
       CudaBackend backend(0);
-      ModelConfig config = load_model_config(fixture.dir);
-      Checkpoint checkpoint(fixture.dir);
-      ModelWeights weights = load_model_weights(config, checkpoint, backend);
-      Transformer model(std::move(config), std::move(weights), backend);
+      Transformer model = load_reference_model(fixture, backend);
       double worst = 0.0;
       std::size_t flips = 0;
       std::size_t shortest_prefix = kGreedyTokens;
@@ -73,6 +70,67 @@ TEST_CASE("the CUDA backend reproduces Hugging Face on every reference fixture",
           "within bf16 rounding of a tie: %zu; shortest identical free-running greedy "
           "prefix: %zu of %zu\n",
           name.c_str(), worst, flips, shortest_prefix, kGreedyTokens);
+    }
+  }
+}
+
+namespace {
+
+// Decodes `steps` tokens for every prompt of the fixture in one cache, one sequence per prompt,
+// feeding the given tokens (the same inputs in every mode); the first sequence leaves after
+// half the steps, so the batch changes shape. Returns each step's logits.
+std::vector<std::vector<float>> decode_steps(CudaBackend& backend, Transformer& model,
+                                             const ReferenceFixture& fixture, std::size_t steps) {
+  std::size_t longest = 0;
+  for (const ReferencePrompt& prompt : fixture.prompts)
+    longest = std::max(longest, prompt.ids.size());
+  const int sequences = static_cast<int>(fixture.prompts.size());
+  KvCache cache(backend, model.config(), static_cast<std::int64_t>(longest + steps), sequences);
+  for (int s = 0; s < sequences; ++s) {
+    model.forward(fixture.prompts[static_cast<std::size_t>(s)].ids, cache, LogitsFor::last_token,
+                  s);
+  }
+  std::vector<std::vector<float>> logits;
+  for (std::size_t step = 0; step < steps; ++step) {
+    std::vector<int> active;
+    std::vector<std::int32_t> tokens;
+    for (int s = (step >= steps / 2 && sequences > 1) ? 1 : 0; s < sequences; ++s) {
+      active.push_back(s);
+      tokens.push_back(fixture.prompts[static_cast<std::size_t>(s)].greedy_ids[step]);
+    }
+    logits.push_back(backend.download(model.decode(tokens, active, cache)));
+  }
+  return logits;
+}
+
+}  // namespace
+
+TEST_CASE("recorded decode steps (CUDA graphs) give the logits of launching every op",
+          "[gpu][model]") {
+  // The two ways differ only in how attention splits its keys (a recording splits for the
+  // cache's capacity), so they agree far inside bf16's error: 1e-2 relative per step.
+  constexpr std::size_t kSteps = 12;
+  for (const std::string& name : reference_fixture_names()) {
+    DYNAMIC_SECTION(name) {
+      const ReferenceFixture fixture = load_reference_fixture(name);
+      CudaBackend backend(0);
+      Transformer model = load_reference_model(fixture, backend);
+      backend.set_records_repeated(false);
+      const auto launched = decode_steps(backend, model, fixture, kSteps);
+      backend.set_records_repeated(true);
+      const auto recorded = decode_steps(backend, model, fixture, kSteps);
+      // A second cache: its recordings are new ones, the first cache's were dropped with it.
+      const auto again = decode_steps(backend, model, fixture, kSteps);
+      double worst = 0.0;
+      for (std::size_t step = 0; step < kSteps; ++step) {
+        REQUIRE(recorded[step].size() == launched[step].size());
+        const double error = relative_error(recorded[step], launched[step]);
+        worst = std::max(worst, error);
+        CHECK(error <= 1e-2);
+        CHECK(again[step] == recorded[step]);
+      }
+      std::printf("%-26s cuda graphs: max relative error against launching every op %.2e\n",
+                  name.c_str(), worst);
     }
   }
 }

@@ -14,13 +14,6 @@ using namespace llmpi::testing;
 
 namespace {
 constexpr double kTolerance = 1e-4;
-
-Transformer load_model(const ReferenceFixture& fixture, Backend& backend) {
-  ModelConfig config = load_model_config(fixture.dir);
-  Checkpoint checkpoint(fixture.dir);
-  ModelWeights weights = load_model_weights(config, checkpoint, backend);
-  return Transformer(std::move(config), std::move(weights), backend);
-}
 }  // namespace
 
 TEST_CASE("logits and greedy tokens match Hugging Face on every reference fixture",
@@ -29,7 +22,7 @@ TEST_CASE("logits and greedy tokens match Hugging Face on every reference fixtur
     DYNAMIC_SECTION(name) {
       const ReferenceFixture fixture = load_reference_fixture(name);
       CpuBackend backend;
-      Transformer model = load_model(fixture, backend);
+      Transformer model = load_reference_model(fixture, backend);
       double worst_prompt = 0.0;
       double worst_step = 0.0;
       for (const ReferencePrompt& prompt : fixture.prompts) {
@@ -70,7 +63,7 @@ TEST_CASE("a batched decode gives every prompt the tokens and logits it gets alo
     DYNAMIC_SECTION(name) {
       const ReferenceFixture fixture = load_reference_fixture(name);
       CpuBackend backend;
-      Transformer model = load_model(fixture, backend);
+      Transformer model = load_reference_model(fixture, backend);
       // Every prompt twice, the copies with a different length of generation, so sequences
       // leave the batch at different steps and the rows change under the others.
       const std::vector<GenerationRequest> requests = greedy_requests_twice(fixture);
@@ -121,7 +114,7 @@ TEST_CASE("a batched decode gives every prompt the tokens and logits it gets alo
 TEST_CASE("a batch refuses mixed sampling settings and bad sequences", "[model][reference]") {
   const ReferenceFixture fixture = load_reference_fixture(reference_fixture_names().front());
   CpuBackend backend;
-  Transformer model = load_model(fixture, backend);
+  Transformer model = load_reference_model(fixture, backend);
   GenerationOptions greedy;
   GenerationOptions hot;
   hot.temperature = 0.7;

@@ -7,6 +7,8 @@
 #include <stdexcept>
 
 #include "checkpoint_writer.hpp"
+#include "llmpi/model/checkpoint.hpp"
+#include "llmpi/model/model_weights.hpp"
 
 namespace llmpi::testing {
 
@@ -77,6 +79,13 @@ TempDir::TempDir(const std::string& label)
 TempDir::~TempDir() {
   std::error_code ignored;
   std::filesystem::remove_all(path_, ignored);
+}
+
+Transformer load_reference_model(const ReferenceFixture& fixture, Backend& backend) {
+  ModelConfig config = load_model_config(fixture.dir);
+  Checkpoint checkpoint(fixture.dir);
+  ModelWeights weights = load_model_weights(config, checkpoint, backend);
+  return Transformer(std::move(config), std::move(weights), backend);
 }
 
 }  // namespace llmpi::testing

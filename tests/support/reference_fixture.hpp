@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "llmpi/backend/backend.hpp"
 #include "llmpi/engine/generator.hpp"
+#include "llmpi/model/transformer.hpp"
 
 namespace llmpi::testing {
 
@@ -27,6 +29,9 @@ struct ReferenceFixture {
 std::filesystem::path fixtures_dir();
 std::vector<std::string> reference_fixture_names();
 ReferenceFixture load_reference_fixture(const std::string& name);
+
+// The fixture's checkpoint as a whole (unsharded) model on `backend`.
+Transformer load_reference_model(const ReferenceFixture& fixture, Backend& backend);
 
 // Greedy generation of a prompt's recorded continuation (minus its last `fewer` tokens),
 // ignoring EOS and keeping every step's logits.

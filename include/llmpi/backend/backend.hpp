@@ -1,6 +1,8 @@
 #pragma once
 
+#include <compare>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -21,6 +23,16 @@ struct RowLogSoftmax {
   float target;   // the target column's logit; 0 where the target is not in the row
 };
 
+// A decode step that repeats with the same shapes: `rows` sequences of the KV cache `cache_id`,
+// each with at most `max_keys` keys, producing a [rows, output_cols] result (0: none).
+struct RepeatedStep {
+  std::uint64_t cache_id = 0;
+  std::int64_t rows = 0;
+  std::int64_t max_keys = 0;
+  std::int64_t output_cols = 0;
+  auto operator<=>(const RepeatedStep&) const = default;
+};
+
 // Memory and the operations the model is written against. The model code exists once; each
 // backend (cpu: fp32 reference, cuda: bf16 storage with fp32 accumulation) implements these.
 // Shapes follow Hugging Face: a Linear weight is [out_features, in_features].
@@ -37,6 +49,23 @@ class Backend {
   // Waits until every operation issued so far has finished (timing; a no-op where ops are
   // synchronous).
   virtual void synchronize() {}
+
+  // Runs `step` and returns what it returns. `step` must change from call to call only through
+  // the host index arrays in `indices`, which it hands to the ops as these very spans. A backend
+  // with graphs (CUDA, when enabled) records it once per RepeatedStep and afterwards only
+  // copies the new indices and replays the recording: one launch instead of one per op.
+  virtual Tensor run_repeated(const RepeatedStep& shape,
+                              std::span<const std::span<const std::int32_t>> indices,
+                              const std::function<Tensor()>& step) {
+    (void)shape;
+    (void)indices;
+    return step();
+  }
+  // Drops the recordings of a KV cache about to be freed (they write to its memory).
+  virtual void forget_repeated(std::uint64_t cache_id) { (void)cache_id; }
+  // Whether run_repeated records (CUDA graphs); a backend without graphs ignores `on`.
+  virtual bool records_repeated() const { return false; }
+  virtual void set_records_repeated(bool on) { (void)on; }
 
   virtual Tensor allocate(std::int64_t rows, std::int64_t cols) = 0;
   virtual Tensor upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) = 0;

@@ -46,6 +46,15 @@ class CudaBackend final : public Backend {
   // The longest one wait for the stream may take before it fails (zero: no limit).
   void set_wait_timeout(std::chrono::seconds timeout) { wait_timeout_ = timeout; }
 
+  // Decode steps as CUDA graphs: captured once per batch shape and KV cache, then replayed
+  // with the step's index arrays copied into the recording's own device buffer.
+  Tensor run_repeated(const RepeatedStep& shape,
+                      std::span<const std::span<const std::int32_t>> indices,
+                      const std::function<Tensor()>& step) override;
+  void forget_repeated(std::uint64_t cache_id) override;
+  bool records_repeated() const override { return graphs_; }
+  void set_records_repeated(bool on) override { graphs_ = on; }
+
   Tensor allocate(std::int64_t rows, std::int64_t cols) override;
   Tensor upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) override;
   std::vector<float> download(const Tensor& tensor) override;
@@ -86,6 +95,20 @@ class CudaBackend final : public Backend {
   void split_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                        const kernels::AttentionShape& shape, Tensor& out);
 
+  struct Recording;
+  std::unique_ptr<Recording> record(const RepeatedStep& shape,
+                                    std::span<const std::span<const std::int32_t>> indices,
+                                    const std::function<Tensor()>& step);
+
+  // While a step is being captured: where its index arrays live on the device, so the
+  // recording reads the buffer that each replay refills instead of a one-off upload.
+  struct Capture {
+    std::span<const std::span<const std::int32_t>> indices;
+    std::shared_ptr<void> buffer;
+    std::vector<std::size_t> offsets;  // in ints, one per array
+    std::int64_t max_keys = 0;
+  };
+
   struct UploadedInts {
     std::vector<std::int32_t> host;
     std::shared_ptr<int> device;
@@ -98,6 +121,9 @@ class CudaBackend final : public Backend {
   std::map<int, std::function<void()>> wait_checks_;
   int next_wait_check_ = 0;
   std::chrono::seconds wait_timeout_{0};
+  bool graphs_ = false;
+  std::optional<Capture> capture_;
+  std::map<RepeatedStep, std::unique_ptr<Recording>> recordings_;
   std::unique_ptr<Handles> handles_;
 };
 

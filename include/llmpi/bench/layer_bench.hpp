@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -23,9 +24,14 @@ struct LayerBenchSettings {
 struct DecodeTiming {
   int batch = 0;
   double ms_per_layer = 0.0;
-  double weight_bytes = 0.0;  // one layer's weights, read once per step
-  double kv_bytes = 0.0;      // keys and values the step reads
-  double roofline_ms = 0.0;   // (weight + KV bytes) / copy bandwidth
+  double graph_ms_per_layer = 0.0;  // the step replayed as a recording (CUDA graph); 0: none
+  double weight_bytes = 0.0;        // one layer's weights, read once per step
+  double kv_bytes = 0.0;            // keys and values the step reads
+  double roofline_ms = 0.0;         // (weight + KV bytes) / copy bandwidth
+
+  double best_ms_per_layer() const {
+    return graph_ms_per_layer > 0.0 ? std::min(ms_per_layer, graph_ms_per_layer) : ms_per_layer;
+  }
 };
 
 // One prompt of `tokens` tokens, per layer, against one plain GEMM of the layer's largest shape.

@@ -9,6 +9,10 @@ namespace llmpi {
 
 // The backend `--backend` names: "cuda" on `device` (refused where llmpi was built without
 // CUDA), or "cpu" with `cpu_threads` OpenMP threads (0: OpenMP's default).
+// LLMPI_CUDA_GRAPHS: 1 records each decode step shape as a CUDA graph, 0 or unset launches every
+// op (the default until the recording has been measured on a GPU).
+bool cuda_graphs_requested();
+
 std::unique_ptr<Backend> make_backend(const std::string& kind, int device, int cpu_threads);
 
 }  // namespace llmpi

@@ -19,6 +19,14 @@ class KvCache {
   KvCache(Backend& backend, const ModelConfig& config, const ModelShard& shard,
           std::int64_t capacity, int sequences = 1);
   KvCache(Backend& backend, const ModelConfig& config, std::int64_t capacity, int sequences = 1);
+  ~KvCache();
+  KvCache(KvCache&& other) noexcept;
+  KvCache& operator=(KvCache&& other) noexcept;
+  KvCache(const KvCache&) = delete;
+  KvCache& operator=(const KvCache&) = delete;
+
+  // Names this cache's memory for the backend's recorded decode steps, which write into it.
+  std::uint64_t id() const { return id_; }
 
   std::int64_t capacity() const { return capacity_; }  // tokens per sequence
   int sequences() const { return static_cast<int>(lengths_.size()); }
@@ -46,7 +54,10 @@ class KvCache {
 
  private:
   static std::size_t index(int sequence) { return static_cast<std::size_t>(sequence); }
+  void release();
 
+  Backend* backend_;
+  std::uint64_t id_;  // 0 once moved from
   std::int64_t capacity_;
   std::vector<std::int64_t> lengths_;
   std::vector<Tensor> keys_;
