@@ -7,10 +7,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__device__ __forceinline__ bool better(float value, int index, float best, int best_index) {
-  return value > best || (value == best && index < best_index);
-}
-
 __global__ void max_rows_kernel(const bf16* __restrict__ x, RowMax* __restrict__ out, int cols) {
   const bf16* row = x + static_cast<long long>(blockIdx.x) * cols;
   float best = -INFINITY;
@@ -22,22 +18,8 @@ __global__ void max_rows_kernel(const bf16* __restrict__ x, RowMax* __restrict__
       best_index = i;
     }
   }
-  __shared__ float values[kThreads];
-  __shared__ int indices[kThreads];
-  values[threadIdx.x] = best;
-  indices[threadIdx.x] = best_index;
-  __syncthreads();
-  for (int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
-    if (threadIdx.x < stride) {
-      const int other = threadIdx.x + stride;
-      if (better(values[other], indices[other], values[threadIdx.x], indices[threadIdx.x])) {
-        values[threadIdx.x] = values[other];
-        indices[threadIdx.x] = indices[other];
-      }
-    }
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) out[blockIdx.x] = RowMax{values[0], indices[0]};
+  block_arg_max<kThreads>(best, best_index);
+  if (threadIdx.x == 0) out[blockIdx.x] = RowMax{best, best_index};
 }
 
 }  // namespace

@@ -58,6 +58,34 @@ __device__ __forceinline__ float block_max(float value) {
   return warp_max(value);
 }
 
+// Whether (value, index) beats (best, best_index): larger, or as large at a lower index (the
+// tie rule of torch.argmax).
+__device__ __forceinline__ bool better(float value, int index, float best, int best_index) {
+  return value > best || (value == best && index < best_index);
+}
+
+// Arg-max over a block of kThreads threads (a power of two); thread 0 ends with the winner.
+template <int kThreads>
+__device__ __forceinline__ void block_arg_max(float& value, int& index) {
+  __shared__ float values[kThreads];
+  __shared__ int indices[kThreads];
+  values[threadIdx.x] = value;
+  indices[threadIdx.x] = index;
+  __syncthreads();
+  for (int stride = kThreads / 2; stride > 0; stride >>= 1) {
+    if (threadIdx.x < stride) {
+      const int other = threadIdx.x + stride;
+      if (better(values[other], indices[other], values[threadIdx.x], indices[threadIdx.x])) {
+        values[threadIdx.x] = values[other];
+        indices[threadIdx.x] = indices[other];
+      }
+    }
+    __syncthreads();
+  }
+  value = values[0];
+  index = indices[0];
+}
+
 inline unsigned int blocks_for(long long count, int threads) {
   return static_cast<unsigned int>((count + threads - 1) / threads);
 }

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include "llmpi/backend/sampling_math.hpp"
 #include "llmpi/core/error.hpp"
 #include "shape_check.hpp"
 
@@ -432,6 +433,50 @@ std::vector<RowLogSoftmax> CpuBackend::log_softmax_rows(const Tensor& logits,
     const std::int32_t target = targets[static_cast<std::size_t>(r)];
     result[static_cast<std::size_t>(r)] = {
         max, static_cast<float>(sum), target >= 0 && target < logits.cols ? row[target] : 0.0f};
+  }
+  return result;
+}
+
+void CpuBackend::mass_histogram(const Tensor& logits, std::span<const float> row_max,
+                                float inv_temperature, std::span<const std::uint32_t> prefix,
+                                int prefix_bits, std::span<std::uint64_t> histogram) {
+  check.sampling(logits, row_max.size(), prefix.size(), histogram.size(), sampling::kBins,
+                 prefix_bits, "mass_histogram");
+  std::fill(histogram.begin(), histogram.end(), 0);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t r = 0; r < logits.rows; ++r) {
+    const float* row = logits.as<const float>() + r * logits.cols;
+    const auto at = static_cast<std::size_t>(r);
+    std::uint64_t* bins = histogram.data() + at * sampling::kBins;
+    for (std::int64_t c = 0; c < logits.cols; ++c) {
+      const std::uint32_t key = sampling::sortable_key(row[c]);
+      if (!sampling::has_prefix(key, prefix[at], prefix_bits)) continue;
+      bins[sampling::bin_of(key, prefix_bits)] +=
+          sampling::fixed_mass(row[c], row_max[at], inv_temperature);
+    }
+  }
+}
+
+std::vector<RowMax> CpuBackend::gumbel_max_rows(const Tensor& logits,
+                                                std::span<const float> row_max,
+                                                float inv_temperature,
+                                                std::span<const std::uint32_t> threshold,
+                                                std::span<const std::uint64_t> seeds,
+                                                std::int64_t first_column) {
+  check.sampling(logits, row_max.size(), threshold.size(), seeds.size(), 1, 0, "gumbel_max_rows");
+  std::vector<RowMax> result(seeds.size(), RowMax{-INFINITY, 0});
+#pragma omp parallel for schedule(static)
+  for (std::int64_t r = 0; r < logits.rows; ++r) {
+    const float* row = logits.as<const float>() + r * logits.cols;
+    const auto at = static_cast<std::size_t>(r);
+    RowMax& best = result[at];
+    for (std::int64_t c = 0; c < logits.cols; ++c) {
+      if (sampling::sortable_key(row[c]) < threshold[at]) continue;
+      const float key = sampling::gumbel_key(
+          row[c], row_max[at], inv_temperature,
+          sampling::uniform_noise(seeds[at], static_cast<long long>(first_column + c)));
+      if (key > best.value) best = RowMax{key, static_cast<std::int32_t>(c)};
+    }
   }
   return result;
 }

@@ -12,9 +12,11 @@
 #include "attention.cuh"
 #include "cuda_check.hpp"
 #include "elementwise.cuh"
+#include "llmpi/backend/sampling_math.hpp"
 #include "log_softmax.cuh"
 #include "norm.cuh"
 #include "rotary.cuh"
+#include "sampling.cuh"
 #include "shape_check.hpp"
 
 namespace llmpi {
@@ -184,6 +186,13 @@ std::shared_ptr<void> CudaBackend::device_bytes(std::size_t bytes) {
   return std::shared_ptr<void>(pointer, [stream](void* p) { cudaFreeAsync(p, stream); });
 }
 
+std::shared_ptr<void> CudaBackend::device_copy(const void* host, std::size_t bytes) {
+  auto memory = device_bytes(bytes);
+  CHECK_CUDA(cudaMemcpyAsync(memory.get(), host, bytes, cudaMemcpyHostToDevice, handles_->stream));
+  // Pageable source: the copy is staged before cudaMemcpyAsync returns, so `host` may go.
+  return memory;
+}
+
 std::shared_ptr<int> CudaBackend::device_ints(std::span<const std::int32_t> values) {
   if (capture_) {
     // The recording must read the buffer each replay refills: find the declared array.
@@ -203,10 +212,7 @@ std::shared_ptr<int> CudaBackend::device_ints(std::span<const std::int32_t> valu
   for (const UploadedInts& upload : uploads_) {
     if (std::ranges::equal(upload.host, values)) return upload.device;
   }
-  auto memory = device_bytes(values.size_bytes());
-  CHECK_CUDA(cudaMemcpyAsync(memory.get(), values.data(), values.size_bytes(),
-                             cudaMemcpyHostToDevice, handles_->stream));
-  // Pageable source: the copy is staged before cudaMemcpyAsync returns, so `values` may go.
+  auto memory = device_copy(values.data(), values.size_bytes());
   std::shared_ptr<int> device(memory, static_cast<int*>(memory.get()));
   UploadedInts& slot = uploads_[next_upload_];
   next_upload_ = (next_upload_ + 1) % uploads_.size();
@@ -514,6 +520,51 @@ std::vector<RowLogSoftmax> CudaBackend::log_softmax_rows(const Tensor& logits,
   CHECK_CUDA(cudaMemcpyAsync(result.data(), rows.get(), result.size() * sizeof(RowLogSoftmax),
                              cudaMemcpyDeviceToHost, handles_->stream));
   wait_for_stream("read the log-softmax rows");
+  return result;
+}
+
+void CudaBackend::mass_histogram(const Tensor& logits, std::span<const float> row_max,
+                                 float inv_temperature, std::span<const std::uint32_t> prefix,
+                                 int prefix_bits, std::span<std::uint64_t> histogram) {
+  check.sampling(logits, row_max.size(), prefix.size(), histogram.size(), sampling::kBins,
+                 prefix_bits, "mass_histogram");
+  if (histogram.empty()) return;
+  const auto maxima = device_copy(row_max.data(), row_max.size_bytes());
+  const auto prefixes = device_copy(prefix.data(), prefix.size_bytes());
+  const auto bins = device_bytes(histogram.size_bytes());
+  CHECK_CUDA(cudaMemsetAsync(bins.get(), 0, histogram.size_bytes(), handles_->stream));
+  kernels::mass_histogram(logits.data, static_cast<const float*>(maxima.get()), inv_temperature,
+                          static_cast<const unsigned int*>(prefixes.get()), prefix_bits,
+                          static_cast<unsigned long long*>(bins.get()), logits.rows,
+                          as_int(logits.cols, "cols"), handles_->stream);
+  check_last_launch("mass_histogram");
+  CHECK_CUDA(cudaMemcpyAsync(histogram.data(), bins.get(), histogram.size_bytes(),
+                             cudaMemcpyDeviceToHost, handles_->stream));
+  wait_for_stream("read the sampling histogram");
+}
+
+std::vector<RowMax> CudaBackend::gumbel_max_rows(const Tensor& logits,
+                                                 std::span<const float> row_max,
+                                                 float inv_temperature,
+                                                 std::span<const std::uint32_t> threshold,
+                                                 std::span<const std::uint64_t> seeds,
+                                                 std::int64_t first_column) {
+  check.sampling(logits, row_max.size(), threshold.size(), seeds.size(), 1, 0, "gumbel_max_rows");
+  std::vector<RowMax> result(seeds.size());
+  if (result.empty()) return result;
+  const auto maxima = device_copy(row_max.data(), row_max.size_bytes());
+  const auto thresholds = device_copy(threshold.data(), threshold.size_bytes());
+  const auto seed_values = device_copy(seeds.data(), seeds.size_bytes());
+  const auto best = device_bytes(result.size() * sizeof(RowMax));
+  kernels::gumbel_max_rows(logits.data, static_cast<const float*>(maxima.get()), inv_temperature,
+                           static_cast<const unsigned int*>(thresholds.get()),
+                           static_cast<const unsigned long long*>(seed_values.get()), first_column,
+                           static_cast<kernels::RowMax*>(best.get()), logits.rows,
+                           as_int(logits.cols, "cols"), handles_->stream);
+  check_last_launch("gumbel_max_rows");
+  CHECK_CUDA(cudaMemcpyAsync(result.data(), best.get(), result.size() * sizeof(RowMax),
+                             cudaMemcpyDeviceToHost, handles_->stream));
+  wait_for_stream("read the sampled columns");
   return result;
 }
 

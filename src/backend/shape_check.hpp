@@ -59,6 +59,18 @@ class ShapeCheck {
     require(static_cast<std::int64_t>(count) == rows.rows, op,
             std::to_string(count) + " targets for " + dims(rows));
   }
+  // mass_histogram and gumbel_max_rows: one row maximum and one prefix or threshold per row,
+  // `per_row` outputs per row, and a prefix length the radix rounds use.
+  void sampling(const Tensor& logits, std::size_t maxima, std::size_t keys, std::size_t outputs,
+                std::size_t per_row, int prefix_bits, const char* op) const {
+    const auto rows = static_cast<std::size_t>(logits.rows);
+    require(maxima == rows && keys == rows && outputs == rows * per_row &&
+                (prefix_bits == 0 || prefix_bits == 8 || prefix_bits == 16 || prefix_bits == 24),
+            op,
+            dims(logits) + " with " + std::to_string(maxima) + " maxima, " + std::to_string(keys) +
+                " keys, " + std::to_string(outputs) + " outputs, prefix of " +
+                std::to_string(prefix_bits) + " bits");
+  }
   static std::string dims(const Tensor& t) {
     return "[" + std::to_string(t.rows) + ", " + std::to_string(t.cols) + "]";
   }

@@ -128,6 +128,13 @@ void MpiComm::receive(Tensor& tensor, int peer) {
       "MPI_Recv");
 }
 
+void MpiComm::all_reduce_sum(std::span<std::uint64_t> values) {
+  if (size_ == 1 || values.empty()) return;
+  mpi_check(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()),
+                          MPI_UINT64_T, MPI_SUM, comm_.get()),
+            "MPI_Allreduce");
+}
+
 void MpiComm::broadcast(std::span<std::int32_t> values, int root) {
   if (size_ == 1) return;
   mpi_check(

@@ -92,6 +92,7 @@ class NcclComm final : public Comm {
   void all_gather(std::span<const float> part, std::span<float> out) override {
     group_.all_gather(part, out);
   }
+  void all_reduce_sum(std::span<std::uint64_t> values) override { group_.all_reduce_sum(values); }
   void broadcast(std::span<std::int32_t> values, int root) override {
     group_.broadcast(values, root);
   }

@@ -1,10 +1,9 @@
 #include "llmpi/model/sampler.hpp"
 
-#include <algorithm>
 #include <cmath>
-#include <numeric>
-#include <vector>
+#include <string>
 
+#include "llmpi/backend/sampling_math.hpp"
 #include "llmpi/core/error.hpp"
 
 namespace llmpi {
@@ -20,56 +19,82 @@ double SeededRandom::uniform() {
   return static_cast<double>(next() >> 11) * 0x1.0p-53;
 }
 
-std::int32_t sample_token(std::span<const float> logits, double temperature, double top_p,
-                          SeededRandom& random) {
-  if (logits.empty()) throw Error("sampling: no logits");
-  if (temperature <= 0.0 || top_p <= 0.0 || top_p > 1.0) {
-    throw Error("sampling: needs temperature > 0 and 0 < top_p <= 1");
-  }
-  const float max = *std::max_element(logits.begin(), logits.end());
-  std::vector<double> probability(logits.size());
-  double total = 0.0;
-  for (std::size_t i = 0; i < logits.size(); ++i) {
-    probability[i] = std::exp((static_cast<double>(logits[i]) - max) / temperature);
-    total += probability[i];
-  }
-  // The nucleus: the most likely tokens (ties in index order) until their mass reaches top_p.
-  // It is usually a small part of the vocabulary, so sort only a growing prefix: the order and
-  // the sums are those of a full stable sort.
-  const auto before = [&](std::int32_t a, std::int32_t b) {
-    const double pa = probability[static_cast<std::size_t>(a)];
-    const double pb = probability[static_cast<std::size_t>(b)];
-    return pa > pb || (pa == pb && a < b);
-  };
-  std::vector<std::int32_t> order(logits.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::size_t sorted = 0;  // order[0, sorted) holds the most likely tokens, in order
-  std::size_t kept = 0;
-  double mass = 0.0;
-  while (true) {
-    std::size_t more = std::min(order.size(), sorted == 0 ? 64 : 8 * sorted);
-    // Everything past the sorted prefix ranks after it: only the rest needs sorting. A large
-    // part (or the whole vocabulary, when top_p keeps it all) is cheaper to sort at once.
-    if (more > order.size() / 8 || top_p >= 1.0) more = order.size();
-    const auto from = order.begin() + static_cast<std::ptrdiff_t>(sorted);
-    if (more == order.size()) {
-      std::stable_sort(from, order.end(), before);  // merge sort: faster here than a heap
-    } else {
-      std::partial_sort(from, order.begin() + static_cast<std::ptrdiff_t>(more), order.end(),
-                        before);
+namespace {
+
+// The sortable key of each row's nucleus boundary: radix selection, 8 bits a round, on the
+// masses summed over every rank. Tokens at or above the key are the nucleus.
+std::vector<std::uint32_t> nucleus_thresholds(Backend& backend, Comm* tp, const Tensor& logits,
+                                              std::span<const float> row_max, float inv_temperature,
+                                              double top_p) {
+  const auto rows = static_cast<std::size_t>(logits.rows);
+  std::vector<std::uint32_t> prefix(rows, 0);
+  if (top_p >= 1.0) return prefix;            // every token
+  std::vector<std::uint64_t> above(rows, 0);  // mass of the tokens past the prefix's range
+  std::vector<double> target(rows, 0.0);
+  std::vector<std::uint64_t> histogram(rows * sampling::kBins);
+  for (int round = 0; round < sampling::kRounds; ++round) {
+    const int prefix_bits = round * sampling::kBinBits;
+    backend.mass_histogram(logits, row_max, inv_temperature, prefix, prefix_bits, histogram);
+    if (tp != nullptr) tp->all_reduce_sum(histogram);
+    for (std::size_t r = 0; r < rows; ++r) {
+      const std::uint64_t* bins = histogram.data() + r * sampling::kBins;
+      if (round == 0) {
+        std::uint64_t total = 0;
+        for (int b = 0; b < sampling::kBins; ++b) total += bins[b];
+        target[r] = top_p * static_cast<double>(total);
+      }
+      // From the most likely bin down: the first whose mass takes the sum to the target holds
+      // the boundary (bin 0 if rounding leaves the target out of reach).
+      int b = sampling::kBins - 1;
+      while (b > 0 && static_cast<double>(above[r] + bins[b]) < target[r]) above[r] += bins[b--];
+      prefix[r] |= static_cast<std::uint32_t>(b) << (32 - sampling::kBinBits - prefix_bits);
     }
-    sorted = more;
-    while (kept < sorted && (kept == 0 || mass < top_p * total)) {
-      mass += probability[static_cast<std::size_t>(order[kept++])];
-    }
-    if (sorted == order.size() || mass >= top_p * total) break;
   }
-  double draw = random.uniform() * mass;
-  for (std::size_t i = 0; i < kept; ++i) {
-    draw -= probability[static_cast<std::size_t>(order[i])];
-    if (draw < 0.0) return order[i];
+  return prefix;
+}
+
+}  // namespace
+
+std::vector<std::int32_t> sample_rows(Backend& backend, Comm* tp, const Tensor& logits,
+                                      std::int64_t first_column, double temperature, double top_p,
+                                      std::span<SeededRandom> randoms) {
+  if (!(temperature > 0.0) || !(top_p > 0.0) || top_p > 1.0) {
+    throw Error("sampling: needs temperature > 0 and 0 < top_p <= 1, got temperature " +
+                std::to_string(temperature) + ", top_p " + std::to_string(top_p));
   }
-  return order[kept - 1];
+  const auto rows = static_cast<std::size_t>(logits.rows);
+  if (randoms.size() != rows) {
+    throw Error("sampling: " + std::to_string(randoms.size()) + " random streams for " +
+                std::to_string(rows) + " logits rows");
+  }
+  if (rows == 0) return {};
+  const bool group = tp != nullptr && tp->size() > 1;
+  Comm* const sum_over = group ? tp : nullptr;
+
+  // Every rank's row maximum, so all scale their masses alike.
+  std::vector<float> row_max;
+  std::vector<std::int64_t> where;
+  for (const RowMax& best : backend.max_rows(logits)) {
+    row_max.push_back(best.value);
+    where.push_back(first_column + best.index);
+  }
+  if (group) tp->arg_max(row_max, where);
+
+  const auto inv_temperature = static_cast<float>(1.0 / temperature);
+  const std::vector<std::uint32_t> threshold =
+      nucleus_thresholds(backend, sum_over, logits, row_max, inv_temperature, top_p);
+  std::vector<std::uint64_t> seeds;
+  for (SeededRandom& random : randoms) seeds.push_back(random.next());
+
+  std::vector<float> keys;
+  std::vector<std::int64_t> tokens;
+  for (const RowMax& best :
+       backend.gumbel_max_rows(logits, row_max, inv_temperature, threshold, seeds, first_column)) {
+    keys.push_back(best.value);
+    tokens.push_back(first_column + best.index);
+  }
+  if (group) tp->arg_max(keys, tokens);
+  return {tokens.begin(), tokens.end()};
 }
 
 }  // namespace llmpi

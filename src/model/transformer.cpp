@@ -363,12 +363,8 @@ std::vector<std::int32_t> Transformer::sampled_tokens(const Tensor& logits, doub
       throw Error("sampled_tokens: " + std::to_string(randoms.size()) + " random streams for " +
                   std::to_string(logits.rows) + " logits rows");
     }
-    const std::vector<float> all = full_logits(logits);
-    const auto vocab = static_cast<std::size_t>(config_.vocab_size);
-    for (std::size_t r = 0; r < tokens.size(); ++r) {
-      tokens[r] =
-          sample_token(std::span(all).subspan(r * vocab, vocab), temperature, top_p, randoms[r]);
-    }
+    tokens = sample_rows(backend_, shard_.tp_size > 1 ? comms_.tp : nullptr, logits,
+                         shard_.vocab_begin, temperature, top_p, randoms);
   }
   return tell_every_stage(std::move(tokens));
 }

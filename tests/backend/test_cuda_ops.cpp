@@ -10,6 +10,8 @@
 
 #include "llmpi/backend/cpu_backend.hpp"
 #include "llmpi/backend/cuda_backend.hpp"
+#include "llmpi/backend/sampling_math.hpp"
+#include "llmpi/model/sampler.hpp"
 
 using namespace llmpi;
 
@@ -286,5 +288,60 @@ TEST_CASE("log-softmax row summaries match the CPU", "[gpu][ops]") {
       CHECK(std::fabs(actual[r].sum_exp - expected[r].sum_exp) <= 1e-3 * expected[r].sum_exp);
       CHECK(actual[r].target == expected[r].target);
     }
+  }
+}
+
+TEST_CASE("nucleus sampling's passes and draws match the CPU", "[gpu][ops][sampling]") {
+  CpuBackend cpu;
+  CudaBackend gpu(0);
+  // Llama's vocabulary and Falcon's, whole; logits rounded to bf16 so both see the same numbers.
+  for (const std::int64_t cols : {32000, 65024}) {
+    const std::int64_t rows = 64;
+    const auto logits = random_matrix(rows, cols, 3.0f, 31);
+    const Tensor on_cpu = cpu.upload(logits.values, rows, cols);
+    const Tensor on_gpu = gpu.upload(logits.values, rows, cols);
+    std::vector<float> row_max;
+    for (const RowMax& best : cpu.max_rows(on_cpu)) row_max.push_back(best.value);
+
+    // The histogram of the first round, and of a round under a prefix (each row's own top byte).
+    for (const int prefix_bits : {0, 8}) {
+      std::vector<std::uint32_t> prefix(static_cast<std::size_t>(rows), 0);
+      if (prefix_bits == 8) {
+        for (std::size_t r = 0; r < prefix.size(); ++r)
+          prefix[r] = sampling::sortable_key(row_max[r]) & 0xff000000u;
+      }
+      std::vector<std::uint64_t> expected(static_cast<std::size_t>(rows) * sampling::kBins);
+      std::vector<std::uint64_t> actual(expected.size(), 1);
+      cpu.mass_histogram(on_cpu, row_max, 1.25f, prefix, prefix_bits, expected);
+      gpu.mass_histogram(on_gpu, row_max, 1.25f, prefix, prefix_bits, actual);
+      double worst = 0.0;
+      for (std::size_t i = 0; i < expected.size(); ++i) {
+        // expf differs by an ulp or two between the two: relative 1e-5 per bin, or 64 units.
+        const double difference =
+            std::fabs(static_cast<double>(actual[i]) - static_cast<double>(expected[i]));
+        worst = std::max(worst, difference / std::max(1.0, static_cast<double>(expected[i])));
+        CHECK(difference <= std::max(64.0, 1e-5 * static_cast<double>(expected[i])));
+      }
+      std::printf("mass_histogram cols %-6lld prefix %2d bits: worst relative bin error %.2e\n",
+                  static_cast<long long>(cols), prefix_bits, worst);
+    }
+
+    // Whole draws, top_p 0.9 at T 0.8: the same token unless two Gumbel keys sit within float
+    // rounding of each other (or of the nucleus boundary).
+    std::vector<SeededRandom> cpu_streams;
+    std::vector<SeededRandom> gpu_streams;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      cpu_streams.emplace_back(1000 + static_cast<std::uint64_t>(r));
+      gpu_streams.emplace_back(1000 + static_cast<std::uint64_t>(r));
+    }
+    int same = 0;
+    for (int draw = 0; draw < 4; ++draw) {
+      const auto expected = sample_rows(cpu, nullptr, on_cpu, 0, 0.8, 0.9, cpu_streams);
+      const auto actual = sample_rows(gpu, nullptr, on_gpu, 0, 0.8, 0.9, gpu_streams);
+      for (std::size_t r = 0; r < expected.size(); ++r) same += actual[r] == expected[r] ? 1 : 0;
+    }
+    std::printf("sample_rows cols %-6lld: %d of %lld draws identical to the CPU's\n",
+                static_cast<long long>(cols), same, static_cast<long long>(4 * rows));
+    CHECK(same >= 4 * rows - 2);
   }
 }

@@ -116,6 +116,21 @@ class Backend {
   virtual void add(Tensor& acc, const Tensor& x) = 0;
   // Largest element of each row and its index (the lowest index on ties, as torch.argmax).
   virtual std::vector<RowMax> max_rows(const Tensor& x) = 0;
+  // Nucleus sampling's two passes over each row of this rank's vocabulary slice, in the numbers
+  // of sampling_math.hpp (model/sampler.cpp drives them and sums across TP ranks between).
+  // histogram[r * kBins + b] = the fixed_mass of row r's columns whose sortable_key starts with
+  // the first `prefix_bits` (0, 8, 16 or 24) bits of prefix[r] and continues with bin b.
+  virtual void mass_histogram(const Tensor& logits, std::span<const float> row_max,
+                              float inv_temperature, std::span<const std::uint32_t> prefix,
+                              int prefix_bits, std::span<std::uint64_t> histogram) = 0;
+  // Per row: among columns whose sortable_key is at least threshold[r], the one with the largest
+  // gumbel_key, its noise drawn for token first_column + column with seeds[r] (value -inf where
+  // no column qualifies; the lowest column on ties).
+  virtual std::vector<RowMax> gumbel_max_rows(const Tensor& logits, std::span<const float> row_max,
+                                              float inv_temperature,
+                                              std::span<const std::uint32_t> threshold,
+                                              std::span<const std::uint64_t> seeds,
+                                              std::int64_t first_column) = 0;
   // Each row's log-softmax summary with the logit of column targets[r] (a vocabulary-parallel
   // rank passes columns outside its slice for tokens it does not hold): only three numbers per
   // row leave the backend.

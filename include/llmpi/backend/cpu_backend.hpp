@@ -40,6 +40,14 @@ class CpuBackend : public Backend {
   void gelu(Tensor& x) override;
   void add(Tensor& acc, const Tensor& x) override;
   std::vector<RowMax> max_rows(const Tensor& x) override;
+  void mass_histogram(const Tensor& logits, std::span<const float> row_max, float inv_temperature,
+                      std::span<const std::uint32_t> prefix, int prefix_bits,
+                      std::span<std::uint64_t> histogram) override;
+  std::vector<RowMax> gumbel_max_rows(const Tensor& logits, std::span<const float> row_max,
+                                      float inv_temperature,
+                                      std::span<const std::uint32_t> threshold,
+                                      std::span<const std::uint64_t> seeds,
+                                      std::int64_t first_column) override;
   std::vector<RowLogSoftmax> log_softmax_rows(const Tensor& logits,
                                               std::span<const std::int32_t> targets) override;
 };

@@ -25,6 +25,8 @@ class Comm {
   // Host-side values (control, and small per-row summaries that must stay fp32).
   // out = concatenation of every rank's `part` in rank order.
   virtual void all_gather(std::span<const float> part, std::span<float> out) = 0;
+  // Element-wise sum over the group, in place (integers: exact, the same on every rank).
+  virtual void all_reduce_sum(std::span<std::uint64_t> values) = 0;
   virtual void broadcast(std::span<std::int32_t> values, int root) = 0;
   virtual void broadcast(std::span<double> values, int root) = 0;
   // For each entry i: the largest values[i] over the group and its index, in place; the lowest

@@ -62,6 +62,7 @@ class MpiComm final : public Comm {
   void send(const Tensor& tensor, int peer) override;
   void receive(Tensor& tensor, int peer) override;
   void all_gather(std::span<const float> part, std::span<float> out) override;
+  void all_reduce_sum(std::span<std::uint64_t> values) override;
   void broadcast(std::span<std::int32_t> values, int root) override;
   void broadcast(std::span<double> values, int root) override;
   void arg_max(std::span<float> values, std::span<std::int64_t> indices) override;

@@ -2,6 +2,10 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
+
+#include "llmpi/backend/backend.hpp"
+#include "llmpi/dist/comm.hpp"
 
 namespace llmpi {
 
@@ -17,10 +21,17 @@ class SeededRandom {
   std::uint64_t state_;
 };
 
-// A token drawn from softmax(logits / temperature) restricted to the smallest set of most
-// likely tokens whose probability reaches top_p (nucleus sampling; at least one token).
-// Equal probabilities keep index order, so the draw is reproducible.
-std::int32_t sample_token(std::span<const float> logits, double temperature, double top_p,
-                          SeededRandom& random);
+// One token per logits row, drawn from softmax(logits / temperature) restricted to the nucleus:
+// the most likely tokens whose probability first reaches top_p (at least one token; tokens
+// exactly as likely as the last one needed are all in). Row r draws with randoms[r] (one
+// value per row per call).
+//
+// `logits` holds this rank's vocabulary columns [first_column, first_column + cols) and `tp`
+// (null for one rank) the ranks holding the rest: they all call with the same streams and get
+// the same tokens, and no rank sees another's logits (sampling_math.hpp says how). The token
+// drawn does not depend on how the vocabulary is split.
+std::vector<std::int32_t> sample_rows(Backend& backend, Comm* tp, const Tensor& logits,
+                                      std::int64_t first_column, double temperature, double top_p,
+                                      std::span<SeededRandom> randoms);
 
 }  // namespace llmpi

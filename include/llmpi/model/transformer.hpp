@@ -48,9 +48,10 @@ class Transformer {
   // (ranks before the last stage hold no logits but know how many rows there are).
   std::vector<std::int32_t> greedy_tokens(const Tensor& logits, std::size_t rows);
   // A token sampled from each logits row (temperature, top-p), row r drawing from randoms[r].
-  // The TP ranks of the last stage gather the rows and draw from identical random streams, so
-  // they agree; the tokens then reach every stage. The streams must be advanced alike on those
-  // ranks (one draw per row per step).
+  // The TP ranks of the last stage sample together from their vocabulary slices (only per-row
+  // sums and maxima cross the group) with identical random streams, so they agree; the tokens
+  // then reach every stage. The streams must be advanced alike on those ranks (one draw per
+  // row per step).
   std::vector<std::int32_t> sampled_tokens(const Tensor& logits, double temperature, double top_p,
                                            std::span<SeededRandom> randoms);
   // Every logits row over the whole vocabulary (gathered across TP; last stage only).
