@@ -22,17 +22,16 @@ __global__ void attention_partial_kernel(
   const int head_dim = shape.head_dim;
   const int group = shape.num_heads / shape.num_kv_heads;
   const long long kv_offset = static_cast<long long>(head / group) * head_dim;
-  long long first = 0;
   long long visible = shape.start + token + 1;  // causal within one sequence
-  if (shape.first_key != nullptr) {             // batched decode: the row's own sequence
-    first = shape.first_key[token];
+  const int* table = nullptr;
+  if (shape.key_count != nullptr) {  // batched decode: the row's own sequence, in its blocks
     visible = shape.key_count[token];
+    table = shape.block_table + token * shape.blocks_per_row;
     // Spread each row's own keys over every split: a short sequence beside a long one (or
     // under a recorded step's bound) still fills the splits.
     keys_per_split = (visible + gridDim.z - 1) / gridDim.z;
   }
-  const bf16* keys = k_cache + first * shape.kv_stride;
-  const bf16* values = v_cache + first * shape.kv_stride;
+  const long long in_block = (1LL << shape.block_bits) - 1;
   const long long begin = split * keys_per_split;
   const long long end = min(visible, begin + keys_per_split);
 
@@ -49,7 +48,11 @@ __global__ void attention_partial_kernel(
   float running_max = -INFINITY;
   float running_sum = 0.0f;
   for (long long j = begin + warp; j < end; j += kWarps) {
-    const bf16* key = keys + j * shape.kv_stride + kv_offset;
+    const long long row = table == nullptr ? j
+                                           : (static_cast<long long>(table[j >> shape.block_bits])
+                                              << shape.block_bits) +
+                                                 (j & in_block);
+    const bf16* key = k_cache + row * shape.kv_stride + kv_offset;
     float dot = 0.0f;
 #pragma unroll
     for (int r = 0; r < kMaxPerLane; ++r) {
@@ -61,7 +64,7 @@ __global__ void attention_partial_kernel(
     const float correction = __expf(running_max - new_max);
     const float weight = __expf(score - new_max);
     running_sum = running_sum * correction + weight;
-    const bf16* value = values + j * shape.kv_stride + kv_offset;
+    const bf16* value = v_cache + row * shape.kv_stride + kv_offset;
 #pragma unroll
     for (int r = 0; r < kMaxPerLane; ++r) {
       const int d = lane + 32 * r;
@@ -132,7 +135,7 @@ __global__ void attention_combine_kernel(const float* __restrict__ partial_max,
 
 // The most keys any query row sees.
 long long longest_keys(const AttentionShape& shape) {
-  return shape.first_key != nullptr ? shape.max_keys : shape.start + shape.tokens;
+  return shape.key_count != nullptr ? shape.max_keys : shape.start + shape.tokens;
 }
 
 long long keys_per_split(const AttentionShape& shape, int splits) {

@@ -1,4 +1,5 @@
-// Causal attention over a contiguous KV cache, split along the keys (flash-decoding): each
+// Causal attention over a KV cache (contiguous, or paged for a batched decode step), split
+// along the keys (flash-decoding): each
 // block keeps a running max, sum and weighted value for its key range, never the full score
 // matrix; a second kernel merges the ranges.
 #pragma once
@@ -14,11 +15,14 @@ struct AttentionShape {
   int num_kv_heads;
   int head_dim;         // at most 256
   long long kv_stride;  // elements between consecutive cache rows (kv_heads * head_dim)
-  // Batched decode (device arrays, one entry per query row): row t attends to cache rows
-  // [first_key[t], first_key[t] + key_count[t]) instead of 0 .. start + t; max_keys is the
-  // largest key_count. Null for one sequence's causal attention.
-  const int* first_key = nullptr;
+  // Batched decode over a paged cache (device arrays, one entry per query row): row t attends
+  // to key_count[t] keys instead of 0 .. start + t, key j in cache row
+  // block_table[t * blocks_per_row + (j >> block_bits)] << block_bits | (j & block mask);
+  // max_keys bounds every key_count. Null for one sequence's causal attention.
+  const int* block_table = nullptr;
   const int* key_count = nullptr;
+  int blocks_per_row = 0;
+  int block_bits = 0;
   long long max_keys = 0;
 };
 

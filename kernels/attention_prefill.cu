@@ -174,7 +174,7 @@ void launch_prefill(const void* q, const void* k_cache, const void* v_cache, voi
 }  // namespace
 
 bool attention_prefill_supported(const AttentionShape& shape) {
-  return shape.first_key == nullptr && (shape.head_dim == 64 || shape.head_dim == 128) &&
+  return shape.key_count == nullptr && (shape.head_dim == 64 || shape.head_dim == 128) &&
          shape.tokens >= 16 && shape.kv_stride % 8 == 0;
 }
 

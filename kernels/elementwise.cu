@@ -62,6 +62,13 @@ __global__ void scatter_rows_kernel(const bf16* __restrict__ src, bf16* __restri
   dst[static_cast<long long>(rows[index / cols]) * cols + index % cols] = src[index];
 }
 
+__global__ void gather_rows_kernel(const bf16* __restrict__ src, bf16* __restrict__ dst,
+                                   const int* __restrict__ rows, long long count, int cols) {
+  const long long index = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (index >= count) return;
+  dst[index] = src[static_cast<long long>(rows[index / cols]) * cols + index % cols];
+}
+
 __global__ void embedding_kernel(const int* __restrict__ ids, const bf16* __restrict__ table,
                                  long long first_id, long long table_rows, bf16* __restrict__ out,
                                  long long count, int cols) {
@@ -117,6 +124,14 @@ void split_qkv(const void* fused, void* q, void* k, void* v, long long tokens, i
   split_qkv_kernel<<<blocks_for(count, kThreads), kThreads, 0, stream>>>(
       static_cast<const bf16*>(fused), static_cast<bf16*>(q), static_cast<bf16*>(k),
       static_cast<bf16*>(v), count, q_cols, kv_cols);
+}
+
+void gather_rows(const void* src, void* dst, const int* rows, long long count_rows, int cols,
+                 cudaStream_t stream) {
+  const long long count = count_rows * cols;
+  if (count == 0) return;
+  gather_rows_kernel<<<blocks_for(count, kThreads), kThreads, 0, stream>>>(
+      static_cast<const bf16*>(src), static_cast<bf16*>(dst), rows, count, cols);
 }
 
 void scatter_rows(const void* src, void* dst, const int* rows, long long count_rows, int cols,

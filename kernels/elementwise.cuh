@@ -19,6 +19,9 @@ void split_qkv(const void* fused, void* q, void* k, void* v, long long tokens, i
 // dst row rows[i] = src row i.
 void scatter_rows(const void* src, void* dst, const int* rows, long long count_rows, int cols,
                   cudaStream_t stream);
+// dst row i = src row rows[i].
+void gather_rows(const void* src, void* dst, const int* rows, long long count_rows, int cols,
+                 cudaStream_t stream);
 // out[t] = table[ids[t] - first_id], zero for ids outside the table's rows.
 void embedding(const int* ids, const void* table, long long first_id, long long table_rows,
                void* out, long long tokens, int cols, cudaStream_t stream);

@@ -81,6 +81,15 @@ void CpuBackend::scatter_rows(const Tensor& src, Tensor& dst, std::span<const st
   }
 }
 
+void CpuBackend::gather_rows(const Tensor& src, std::span<const std::int32_t> rows, Tensor& dst) {
+  check.gather(src, rows, dst);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    std::memcpy(dst.as<float>() + static_cast<std::int64_t>(i) * dst.cols,
+                src.as<const float>() + static_cast<std::int64_t>(rows[i]) * src.cols,
+                static_cast<std::size_t>(src.cols) * sizeof(float));
+  }
+}
+
 void CpuBackend::linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
   check.require(x.cols == weight.cols && out.rows == x.rows && out.cols == weight.rows, "linear",
                 "x " + ShapeCheck::dims(x) + " weight " + ShapeCheck::dims(weight) + " out " +
@@ -240,12 +249,15 @@ void CpuBackend::split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v)
 
 namespace {
 
-// Softmax-weighted sum of `count` cache rows for one query head; `scores` has room for count.
+// Softmax-weighted sum of `count` cache rows for one query head, key j in cache row
+// row_of(j); `scores` has room for count.
+template <typename RowOf>
 void attend(const float* query, const float* keys, const float* values, std::int64_t stride,
-            std::int64_t count, int head_dim, float scale, float* scores, float* result) {
+            RowOf row_of, std::int64_t count, int head_dim, float scale, float* scores,
+            float* result) {
   float max_score = -INFINITY;
   for (std::int64_t j = 0; j < count; ++j) {
-    const float* key = keys + j * stride;
+    const float* key = keys + row_of(j) * stride;
     float dot = 0.0f;
     for (int d = 0; d < head_dim; ++d) dot += query[d] * key[d];
     scores[j] = dot * scale;
@@ -259,7 +271,7 @@ void attend(const float* query, const float* keys, const float* values, std::int
   std::fill(result, result + head_dim, 0.0f);
   for (std::int64_t j = 0; j < count; ++j) {
     const float weight = scores[j] / total;
-    const float* value = values + j * stride;
+    const float* value = values + row_of(j) * stride;
     for (int d = 0; d < head_dim; ++d) result[d] += weight * value[d];
   }
 }
@@ -337,10 +349,11 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor&
         const std::int64_t kv_offset = static_cast<std::int64_t>(h / group) * head_dim;
         const std::int64_t head_offset = static_cast<std::int64_t>(h) * head_dim;
         // Causal: query t sees keys 0 .. start + t.
-        attend(q.as<const float>() + t * q.cols + head_offset,
-               k_cache.as<const float>() + kv_offset, v_cache.as<const float>() + kv_offset,
-               k_cache.cols, start + t + 1, head_dim, scale, scores.data(),
-               out.as<float>() + t * out.cols + head_offset);
+        attend(
+            q.as<const float>() + t * q.cols + head_offset, k_cache.as<const float>() + kv_offset,
+            v_cache.as<const float>() + kv_offset, k_cache.cols, [](std::int64_t j) { return j; },
+            start + t + 1, head_dim, scale, scores.data(),
+            out.as<float>() + t * out.cols + head_offset);
       }
     }
   }
@@ -348,29 +361,31 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor&
 
 void CpuBackend::decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                                   int num_heads, int num_kv_heads, int head_dim,
-                                  std::span<const std::int32_t> first_key,
-                                  std::span<const std::int32_t> key_count, Tensor& out) {
-  check.decode_attention(q, k_cache, v_cache, num_heads, num_kv_heads, head_dim, first_key,
-                         key_count, out);
+                                  const PagedKeys& keys, Tensor& out) {
+  check.decode_attention(q, k_cache, v_cache, num_heads, num_kv_heads, head_dim, keys, out);
   const int group = num_heads / num_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const std::int64_t rows = q.rows;
   if (rows == 0) return;
-  const std::int32_t longest = *std::max_element(key_count.begin(), key_count.end());
+  const std::int32_t longest = *std::max_element(keys.key_count.begin(), keys.key_count.end());
+  const std::int64_t block = keys.block_tokens;
 #pragma omp parallel
   {
     std::vector<float> scores(static_cast<std::size_t>(longest));
 #pragma omp for collapse(2) schedule(static)
     for (std::int64_t r = 0; r < rows; ++r) {
       for (int h = 0; h < num_heads; ++h) {
-        const std::int64_t kv_offset =
-            static_cast<std::int64_t>(first_key[static_cast<std::size_t>(r)]) * k_cache.cols +
-            static_cast<std::int64_t>(h / group) * head_dim;
+        const std::int32_t* table =
+            keys.block_table.data() + r * static_cast<std::int64_t>(keys.blocks_per_row);
+        const auto row_of = [table, block](std::int64_t j) {
+          return static_cast<std::int64_t>(table[j / block]) * block + j % block;
+        };
+        const std::int64_t kv_offset = static_cast<std::int64_t>(h / group) * head_dim;
         const std::int64_t head_offset = static_cast<std::int64_t>(h) * head_dim;
         attend(q.as<const float>() + r * q.cols + head_offset,
                k_cache.as<const float>() + kv_offset, v_cache.as<const float>() + kv_offset,
-               k_cache.cols, key_count[static_cast<std::size_t>(r)], head_dim, scale, scores.data(),
-               out.as<float>() + r * out.cols + head_offset);
+               k_cache.cols, row_of, keys.key_count[static_cast<std::size_t>(r)], head_dim, scale,
+               scores.data(), out.as<float>() + r * out.cols + head_offset);
       }
     }
   }

@@ -4,6 +4,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <exception>
 #include <thread>
@@ -348,6 +349,14 @@ void CudaBackend::scatter_rows(const Tensor& src, Tensor& dst, std::span<const s
   check_last_launch("scatter_rows");
 }
 
+void CudaBackend::gather_rows(const Tensor& src, std::span<const std::int32_t> rows, Tensor& dst) {
+  check.gather(src, rows, dst);
+  const auto device_rows = device_ints(rows);
+  kernels::gather_rows(src.data, dst.data, device_rows.get(), dst.rows, as_int(dst.cols, "cols"),
+                       handles_->stream);
+  check_last_launch("gather_rows");
+}
+
 void CudaBackend::poison(Tensor& tensor) {
   CHECK_CUDA(cudaMemsetAsync(tensor.data, 0xff, static_cast<std::size_t>(tensor.numel()) * 2,
                              handles_->stream));
@@ -458,19 +467,19 @@ void CudaBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor
 
 void CudaBackend::decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                                    int num_heads, int num_kv_heads, int head_dim,
-                                   std::span<const std::int32_t> first_key,
-                                   std::span<const std::int32_t> key_count, Tensor& out) {
-  check.decode_attention(q, k_cache, v_cache, num_heads, num_kv_heads, head_dim, first_key,
-                         key_count, out);
+                                   const PagedKeys& keys, Tensor& out) {
+  check.decode_attention(q, k_cache, v_cache, num_heads, num_kv_heads, head_dim, keys, out);
   check.require(head_dim <= 256, "decode_attention", "head_dim " + std::to_string(head_dim));
   if (q.rows == 0) return;
-  const auto device_first = device_ints(first_key);
-  const auto device_count = device_ints(key_count);
+  const auto device_table = device_ints(keys.block_table);
+  const auto device_count = device_ints(keys.key_count);
   kernels::AttentionShape shape{q.rows, 0, num_heads, num_kv_heads, head_dim, k_cache.cols};
-  shape.first_key = device_first.get();
+  shape.block_table = device_table.get();
   shape.key_count = device_count.get();
+  shape.blocks_per_row = keys.blocks_per_row;
+  shape.block_bits = std::countr_zero(static_cast<unsigned int>(keys.block_tokens));
   // A recording is replayed with other key counts: split for the most any row may have.
-  shape.max_keys = capture_ ? capture_->max_keys : *std::ranges::max_element(key_count);
+  shape.max_keys = capture_ ? capture_->max_keys : *std::ranges::max_element(keys.key_count);
   split_attention(q, k_cache, v_cache, shape, out);
 }
 

@@ -4,6 +4,7 @@
 #include <span>
 #include <string>
 
+#include "llmpi/backend/backend.hpp"
 #include "llmpi/backend/tensor.hpp"
 #include "llmpi/core/error.hpp"
 
@@ -31,27 +32,50 @@ class ShapeCheck {
               "row " + std::to_string(row) + " outside " + dims(dst));
     }
   }
-  // decode_attention: one key range inside the cache per query row.
+  // gather_rows: one in-range source row per destination row.
+  void gather(const Tensor& src, std::span<const std::int32_t> rows, const Tensor& dst) const {
+    require(src.cols == dst.cols && static_cast<std::int64_t>(rows.size()) == dst.rows,
+            "gather_rows",
+            dims(src) + " into " + dims(dst) + " from " + std::to_string(rows.size()) + " rows");
+    for (const std::int32_t row : rows) {
+      require(row >= 0 && row < src.rows, "gather_rows",
+              "row " + std::to_string(row) + " outside " + dims(src));
+    }
+  }
+  // decode_attention: per query row, a block table of cache blocks and a key count they hold.
   void decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-                        int num_heads, int num_kv_heads, int head_dim,
-                        std::span<const std::int32_t> first_key,
-                        std::span<const std::int32_t> key_count, const Tensor& out) const {
+                        int num_heads, int num_kv_heads, int head_dim, const PagedKeys& keys,
+                        const Tensor& out) const {
+    const int block = keys.block_tokens;
     require(q.cols == static_cast<std::int64_t>(num_heads) * head_dim &&
                 k_cache.cols == static_cast<std::int64_t>(num_kv_heads) * head_dim &&
                 v_cache.cols == k_cache.cols && v_cache.rows == k_cache.rows && num_kv_heads > 0 &&
-                num_heads % num_kv_heads == 0 &&
-                static_cast<std::int64_t>(first_key.size()) == q.rows &&
-                key_count.size() == first_key.size(),
+                num_heads % num_kv_heads == 0 && block > 0 && (block & (block - 1)) == 0 &&
+                k_cache.rows % block == 0 && keys.blocks_per_row > 0 &&
+                static_cast<std::int64_t>(keys.key_count.size()) == q.rows &&
+                keys.block_table.size() ==
+                    keys.key_count.size() * static_cast<std::size_t>(keys.blocks_per_row),
             "decode_attention",
             "q " + dims(q) + " k_cache " + dims(k_cache) + " with " +
-                std::to_string(first_key.size()) + " key ranges");
+                std::to_string(keys.key_count.size()) + " key counts, " +
+                std::to_string(keys.block_table.size()) + " block table entries of " +
+                std::to_string(keys.blocks_per_row) + " per row, blocks of " +
+                std::to_string(block) + " tokens");
     same_shape(q, out, "decode_attention");
-    for (std::size_t r = 0; r < first_key.size(); ++r) {
-      require(first_key[r] >= 0 && key_count[r] >= 1 &&
-                  static_cast<std::int64_t>(first_key[r]) + key_count[r] <= k_cache.rows,
+    const std::int64_t blocks = k_cache.rows / block;
+    for (std::size_t r = 0; r < keys.key_count.size(); ++r) {
+      const std::int64_t count = keys.key_count[r];
+      require(count >= 1 && count <= static_cast<std::int64_t>(keys.blocks_per_row) * block,
               "decode_attention",
-              "row " + std::to_string(r) + " keys [" + std::to_string(first_key[r]) + ", +" +
-                  std::to_string(key_count[r]) + ") outside " + dims(k_cache));
+              "row " + std::to_string(r) + ": " + std::to_string(count) + " keys in " +
+                  std::to_string(keys.blocks_per_row) + " blocks of " + std::to_string(block));
+      const auto first = r * static_cast<std::size_t>(keys.blocks_per_row);
+      const auto used = static_cast<std::size_t>((count + block - 1) / block);
+      for (std::size_t b = first; b < first + used; ++b) {
+        require(keys.block_table[b] >= 0 && keys.block_table[b] < blocks, "decode_attention",
+                "row " + std::to_string(r) + ": block " + std::to_string(keys.block_table[b]) +
+                    " outside the cache's " + std::to_string(blocks));
+      }
     }
   }
   // log_softmax_rows: one target column per logits row.

@@ -54,12 +54,12 @@ struct Sequence {
 GenerationResult generate(Transformer& model, std::span<const std::int32_t> prompt,
                           const GenerationOptions& options) {
   const GenerationRequest request{prompt, options};
-  return std::move(generate_batch(model, std::span(&request, 1), 1).front());
+  return std::move(generate_batch(model, std::span(&request, 1), {.max_active = 1}).front());
 }
 
 std::vector<GenerationResult> generate_batch(Transformer& model,
                                              std::span<const GenerationRequest> requests,
-                                             int max_active) {
+                                             const BatchSettings& limits) {
   if (requests.empty()) return {};
   const ModelConfig& config = model.config();
   std::int64_t capacity = 0;
@@ -75,9 +75,17 @@ std::vector<GenerationResult> generate_batch(Transformer& model,
   for (const GenerationRequest& request : requests) {
     sequences.emplace_back(request);
   }
-  const int slots = max_active > 0 ? std::min<int>(max_active, static_cast<int>(requests.size()))
-                                   : static_cast<int>(requests.size());
-  KvCache cache(model.backend(), config, model.shard(), capacity, slots);
+  const int slots = limits.max_active > 0
+                        ? std::min<int>(limits.max_active, static_cast<int>(requests.size()))
+                        : static_cast<int>(requests.size());
+  // The pool: what the caller's memory allows, but never less than the longest request nor
+  // more than every slot at that length could use.
+  const std::int64_t block = limits.block_tokens;
+  const std::int64_t longest = (capacity + block - 1) / block * block;
+  const std::int64_t pool_tokens =
+      limits.kv_tokens > 0 ? std::clamp(limits.kv_tokens, longest, longest * slots) : 0;
+  KvCache cache(model.backend(), config, model.shard(), capacity, slots, pool_tokens,
+                limits.block_tokens);
 
   // Every rank of the replica runs each step; the last stage's choices reach all of them.
   // `active` lists the sequences the logits rows belong to.
@@ -116,19 +124,28 @@ std::vector<GenerationResult> generate_batch(Transformer& model,
     }
   };
 
-  // Requests enter in order as cache slots free up: prefilled alone into a slot, then decoded
-  // with every other active sequence until they stop, when the slot takes the next request.
+  // Requests enter in order while a slot is free and the pool has the blocks for their whole
+  // length (prompt and every new token, reserved now, so a step never runs out): prefilled
+  // alone, then decoded with every other active sequence until they stop, when their slot and
+  // blocks go to the next request.
   const auto batch_start = std::chrono::steady_clock::now();
   std::vector<int> free_slots;
   for (int slot = slots - 1; slot >= 0; --slot) free_slots.push_back(slot);
   std::size_t next = 0;
+  auto finish = [&](Sequence& sequence) {
+    cache.release(sequence.slot);
+    free_slots.push_back(sequence.slot);
+  };
   auto admit = [&] {
     while (!free_slots.empty() && next < sequences.size()) {
-      const int index = static_cast<int>(next++);
+      const int index = static_cast<int>(next);
       Sequence& sequence = sequences[static_cast<std::size_t>(index)];
+      const auto length = static_cast<std::int64_t>(sequence.request->prompt.size()) +
+                          sequence.request->options.max_new_tokens;
+      if (!cache.reserve(length, free_slots.back())) break;  // after some finish
+      ++next;
       sequence.slot = free_slots.back();
       free_slots.pop_back();
-      cache.truncate(0, sequence.slot);
       const auto clock = std::chrono::steady_clock::now();
       take(model.forward(sequence.request->prompt, cache, LogitsFor::last_token, sequence.slot),
            std::span(&index, 1));
@@ -137,7 +154,7 @@ std::vector<GenerationResult> generate_batch(Transformer& model,
           std::chrono::duration<double>(sequence.decode_start - clock).count();
       sequence.result.first_token_seconds =
           std::chrono::duration<double>(sequence.decode_start - batch_start).count();
-      if (sequence.done) free_slots.push_back(sequence.slot);
+      if (sequence.done) finish(sequence);
     }
   };
 
@@ -152,13 +169,18 @@ std::vector<GenerationResult> generate_batch(Transformer& model,
       active_slots.push_back(sequences[s].slot);
       inputs.push_back(sequences[s].result.tokens.back());
     }
-    if (active.empty()) break;  // admit() found nothing left to start either
+    if (active.empty()) {
+      if (next == sequences.size()) break;
+      throw Error("generate: request " + std::to_string(next) + " needs more KV cache blocks (" +
+                  std::to_string(cache.free_blocks()) + " of " +
+                  std::to_string(cache.total_blocks()) + " free) than the pool has");
+    }
     take(model.decode(inputs, active_slots, cache), active);
     for (const int s : active) {
       Sequence& sequence = sequences[static_cast<std::size_t>(s)];
       if (!sequence.done) continue;
       sequence.result.decode_seconds = seconds_since(sequence.decode_start);
-      free_slots.push_back(sequence.slot);
+      finish(sequence);
     }
   }
   std::vector<GenerationResult> results;

@@ -195,21 +195,12 @@ std::vector<RequestOutcome> Evaluator::generate_and_score(
       generations.push_back({prompts[r], std::move(options)});
     }
   }
-  // Every slot of the KV cache holds the longest sequence; a sequence that alone exceeds the
-  // budget still runs (the session checked that one full context fits).
-  std::int64_t longest = 1;
-  for (const GenerationRequest& g : generations) {
-    longest = std::max<std::int64_t>(
-        longest, static_cast<std::int64_t>(g.prompt.size()) + g.options.max_new_tokens);
-  }
-  int active = budget_.max_sequences;
-  if (budget_.kv_tokens > 0) {
-    const auto fit =
-        static_cast<int>(std::clamp<std::int64_t>(budget_.kv_tokens / longest, 1, 1 << 20));
-    active = active > 0 ? std::min(active, fit) : fit;
-  }
+  // The paged cache holds budget_.kv_tokens tokens; a request joins the batch when its whole
+  // length fits in what the running ones leave (one that alone exceeds the budget still runs:
+  // the session checked that one full context fits).
   const double generation_start = seconds();  // after tokenizing the group's prompts
-  const std::vector<GenerationResult> results = generate_batch(model_, generations, active);
+  const std::vector<GenerationResult> results = generate_batch(
+      model_, generations, {.max_active = budget_.max_sequences, .kv_tokens = budget_.kv_tokens});
 
   // Times per request: from the group's start to its first token (waiting for a cache slot
   // included), and to its last sample's end plus its own scoring.

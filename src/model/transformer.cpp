@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "llmpi/core/error.hpp"
@@ -22,17 +24,40 @@ Tensor flat_view(const Tensor& t, std::int64_t first, std::int64_t count) {
 }
 }  // namespace
 
-// Where one forward step's tokens go: their positions, and either one sequence's causal block
-// (prefill, or decoding a single sequence) or one token for each of several sequences.
+// Where one forward step's tokens go: their positions and cache rows, and either one sequence's
+// causal block (prefill, or decoding a single sequence) or one token for each of several.
 struct Transformer::Step {
   std::vector<std::int32_t> positions;
+  std::vector<std::int32_t> cache_rows;  // where each token's key and value go
   bool batched = false;
-  int sequence = 0;                      // one sequence: its index in the cache
-  std::int64_t start = 0;                // one sequence: position of its first new token
-  std::vector<std::int32_t> cache_rows;  // batched: where each row's key and value go
-  std::vector<std::int32_t> first_key;   // batched: each row's sequence's keys
+  // One sequence: the position of its first new token, and where its keys 0 .. start + tokens
+  // are: from one pool row on (a fresh pool's usual case), or else row by row.
+  std::int64_t start = 0;
+  std::optional<std::int64_t> first_row;
+  std::vector<std::int32_t> history_rows;
+  // Batched: each row's sequence's block table and key count (the new key included).
+  std::vector<std::int32_t> block_table;
+  int blocks_per_row = 0;
   std::vector<std::int32_t> key_count;
 };
+
+namespace {
+// Takes the blocks `tokens` tokens of `sequence` need, or fails naming the pool.
+void hold(KvCache& cache, std::int64_t tokens, int sequence, const char* what) {
+  if (tokens > cache.capacity()) {
+    throw Error(std::string(what) + ": sequence " + std::to_string(sequence) + " of " +
+                std::to_string(tokens) + " tokens exceeds the KV cache capacity of " +
+                std::to_string(cache.capacity()) + " tokens");
+  }
+  if (!cache.reserve(tokens, sequence)) {
+    throw Error(std::string(what) + ": sequence " + std::to_string(sequence) + " of " +
+                std::to_string(tokens) + " tokens needs more KV cache blocks than the " +
+                std::to_string(cache.free_blocks()) + " free of " +
+                std::to_string(cache.total_blocks()) +
+                " (admit fewer sequences at once, or give the cache more memory)");
+  }
+}
+}  // namespace
 
 Transformer::Transformer(ModelConfig config, ModelWeights weights, Backend& backend)
     : Transformer(config, std::move(weights), backend, whole_model(config), ModelComms{}) {}
@@ -75,20 +100,40 @@ Tensor Transformer::attention(const Tensor& normed, const LayerWeights& layer, i
   backend_.rotary(q, config_.head_dim, step.positions, config_.rope_theta);
   backend_.rotary(k, config_.head_dim, step.positions, config_.rope_theta);
   Tensor context = backend_.allocate(tokens, q_size);
-  if (step.batched) {
-    backend_.scatter_rows(k, cache.keys(local_layer), step.cache_rows);
-    backend_.scatter_rows(v, cache.values(local_layer), step.cache_rows);
-    backend_.decode_attention(q, cache.keys(local_layer), cache.values(local_layer), heads,
-                              kv_heads, config_.head_dim, step.first_key, step.key_count, context);
-  } else {
-    Tensor keys = cache.keys(local_layer, step.sequence);
-    Tensor values = cache.values(local_layer, step.sequence);
+  Tensor& pool_keys = cache.keys(local_layer);
+  Tensor& pool_values = cache.values(local_layer);
+  if (step.first_row) {
+    // The sequence's rows are consecutive: write and attend in place.
+    const std::int64_t seen = step.start + tokens;
+    Tensor keys = pool_keys.row_range(*step.first_row, seen);
+    Tensor values = pool_values.row_range(*step.first_row, seen);
     backend_.copy_rows(k, keys, step.start);
     backend_.copy_rows(v, values, step.start);
     backend_.attention(q, keys, values, heads, kv_heads, config_.head_dim, step.start, context);
+    return project_attention(context, layer);
   }
+  backend_.scatter_rows(k, pool_keys, step.cache_rows);
+  backend_.scatter_rows(v, pool_values, step.cache_rows);
+  if (step.batched) {
+    const PagedKeys paged{step.block_table, step.blocks_per_row, cache.block_tokens(),
+                          step.key_count};
+    backend_.decode_attention(q, pool_keys, pool_values, heads, kv_heads, config_.head_dim, paged,
+                              context);
+  } else {
+    // Blocks out of order: gather the sequence's keys once per layer, then attend as usual.
+    const auto seen = static_cast<std::int64_t>(step.history_rows.size());
+    Tensor keys = backend_.allocate(seen, kv_size);
+    Tensor values = backend_.allocate(seen, kv_size);
+    backend_.gather_rows(pool_keys, step.history_rows, keys);
+    backend_.gather_rows(pool_values, step.history_rows, values);
+    backend_.attention(q, keys, values, heads, kv_heads, config_.head_dim, step.start, context);
+  }
+  return project_attention(context, layer);
+}
+
+Tensor Transformer::project_attention(const Tensor& context, const LayerWeights& layer) {
   // Row-parallel: a partial sum over this rank's heads (the bias is on TP rank 0 only).
-  Tensor out = backend_.allocate(tokens, config_.hidden_size);
+  Tensor out = backend_.allocate(context.rows, config_.hidden_size);
   backend_.linear(context, layer.output_weight, layer.output_bias, out);
   return out;
 }
@@ -150,15 +195,18 @@ Tensor Transformer::forward(std::span<const std::int32_t> tokens, KvCache& cache
                 std::to_string(cache.sequences()) + " sequences");
   }
   Step step;
-  step.sequence = sequence;
   step.start = cache.length(sequence);
-  if (step.start + count > cache.capacity()) {
-    throw Error("sequence of " + std::to_string(step.start + count) +
-                " tokens exceeds the KV cache capacity of " + std::to_string(cache.capacity()) +
-                " tokens");
-  }
+  const std::int64_t seen = step.start + count;
+  hold(cache, seen, sequence, "forward");
   step.positions.resize(tokens.size());
   std::iota(step.positions.begin(), step.positions.end(), static_cast<std::int32_t>(step.start));
+  step.first_row = cache.consecutive_rows(sequence, seen);
+  if (!step.first_row) {
+    for (std::int64_t position = 0; position < seen; ++position) {
+      step.history_rows.push_back(static_cast<std::int32_t>(cache.row(sequence, position)));
+    }
+    step.cache_rows.assign(step.history_rows.begin() + step.start, step.history_rows.end());
+  }
   const Tensor x = run_layers(tokens, step, cache);
   cache.advance(count, sequence);
   if (!shard_.last_stage()) return Tensor{};
@@ -182,19 +230,22 @@ Tensor Transformer::decode(std::span<const std::int32_t> tokens, std::span<const
     }
     seen[static_cast<std::size_t>(sequence)] = true;
     const std::int64_t position = cache.length(sequence);
-    if (position + 1 > cache.capacity()) {
-      throw Error("decode: sequence " + std::to_string(sequence) + " of " +
-                  std::to_string(position + 1) + " tokens exceeds the KV cache capacity of " +
-                  std::to_string(cache.capacity()) + " tokens");
-    }
+    hold(cache, position + 1, sequence, "decode");
     step.positions.push_back(static_cast<std::int32_t>(position));
     step.cache_rows.push_back(static_cast<std::int32_t>(cache.row(sequence, position)));
-    step.first_key.push_back(static_cast<std::int32_t>(cache.row(sequence, 0)));
     step.key_count.push_back(static_cast<std::int32_t>(position + 1));
+    // A fixed width per row (unused entries 0, never read), so a recorded step's shape holds.
+    const std::span<const std::int32_t> table = cache.block_table(sequence);
+    const auto width = static_cast<std::size_t>(cache.blocks_per_sequence());
+    step.block_table.insert(
+        step.block_table.end(), table.begin(),
+        table.begin() + static_cast<std::ptrdiff_t>(std::min(width, table.size())));
+    step.block_table.resize(step.block_table.size() + width - std::min(width, table.size()), 0);
   }
+  step.blocks_per_row = cache.blocks_per_sequence();
   // Between steps only these index arrays change, so a backend with graphs replays the step.
   const std::array<std::span<const std::int32_t>, 5> indices{
-      tokens, step.positions, step.cache_rows, step.first_key, step.key_count};
+      tokens, step.positions, step.cache_rows, step.block_table, step.key_count};
   const RepeatedStep shape{cache.id(), static_cast<std::int64_t>(tokens.size()), cache.capacity(),
                            shard_.last_stage() ? shard_.vocab_count : 0};
   Tensor logits = backend_.run_repeated(shape, indices, [&] {
@@ -208,11 +259,6 @@ Tensor Transformer::decode(std::span<const std::int32_t> tokens, std::span<const
 Tensor Transformer::run_layers(std::span<const std::int32_t> tokens, const Step& step,
                                KvCache& cache) {
   const auto count = static_cast<std::int64_t>(tokens.size());
-  if (cache.sequences() * cache.capacity() > std::numeric_limits<std::int32_t>::max()) {
-    throw Error("KV cache of " + std::to_string(cache.sequences()) + " x " +
-                std::to_string(cache.capacity()) +
-                " tokens has more rows than 32-bit indices reach");
-  }
   Tensor x;
   if (shard_.first_stage()) {
     for (const std::int32_t id : tokens) {

@@ -89,28 +89,58 @@ TEST_CASE("CPU prefill attention matches softmax(QK^T)V computed directly", "[ba
   }
 }
 
-TEST_CASE("CPU batched decode attention reads each row's own key range", "[backend]") {
-  constexpr int kHeads = 4, kKvHeads = 1, kHeadDim = 8;
-  const std::vector<std::int32_t> first_key = {40, 0, 20};
-  const std::vector<std::int32_t> key_count = {7, 1, 20};
+TEST_CASE("CPU batched decode attention reads each row's keys through its block table",
+          "[backend]") {
+  // Blocks of 8 rows in a pool of 8 blocks, handed out of order; unused table entries are 0.
+  constexpr int kHeads = 4, kKvHeads = 1, kHeadDim = 8, kBlock = 8, kRows = 64;
+  const std::vector<std::int32_t> block_table = {5, 2, 0, 7, 0, 0, 0, 6, 3};
+  const std::vector<std::int32_t> key_count = {12, 1, 20};
   const auto q = random_values(3 * kHeads * kHeadDim, 4);
-  const auto k = random_values(60 * kKvHeads * kHeadDim, 5);
-  const auto v = random_values(60 * kKvHeads * kHeadDim, 6);
+  const auto k = random_values(kRows * kKvHeads * kHeadDim, 5);
+  const auto v = random_values(kRows * kKvHeads * kHeadDim, 6);
   CpuBackend backend(1);
+  const Tensor keys = backend.upload(k, kRows, kKvHeads * kHeadDim);
+  const Tensor values = backend.upload(v, kRows, kKvHeads * kHeadDim);
   Tensor out = backend.allocate(3, kHeads * kHeadDim);
-  backend.decode_attention(backend.upload(q, 3, kHeads * kHeadDim),
-                           backend.upload(k, 60, kKvHeads * kHeadDim),
-                           backend.upload(v, 60, kKvHeads * kHeadDim), kHeads, kKvHeads, kHeadDim,
-                           first_key, key_count, out);
+  backend.decode_attention(backend.upload(q, 3, kHeads * kHeadDim), keys, values, kHeads, kKvHeads,
+                           kHeadDim, PagedKeys{block_table, 3, kBlock, key_count}, out);
   for (std::int64_t r = 0; r < 3; ++r) {
+    // The row's keys in order, gathered by the backend's own gather_rows, then attended directly.
+    const std::int32_t count = key_count[static_cast<std::size_t>(r)];
+    std::vector<std::int32_t> rows;
+    for (std::int32_t j = 0; j < count; ++j) {
+      rows.push_back(block_table[static_cast<std::size_t>(r * 3 + j / kBlock)] * kBlock +
+                     j % kBlock);
+    }
+    Tensor row_keys = backend.allocate(count, kKvHeads * kHeadDim);
+    Tensor row_values = backend.allocate(count, kKvHeads * kHeadDim);
+    backend.gather_rows(keys, rows, row_keys);
+    backend.gather_rows(values, rows, row_values);
+    const std::vector<float> gathered_k = backend.download(row_keys);
+    const std::vector<float> gathered_v = backend.download(row_values);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      CHECK(gathered_k[i * kHeadDim] ==
+            k[static_cast<std::size_t>(rows[i]) * kHeadDim]);  // gather_rows itself
+    }
     for (int h = 0; h < kHeads; ++h) {
       const auto expected =
-          direct(q, k, v, r, h, kHeads, kHeads, kKvHeads, kHeadDim,
-                 first_key[static_cast<std::size_t>(r)], key_count[static_cast<std::size_t>(r)]);
+          direct(q, gathered_k, gathered_v, r, h, kHeads, kHeads, kKvHeads, kHeadDim, 0, count);
       for (int d = 0; d < kHeadDim; ++d) {
         CHECK(std::fabs(out.as<float>()[r * out.cols + h * kHeadDim + d] -
                         expected[static_cast<std::size_t>(d)]) < 1e-5);
       }
     }
   }
+  // A block outside the pool, or more keys than the row's blocks hold, is refused.
+  std::vector<std::int32_t> outside = block_table;
+  outside[0] = 8;
+  CHECK_THROWS_WITH(
+      backend.decode_attention(backend.upload(q, 3, kHeads * kHeadDim), keys, values, kHeads,
+                               kKvHeads, kHeadDim, PagedKeys{outside, 3, kBlock, key_count}, out),
+      Catch::Contains("block 8 outside the cache's 8"));
+  const std::vector<std::int32_t> too_many = {12, 1, 25};
+  CHECK_THROWS_WITH(backend.decode_attention(backend.upload(q, 3, kHeads * kHeadDim), keys, values,
+                                             kHeads, kKvHeads, kHeadDim,
+                                             PagedKeys{block_table, 3, kBlock, too_many}, out),
+                    Catch::Contains("25 keys in 3 blocks of 8"));
 }

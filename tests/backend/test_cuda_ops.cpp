@@ -2,6 +2,7 @@
 // layer shapes (Falcon-40B, Llama-2-70B and their tensor-parallel slices). Inputs are rounded
 // to bf16 first so both backends see the same numbers; outputs are poisoned with NaN before
 // each run so an element no kernel wrote fails. Tolerance: ||gpu - cpu|| / ||cpu|| <= 1e-2.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
@@ -177,29 +178,40 @@ TEST_CASE("attention (prefill, chunked prefill, split decode) matches the CPU", 
   }
 }
 
-TEST_CASE("batched decode attention and the cache scatter match the CPU", "[gpu][ops]") {
-  // 8 sequences of a 4096-token cache at very different lengths (1 .. 4096 keys), in shuffled
-  // slots, as a decode step of the batching generator sees them.
-  constexpr std::int64_t kCapacity = 4096;
-  const std::vector<std::int32_t> slots = {3, 0, 7, 5, 1, 6, 2, 4};
+TEST_CASE("batched paged decode attention, the cache scatter and gather match the CPU",
+          "[gpu][ops]") {
+  // 8 sequences of up to 4096 tokens at very different lengths (1 .. 4096 keys) in a pool of
+  // 64-token blocks handed out shuffled, as a decode step of the batching generator sees them.
+  constexpr int kBlock = 64;
+  constexpr int kBlocksPerRow = 4096 / kBlock;
   const std::vector<std::int32_t> counts = {1, 4096, 17, 1000, 2, 333, 4095, 64};
-  std::vector<std::int32_t> first_key;
-  std::vector<std::int32_t> cache_rows;
-  for (std::size_t r = 0; r < slots.size(); ++r) {
-    first_key.push_back(static_cast<std::int32_t>(slots[r] * kCapacity));
-    cache_rows.push_back(first_key.back() + counts[r] - 1);
+  const auto rows = static_cast<std::int64_t>(counts.size());
+  const std::int64_t pool_rows = rows * kBlocksPerRow * kBlock;
+  std::vector<std::int32_t> blocks(static_cast<std::size_t>(rows * kBlocksPerRow));
+  for (std::size_t b = 0; b < blocks.size(); ++b) blocks[b] = static_cast<std::int32_t>(b);
+  std::shuffle(blocks.begin(), blocks.end(), std::mt19937(23));
+  std::vector<std::int32_t> cache_rows;  // each row's newest key
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int32_t last = counts[static_cast<std::size_t>(r)] - 1;
+    cache_rows.push_back(blocks[static_cast<std::size_t>(r * kBlocksPerRow + last / kBlock)] *
+                             kBlock +
+                         last % kBlock);
   }
-  const auto rows = static_cast<std::int64_t>(slots.size());
+  std::vector<std::int32_t> history;  // row 3's keys in order: what a prefill gathers
+  for (std::int32_t j = 0; j < counts[3]; ++j) {
+    history.push_back(blocks[static_cast<std::size_t>(3 * kBlocksPerRow + j / kBlock)] * kBlock +
+                      j % kBlock);
+  }
+  const PagedKeys paged{blocks, kBlocksPerRow, kBlock, counts};
   for (const LayerShape& s : kShapes) {
     const std::int64_t kv_cols = static_cast<std::int64_t>(s.kv_heads) * s.head_dim;
     const auto q = random_matrix(rows, static_cast<std::int64_t>(s.heads) * s.head_dim, 1.0f, 18);
-    const auto k = random_matrix(8 * kCapacity, kv_cols, 1.0f, 19);
-    const auto v = random_matrix(8 * kCapacity, kv_cols, 1.0f, 20);
-    compare(label(s, "decode_attention 8 sequences", rows), {q, k, v},
+    const auto k = random_matrix(pool_rows, kv_cols, 1.0f, 19);
+    const auto v = random_matrix(pool_rows, kv_cols, 1.0f, 20);
+    compare(label(s, "decode_attention 8 sequences, paged", rows), {q, k, v},
             [&](Backend& b, const std::vector<Tensor>& in) {
               Tensor out = output(b, rows, in[0].cols);
-              b.decode_attention(in[0], in[1], in[2], s.heads, s.kv_heads, s.head_dim, first_key,
-                                 counts, out);
+              b.decode_attention(in[0], in[1], in[2], s.heads, s.kv_heads, s.head_dim, paged, out);
               return out;
             });
     const auto new_keys = random_matrix(rows, kv_cols, 1.0f, 21);
@@ -208,6 +220,12 @@ TEST_CASE("batched decode attention and the cache scatter match the CPU", "[gpu]
               Tensor cache = copy_of(b, in[1]);
               b.scatter_rows(in[0], cache, cache_rows);
               return cache;
+            });
+    compare(label(s, "gather_rows out of the cache", static_cast<std::int64_t>(history.size())),
+            {k}, [&](Backend& b, const std::vector<Tensor>& in) {
+              Tensor out = output(b, static_cast<std::int64_t>(history.size()), kv_cols);
+              b.gather_rows(in[0], history, out);
+              return out;
             });
   }
 }

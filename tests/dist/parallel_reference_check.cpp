@@ -156,7 +156,7 @@ int check_fixture(const std::string& name, Topology& topology, const ParallelLay
   // fewer than requests (each replica runs all of them): the tokens and logits each gets alone.
   const std::vector<GenerationRequest> requests = greedy_requests_twice(fixture);
   const std::vector<GenerationResult> batch =
-      generate_batch(model, requests, static_cast<int>(requests.size()) - 1);
+      generate_batch(model, requests, {.max_active = static_cast<int>(requests.size()) - 1});
   for (std::size_t p = 0; p < batch.size(); ++p) {
     const auto& greedy = fixture.prompts[p % fixture.prompts.size()].greedy_ids;
     if (batch[p].tokens !=

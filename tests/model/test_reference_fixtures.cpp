@@ -67,10 +67,21 @@ TEST_CASE("a batched decode gives every prompt the tokens and logits it gets alo
       // Every prompt twice, the copies with a different length of generation, so sequences
       // leave the batch at different steps and the rows change under the others.
       const std::vector<GenerationRequest> requests = greedy_requests_twice(fixture);
-      // All four at once, and three cache slots for four requests: the fourth enters when the
-      // first stops, in a slot another sequence used.
-      for (const int slots : {0, 3}) {
-        const std::vector<GenerationResult> results = generate_batch(model, requests, slots);
+      // All four at once; three slots for four requests (the fourth enters when the first
+      // stops, in the blocks it leaves); blocks of 4 tokens; and a pool of 8-token blocks that
+      // holds only two of the longest at once, so requests wait for blocks, not slots.
+      std::int64_t longest = 0;
+      for (const GenerationRequest& request : requests) {
+        longest = std::max<std::int64_t>(longest, static_cast<std::int64_t>(request.prompt.size()) +
+                                                      request.options.max_new_tokens);
+      }
+      const std::pair<const char*, BatchSettings> layouts[] = {
+          {"4 slots", {}},
+          {"3 slots", {.max_active = 3}},
+          {"blocks of 4", {.block_tokens = 4}},
+          {"pool for 2", {.kv_tokens = 2 * (longest + 8), .block_tokens = 8}}};
+      for (const auto& [what, limits] : layouts) {
+        const std::vector<GenerationResult> results = generate_batch(model, requests, limits);
         REQUIRE(results.size() == requests.size());
         double worst = 0.0;
         for (std::size_t r = 0; r < results.size(); ++r) {
@@ -87,9 +98,8 @@ TEST_CASE("a batched decode gives every prompt the tokens and logits it gets alo
             worst = std::max(worst, error);
           }
         }
-        std::printf("%-26s batched decode of %zu sequences in %d slots: max relative error %.2e\n",
-                    name.c_str(), requests.size(),
-                    slots == 0 ? static_cast<int>(requests.size()) : slots, worst);
+        std::printf("%-26s batched decode of %zu sequences, %-11s: max relative error %.2e\n",
+                    name.c_str(), requests.size(), what, worst);
       }
 
       // Sampling: each sequence draws from its own stream, as it would alone.
@@ -103,7 +113,8 @@ TEST_CASE("a batched decode gives every prompt the tokens and logits it gets alo
         options.seed = 11 + p;
         sampled.push_back({fixture.prompts[p].ids, options});
       }
-      const std::vector<GenerationResult> together = generate_batch(model, sampled, 1);
+      const std::vector<GenerationResult> together =
+          generate_batch(model, sampled, {.max_active = 1});
       for (std::size_t p = 0; p < sampled.size(); ++p) {
         CHECK(together[p].tokens == generate(model, sampled[p].prompt, sampled[p].options).tokens);
       }

@@ -49,16 +49,14 @@ class WatchingBackend : public CpuBackend {
     CpuBackend::scatter_rows(src, dst, rows);
   }
   void decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-                        int num_heads, int num_kv_heads, int head_dim,
-                        std::span<const std::int32_t> first_key,
-                        std::span<const std::int32_t> key_count, Tensor& out) override {
-    expect_declared(first_key);
-    expect_declared(key_count);
+                        int num_heads, int num_kv_heads, int head_dim, const PagedKeys& keys,
+                        Tensor& out) override {
+    expect_declared(keys.block_table);
+    expect_declared(keys.key_count);
     if (!declared_.empty()) {
-      CHECK(*std::ranges::max_element(key_count) <= shape_.max_keys);
+      CHECK(*std::ranges::max_element(keys.key_count) <= shape_.max_keys);
     }
-    CpuBackend::decode_attention(q, k_cache, v_cache, num_heads, num_kv_heads, head_dim, first_key,
-                                 key_count, out);
+    CpuBackend::decode_attention(q, k_cache, v_cache, num_heads, num_kv_heads, head_dim, keys, out);
   }
 
   int steps = 0;
@@ -88,7 +86,7 @@ TEST_CASE("a decode step passes the ops only the index arrays it declares", "[mo
       WatchingBackend backend;
       Transformer model = load_reference_model(fixture, backend);
       const std::vector<GenerationResult> results =
-          generate_batch(model, greedy_requests_twice(fixture), 3);
+          generate_batch(model, greedy_requests_twice(fixture), {.max_active = 3});
       CHECK(results.front().tokens.size() > 1);
       CHECK(backend.steps > 0);
       CHECK(backend.undeclared == 0);

@@ -33,6 +33,16 @@ struct RepeatedStep {
   auto operator<=>(const RepeatedStep&) const = default;
 };
 
+// Where each query row's keys are in a paged KV cache (a batched decode step): row r's key j is
+// cache row block_table[r * blocks_per_row + j / block_tokens] * block_tokens + j % block_tokens,
+// for j < key_count[r]. block_tokens is a power of two.
+struct PagedKeys {
+  std::span<const std::int32_t> block_table;
+  int blocks_per_row = 0;
+  int block_tokens = 0;
+  std::span<const std::int32_t> key_count;
+};
+
 // Memory and the operations the model is written against. The model code exists once; each
 // backend (cpu: fp32 reference, cuda: bf16 storage with fp32 accumulation) implements these.
 // Shapes follow Hugging Face: a Linear weight is [out_features, in_features].
@@ -74,6 +84,8 @@ class Backend {
   virtual void copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) = 0;
   // dst row rows[i] = src row i (each sequence's new key and value into its cache rows).
   virtual void scatter_rows(const Tensor& src, Tensor& dst, std::span<const std::int32_t> rows) = 0;
+  // dst row i = src row rows[i] (a sequence's keys out of scattered cache blocks).
+  virtual void gather_rows(const Tensor& src, std::span<const std::int32_t> rows, Tensor& dst) = 0;
 
   // out[n, m] = x[n, k] * weight[m, k]^T + bias[m] (bias may be empty).
   virtual void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) = 0;
@@ -101,12 +113,10 @@ class Backend {
                          Tensor& out) = 0;
 
   // A decode step over a batch of sequences: q row r (each sequence's one new query) attends
-  // to cache rows [first_key[r], first_key[r] + key_count[r]), its own sequence's keys with
-  // the new one included.
+  // to its own sequence's keys, the new one included, wherever `keys` says they are.
   virtual void decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                                 int num_heads, int num_kv_heads, int head_dim,
-                                std::span<const std::int32_t> first_key,
-                                std::span<const std::int32_t> key_count, Tensor& out) = 0;
+                                const PagedKeys& keys, Tensor& out) = 0;
 
   // out[t, i] = silu(gate_up[t, i]) * gate_up[t, i + cols/2]
   virtual void silu_mul(const Tensor& gate_up, Tensor& out) = 0;

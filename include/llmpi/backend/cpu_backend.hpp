@@ -20,6 +20,7 @@ class CpuBackend : public Backend {
   std::vector<float> download(const Tensor& tensor) override;
   void copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) override;
   void scatter_rows(const Tensor& src, Tensor& dst, std::span<const std::int32_t> rows) override;
+  void gather_rows(const Tensor& src, std::span<const std::int32_t> rows, Tensor& dst) override;
 
   void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) override;
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;
@@ -33,9 +34,8 @@ class CpuBackend : public Backend {
   void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int num_heads,
                  int num_kv_heads, int head_dim, std::int64_t start, Tensor& out) override;
   void decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-                        int num_heads, int num_kv_heads, int head_dim,
-                        std::span<const std::int32_t> first_key,
-                        std::span<const std::int32_t> key_count, Tensor& out) override;
+                        int num_heads, int num_kv_heads, int head_dim, const PagedKeys& keys,
+                        Tensor& out) override;
   void silu_mul(const Tensor& gate_up, Tensor& out) override;
   void gelu(Tensor& x) override;
   void add(Tensor& acc, const Tensor& x) override;

@@ -40,15 +40,24 @@ struct GenerationRequest {
 GenerationResult generate(Transformer& model, std::span<const std::int32_t> prompt,
                           const GenerationOptions& options);
 
-// Decoding of several sequences together (continuous batching): up to `max_active` (0: all)
-// sequences hold a KV-cache slot at once; each request is prefilled alone into a free slot,
-// then every active sequence advances one token per step in one batched pass, so the weights
-// are read once per step for all of them. A sequence that stops frees its slot for the next
-// request. Each sequence is computed as `generate` computes it alone, up to the summation
-// order of batched products. All requests share temperature and top_p. Results come back in
-// request order.
+// How much one generate_batch call may hold at once.
+struct BatchSettings {
+  int max_active = 0;          // sequences at once (0: all)
+  std::int64_t kv_tokens = 0;  // the paged KV cache's tokens (0: every active sequence at the
+                               // longest request's length; never less than that length)
+  int block_tokens = KvCache::kDefaultBlockTokens;
+};
+
+// Decoding of several sequences together (continuous batching): up to limits.max_active
+// sequences run at once, their keys and values in a paged KV cache of limits.kv_tokens tokens.
+// Requests are admitted in order while a slot is free and the cache can reserve their whole
+// length (prompt + max_new_tokens); each is prefilled alone, then every active sequence
+// advances one token per step in one batched pass, so the weights are read once per step for
+// all of them. A sequence that stops returns its blocks for the next request. Each sequence is
+// computed as `generate` computes it alone, up to the summation order of batched products.
+// All requests share temperature and top_p. Results come back in request order.
 std::vector<GenerationResult> generate_batch(Transformer& model,
                                              std::span<const GenerationRequest> requests,
-                                             int max_active = 0);
+                                             const BatchSettings& limits = {});
 
 }  // namespace llmpi

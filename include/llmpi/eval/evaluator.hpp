@@ -41,9 +41,9 @@ struct RequestOutcome {
 // prompts rendered. `where` errors name the task file and the record's file:line.
 std::vector<TaskRequest> prepare_requests(const TaskSpec& task, const Dataset& dataset);
 
-// How many sequences an evaluator decodes at once: at most max_sequences, and no more than the
-// KV-cache tokens this replica holds (kv_tokens, the planner's tokens_fit) allow at the longest
-// sequence's length. Zero: no limit.
+// How many sequences an evaluator decodes at once: at most max_sequences, and only as many as
+// the paged KV cache of kv_tokens tokens (the planner's tokens_fit for this replica) holds at
+// their whole lengths. Zero: no limit.
 struct BatchBudget {
   int max_sequences = 0;
   std::int64_t kv_tokens = 0;
