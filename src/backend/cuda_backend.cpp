@@ -101,6 +101,7 @@ CudaBackend::~CudaBackend() {
   }
   // Their memory is freed on the stream, which handles_ is about to destroy.
   recordings_.clear();
+  last_run_.clear();
   capture_.reset();
   uploads_ = {};
   wait_checks_.clear();
@@ -269,13 +270,21 @@ Tensor CudaBackend::run_repeated(const RepeatedStep& shape,
                                  std::span<const std::span<const std::int32_t>> indices,
                                  const std::function<Tensor()>& step) {
   if (!graphs_ || capture_) return step();
+  const bool seen_before = last_run_.contains(shape);
+  last_run_[shape] = ++runs_;
   auto found = recordings_.find(shape);
+  if (found == recordings_.end() && !seen_before) return step();
   const bool same_sizes =
       found != recordings_.end() &&
       std::ranges::equal(found->second->sizes, indices, {}, {},
                          [](std::span<const std::int32_t> array) { return array.size(); });
   if (!same_sizes) {
     if (found != recordings_.end()) recordings_.erase(found);
+    if (recordings_.size() >= kMaxRecordings) {
+      const auto oldest = std::ranges::min_element(
+          recordings_, {}, [&](const auto& entry) { return last_run_.at(entry.first); });
+      recordings_.erase(oldest);
+    }
     found = recordings_.emplace(shape, record(shape, indices, step)).first;
   }
   Recording& recording = *found->second;
@@ -293,8 +302,17 @@ Tensor CudaBackend::run_repeated(const RepeatedStep& shape,
   return result;
 }
 
+void CudaBackend::set_records_repeated(bool on) {
+  graphs_ = on;
+  if (!on) {
+    recordings_.clear();
+    last_run_.clear();
+  }
+}
+
 void CudaBackend::forget_repeated(std::uint64_t cache_id) {
   std::erase_if(recordings_, [&](const auto& entry) { return entry.first.cache_id == cache_id; });
+  std::erase_if(last_run_, [&](const auto& entry) { return entry.first.cache_id == cache_id; });
 }
 
 Tensor CudaBackend::allocate(std::int64_t rows, std::int64_t cols) {

@@ -153,6 +153,7 @@ ModelSession::ModelSession(const ModelOptions& options, std::int64_t context_tok
   if (device_pp_) comms.pp = device_pp_.get();
   model_ =
       std::make_unique<Transformer>(std::move(config), std::move(weights), *backend_, shard, comms);
+  model_->set_step_tokens(preset_.batch.max_tokens);
 }
 
 }  // namespace llmpi

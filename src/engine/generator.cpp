@@ -80,6 +80,10 @@ std::vector<GenerationResult> generate_batch(Transformer& model,
                         : static_cast<int>(requests.size());
   // The pool: what the caller's memory allows, but never less than the longest request nor
   // more than every slot at that length could use.
+  if (limits.block_tokens < 1) {
+    throw Error("generate: KV cache blocks of " + std::to_string(limits.block_tokens) +
+                " tokens (at least 1, a power of two)");
+  }
   const std::int64_t block = limits.block_tokens;
   const std::int64_t longest = (capacity + block - 1) / block * block;
   const std::int64_t pool_tokens =

@@ -81,6 +81,16 @@ std::vector<std::int32_t> sample_rows(Backend& backend, Comm* tp, const Tensor& 
   if (group) tp->arg_max(row_max, where);
 
   const auto inv_temperature = static_cast<float>(1.0 / temperature);
+  if (!std::isfinite(inv_temperature)) {
+    throw Error("sampling: temperature " + std::to_string(temperature) +
+                " is too small for fp32 (use 0 for greedy decoding)");
+  }
+  for (std::size_t r = 0; r < rows; ++r) {
+    if (!std::isfinite(row_max[r])) {
+      throw Error("sampling: logits row " + std::to_string(r) + " has a largest value of " +
+                  std::to_string(row_max[r]) + " (the model produced NaN or infinity)");
+    }
+  }
   const std::vector<std::uint32_t> threshold =
       nucleus_thresholds(backend, sum_over, logits, row_max, inv_temperature, top_p);
   std::vector<std::uint64_t> seeds;

@@ -194,6 +194,29 @@ Tensor Transformer::forward(std::span<const std::int32_t> tokens, KvCache& cache
     throw Error("forward: sequence " + std::to_string(sequence) + " is not in the KV cache's " +
                 std::to_string(cache.sequences()) + " sequences");
   }
+  const std::int64_t chunk = step_tokens_ > 0 ? step_tokens_ : count;
+  if (count <= chunk) return forward_chunk(tokens, cache, which, sequence);
+  // More tokens than one step may hold: chunk by chunk, each attending to the earlier ones
+  // through the cache, so activations stay at one step's size.
+  Tensor all;
+  if (which == LogitsFor::every_token && shard_.last_stage()) {
+    all = backend_.allocate(count, shard_.vocab_count);
+  }
+  Tensor logits;
+  for (std::int64_t first = 0; first < count; first += chunk) {
+    const std::int64_t size = std::min(chunk, count - first);
+    logits = forward_chunk(
+        tokens.subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(size)), cache,
+        which, sequence);
+    if (!all.empty()) backend_.copy_rows(logits, all, first);
+  }
+  return which == LogitsFor::every_token ? all : logits;
+}
+
+Tensor Transformer::forward_chunk(std::span<const std::int32_t> tokens, KvCache& cache,
+                                  LogitsFor which, int sequence) {
+  check_tokens(tokens);
+  const auto count = static_cast<std::int64_t>(tokens.size());
   Step step;
   step.start = cache.length(sequence);
   const std::int64_t seen = step.start + count;
@@ -219,6 +242,7 @@ Tensor Transformer::decode(std::span<const std::int32_t> tokens, std::span<const
     throw Error("decode: " + std::to_string(tokens.size()) + " tokens for " +
                 std::to_string(sequences.size()) + " sequences (one each, at least one)");
   }
+  check_tokens(tokens);  // here: a replayed step runs none of the step's host code
   Step step;
   step.batched = true;
   std::vector<bool> seen(static_cast<std::size_t>(cache.sequences()), false);
@@ -246,7 +270,8 @@ Tensor Transformer::decode(std::span<const std::int32_t> tokens, std::span<const
   // Between steps only these index arrays change, so a backend with graphs replays the step.
   const std::array<std::span<const std::int32_t>, 5> indices{
       tokens, step.positions, step.cache_rows, step.block_table, step.key_count};
-  const RepeatedStep shape{cache.id(), static_cast<std::int64_t>(tokens.size()), cache.capacity(),
+  const RepeatedStep shape{reinterpret_cast<std::uintptr_t>(this), cache.id(),
+                           static_cast<std::int64_t>(tokens.size()), cache.capacity(),
                            shard_.last_stage() ? shard_.vocab_count : 0};
   Tensor logits = backend_.run_repeated(shape, indices, [&] {
     const Tensor x = run_layers(tokens, step, cache);
@@ -256,17 +281,20 @@ Tensor Transformer::decode(std::span<const std::int32_t> tokens, std::span<const
   return logits;
 }
 
+void Transformer::check_tokens(std::span<const std::int32_t> tokens) const {
+  for (const std::int32_t id : tokens) {
+    if (id < 0 || id >= config_.vocab_size) {
+      throw Error("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                  std::to_string(config_.vocab_size) + ")");
+    }
+  }
+}
+
 Tensor Transformer::run_layers(std::span<const std::int32_t> tokens, const Step& step,
                                KvCache& cache) {
   const auto count = static_cast<std::int64_t>(tokens.size());
   Tensor x;
   if (shard_.first_stage()) {
-    for (const std::int32_t id : tokens) {
-      if (id < 0 || id >= config_.vocab_size) {
-        throw Error("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
-                    std::to_string(config_.vocab_size) + ")");
-      }
-    }
     x = backend_.allocate(count, config_.hidden_size);
     backend_.embedding(tokens, weights_.embedding, shard_.vocab_begin, x);
     tp_sum(x);  // each rank contributed the rows of its vocabulary slice
@@ -385,14 +413,26 @@ double Transformer::continuation_log_likelihood(std::span<const std::int32_t> co
   }
   std::vector<std::int32_t> tokens(context.begin(), context.end());
   tokens.insert(tokens.end(), continuation.begin(), continuation.end() - 1);
-  KvCache cache(backend_, config_, shard_, static_cast<std::int64_t>(tokens.size()));
-  const Tensor logits = forward(tokens, cache, LogitsFor::every_token);
+  const auto count = static_cast<std::int64_t>(tokens.size());
+  KvCache cache(backend_, config_, shard_, count);
+  // Rows context.size() - 1 onwards predict the continuation's tokens. Chunk by chunk (one
+  // step's tokens at most), so only one chunk's logits exist at a time.
+  const auto predicting = static_cast<std::int64_t>(context.size()) - 1;
+  const std::int64_t chunk = step_tokens_ > 0 ? step_tokens_ : count;
   double total = 0.0;
-  if (shard_.last_stage()) {
-    // Rows context.size() - 1 onwards predict the continuation's tokens.
-    const auto first = static_cast<std::int64_t>(context.size()) - 1;
-    const Tensor rows = logits.row_range(first, static_cast<std::int64_t>(continuation.size()));
-    for (const double value : log_probs(rows, continuation)) total += value;
+  for (std::int64_t first = 0; first < count; first += chunk) {
+    const std::int64_t size = std::min(chunk, count - first);
+    const std::int64_t from = std::max(first, predicting);
+    const Tensor logits = forward_chunk(
+        std::span(tokens).subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(size)),
+        cache, from < first + size ? LogitsFor::every_token : LogitsFor::last_token, 0);
+    if (!shard_.last_stage() || from >= first + size) continue;
+    const Tensor rows = logits.row_range(from - first, first + size - from);
+    for (const double value :
+         log_probs(rows, continuation.subspan(static_cast<std::size_t>(from - predicting),
+                                              static_cast<std::size_t>(first + size - from)))) {
+      total += value;
+    }
   }
   if (comms_.pp != nullptr && shard_.pp_size > 1) {
     comms_.pp->broadcast(std::span(&total, 1), shard_.pp_size - 1);

@@ -144,3 +144,43 @@ TEST_CASE("a batch refuses mixed sampling settings and bad sequences", "[model][
   const std::vector<int> full{0, 1};
   CHECK_THROWS_WITH(model.decode(tokens, full, cache), Catch::Contains("exceeds the KV cache"));
 }
+
+TEST_CASE("prompts longer than one step are prefilled in chunks with the same results",
+          "[model][reference]") {
+  for (const std::string& name : reference_fixture_names()) {
+    DYNAMIC_SECTION(name) {
+      const ReferenceFixture fixture = load_reference_fixture(name);
+      CpuBackend backend;
+      Transformer model = load_reference_model(fixture, backend);
+      const ReferencePrompt& prompt = fixture.prompts.front();
+      const auto vocab = static_cast<std::size_t>(model.config().vocab_size);
+      const std::span<const std::int32_t> context(prompt.ids.data(), prompt.ids.size() / 2);
+      const std::span<const std::int32_t> continuation =
+          std::span(prompt.ids).subspan(context.size());
+      const double whole = model.continuation_log_likelihood(context, continuation);
+      // Chunks of 3 tokens: a chunk boundary falls inside the context and the continuation.
+      model.set_step_tokens(3);
+      KvCache cache(backend, model.config(), static_cast<std::int64_t>(prompt.ids.size()));
+      const auto logits =
+          backend.download(model.forward(prompt.ids, cache, LogitsFor::every_token));
+      REQUIRE(logits.size() == prompt.ids.size() * vocab);
+      double worst = 0.0;
+      for (std::size_t t = 0; t < prompt.ids.size(); ++t) {
+        const double error =
+            relative_error(std::span(logits).subspan(t * vocab, vocab), prompt.logits[t]);
+        worst = std::max(worst, error);
+        CHECK(error <= kTolerance);
+      }
+      CHECK(model.continuation_log_likelihood(context, continuation) ==
+            Approx(whole).epsilon(1e-5));
+      const std::vector<GenerationResult> results =
+          generate_batch(model, greedy_requests_twice(fixture), {.max_active = 3});
+      for (std::size_t r = 0; r < results.size(); ++r) {
+        const ReferencePrompt& expected = fixture.prompts[r % fixture.prompts.size()];
+        CHECK(std::equal(results[r].tokens.begin(), results[r].tokens.end(),
+                         expected.greedy_ids.begin()));
+      }
+      std::printf("%-26s prefill in chunks of 3: max relative error %.2e\n", name.c_str(), worst);
+    }
+  }
+}

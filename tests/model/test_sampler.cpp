@@ -145,3 +145,24 @@ TEST_CASE("a vocabulary split in slices sums and draws as the whole row", "[mode
   CHECK(best_of_slices.index == best.index);
   CHECK(best_of_slices.value == best.value);
 }
+
+TEST_CASE("sampling refuses what it cannot draw from", "[model][sampling]") {
+  CpuBackend backend(1);
+  std::vector<SeededRandom> random{SeededRandom(1)};
+  const Tensor row = backend.upload(std::vector<float>{0.0f, 1.0f}, 1, 2);
+  CHECK_THROWS_WITH(sample_rows(backend, nullptr, row, 0, 1e-40, 1.0, random),
+                    Catch::Contains("too small for fp32"));
+  CHECK_THROWS_WITH(sample_rows(backend, nullptr, row, 0, 1.0, 0.0, random),
+                    Catch::Contains("0 < top_p <= 1"));
+  const Tensor infinite = backend.upload(std::vector<float>{0.0f, INFINITY}, 1, 2);
+  CHECK_THROWS_WITH(sample_rows(backend, nullptr, infinite, 0, 1.0, 1.0, random),
+                    Catch::Contains("logits row 0"));
+  // -0 and +0 are one value: a nucleus ending at 0 takes both.
+  const Tensor zeros = backend.upload(std::vector<float>{1.0f, 0.0f, -0.0f, -5.0f}, 1, 4);
+  std::map<std::int32_t, int> seen;
+  for (int i = 0; i < 400; ++i)
+    ++seen[sample_rows(backend, nullptr, zeros, 0, 1.0, 0.8, random)[0]];
+  CHECK(seen.count(1) == 1);
+  CHECK(seen.count(2) == 1);
+  CHECK(seen.count(3) == 0);
+}

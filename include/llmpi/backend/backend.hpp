@@ -23,9 +23,11 @@ struct RowLogSoftmax {
   float target;   // the target column's logit; 0 where the target is not in the row
 };
 
-// A decode step that repeats with the same shapes: `rows` sequences of the KV cache `cache_id`,
-// each with at most `max_keys` keys, producing a [rows, output_cols] result (0: none).
+// A decode step that repeats with the same shapes: model `model` (its address) on `rows`
+// sequences of the KV cache `cache_id`, each with at most `max_keys` keys, producing a
+// [rows, output_cols] result (0: none).
 struct RepeatedStep {
+  std::uintptr_t model = 0;
   std::uint64_t cache_id = 0;
   std::int64_t rows = 0;
   std::int64_t max_keys = 0;

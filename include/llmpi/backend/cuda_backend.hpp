@@ -53,7 +53,7 @@ class CudaBackend final : public Backend {
                       const std::function<Tensor()>& step) override;
   void forget_repeated(std::uint64_t cache_id) override;
   bool records_repeated() const override { return graphs_; }
-  void set_records_repeated(bool on) override { graphs_ = on; }
+  void set_records_repeated(bool on) override;
 
   Tensor allocate(std::int64_t rows, std::int64_t cols) override;
   Tensor upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) override;
@@ -132,7 +132,13 @@ class CudaBackend final : public Backend {
   std::chrono::seconds wait_timeout_{0};
   bool graphs_ = false;
   std::optional<Capture> capture_;
+  // A shape is recorded the second time it runs (one that runs once is not worth a capture),
+  // and at most kMaxRecordings are kept, the least recently replayed dropped first: each holds
+  // its logits buffer and the graph's memory.
+  static constexpr std::size_t kMaxRecordings = 16;
   std::map<RepeatedStep, std::unique_ptr<Recording>> recordings_;
+  std::map<RepeatedStep, std::uint64_t> last_run_;  // shapes seen, by the run they last ran in
+  std::uint64_t runs_ = 0;
   std::unique_ptr<Handles> handles_;
 };
 

@@ -31,6 +31,7 @@ constexpr float kMassScale = 1099511627776.0f;
 
 // Orders floats as unsigned integers: a < b exactly when sortable_key(a) < sortable_key(b).
 LLMPI_HOST_DEVICE inline std::uint32_t sortable_key(float value) {
+  if (value == 0.0f) value = 0.0f;  // -0 and +0 are equally likely: one key
 #if defined(__CUDA_ARCH__)
   const std::uint32_t bits = __float_as_uint(value);
 #else

@@ -33,6 +33,10 @@ class Transformer {
   Transformer(ModelConfig config, ModelWeights weights, Backend& backend, const ModelShard& shard,
               ModelComms comms);
 
+  // The most tokens one forward pass runs at once (batch.max_tokens, what the planner sized
+  // the activations for; 0: no limit). Longer prompts are prefilled in chunks of this size.
+  void set_step_tokens(std::int64_t tokens) { step_tokens_ = tokens; }
+
   // Runs `tokens` (continuing sequence `sequence` of `cache`) through this rank's layers.
   // Every rank of a replica calls it with the same tokens. Returns this rank's logits
   // [1 or tokens, vocab rows of this rank] on the last stage, an empty tensor elsewhere.
@@ -71,6 +75,9 @@ class Transformer {
   Backend& backend() { return backend_; }
 
  private:
+  Tensor forward_chunk(std::span<const std::int32_t> tokens, KvCache& cache, LogitsFor which,
+                       int sequence);
+  void check_tokens(std::span<const std::int32_t> tokens) const;
   Tensor norm(const Tensor& x, const Tensor& weight, const Tensor& bias);
   struct Step;
   Tensor run_layers(std::span<const std::int32_t> tokens, const Step& step, KvCache& cache);
@@ -89,6 +96,7 @@ class Transformer {
   Backend& backend_;
   ModelShard shard_;
   ModelComms comms_;
+  std::int64_t step_tokens_ = 0;
 };
 
 }  // namespace llmpi
