@@ -450,6 +450,32 @@ void CudaBackend::split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v
   check_last_launch("split_qkv");
 }
 
+void CudaBackend::qkv_into_cache(const Tensor& fused, int head_dim,
+                                 std::span<const std::int32_t> positions, float theta,
+                                 std::span<const std::int32_t> cache_rows, Tensor& q,
+                                 Tensor& k_cache, Tensor& v_cache) {
+  const auto tokens = static_cast<std::size_t>(fused.rows);
+  check.require(fused.cols == q.cols + 2 * k_cache.cols && q.rows == fused.rows &&
+                    v_cache.cols == k_cache.cols && v_cache.rows == k_cache.rows &&
+                    head_dim % 2 == 0 && q.cols % head_dim == 0 && k_cache.cols % head_dim == 0 &&
+                    positions.size() == tokens && cache_rows.size() == tokens,
+                "qkv_into_cache",
+                "fused " + ShapeCheck::dims(fused) + " q " + ShapeCheck::dims(q) + " cache " +
+                    ShapeCheck::dims(k_cache) + " head_dim " + std::to_string(head_dim) + ", " +
+                    std::to_string(positions.size()) + " positions, " +
+                    std::to_string(cache_rows.size()) + " cache rows");
+  for (const std::int32_t row : cache_rows) {
+    check.require(row >= 0 && row < k_cache.rows, "qkv_into_cache",
+                  "cache row " + std::to_string(row) + " outside " + ShapeCheck::dims(k_cache));
+  }
+  const auto device_positions = device_ints(positions);
+  const auto device_rows = device_ints(cache_rows);
+  kernels::qkv_into_cache(fused.data, q.data, k_cache.data, v_cache.data, device_positions.get(),
+                          device_rows.get(), fused.rows, as_int(q.cols, "q"),
+                          as_int(k_cache.cols, "kv"), head_dim, theta, handles_->stream);
+  check_last_launch("qkv_into_cache");
+}
+
 // The split-K kernels (flash-decoding) with their workspace, for one sequence or a batch.
 void CudaBackend::split_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                                   const kernels::AttentionShape& shape, Tensor& out) {

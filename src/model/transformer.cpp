@@ -94,31 +94,22 @@ Tensor Transformer::attention(const Tensor& normed, const LayerWeights& layer, i
   Tensor qkv = backend_.allocate(tokens, q_size + 2 * kv_size);
   backend_.linear(normed, layer.qkv_weight, layer.qkv_bias, qkv);
   Tensor q = backend_.allocate(tokens, q_size);
-  Tensor k = backend_.allocate(tokens, kv_size);
-  Tensor v = backend_.allocate(tokens, kv_size);
-  backend_.split_qkv(qkv, q, k, v);
-  backend_.rotary(q, config_.head_dim, step.positions, config_.rope_theta);
-  backend_.rotary(k, config_.head_dim, step.positions, config_.rope_theta);
-  Tensor context = backend_.allocate(tokens, q_size);
   Tensor& pool_keys = cache.keys(local_layer);
   Tensor& pool_values = cache.values(local_layer);
-  if (step.first_row) {
-    // The sequence's rows are consecutive: write and attend in place.
-    const std::int64_t seen = step.start + tokens;
-    Tensor keys = pool_keys.row_range(*step.first_row, seen);
-    Tensor values = pool_values.row_range(*step.first_row, seen);
-    backend_.copy_rows(k, keys, step.start);
-    backend_.copy_rows(v, values, step.start);
-    backend_.attention(q, keys, values, heads, kv_heads, config_.head_dim, step.start, context);
-    return project_attention(context, layer);
-  }
-  backend_.scatter_rows(k, pool_keys, step.cache_rows);
-  backend_.scatter_rows(v, pool_values, step.cache_rows);
+  backend_.qkv_into_cache(qkv, config_.head_dim, step.positions, config_.rope_theta,
+                          step.cache_rows, q, pool_keys, pool_values);
+  Tensor context = backend_.allocate(tokens, q_size);
   if (step.batched) {
     const PagedKeys paged{step.block_table, step.blocks_per_row, cache.block_tokens(),
                           step.key_count};
     backend_.decode_attention(q, pool_keys, pool_values, heads, kv_heads, config_.head_dim, paged,
                               context);
+  } else if (step.first_row) {
+    // The sequence's rows are consecutive: attend in place.
+    const std::int64_t seen = step.start + tokens;
+    backend_.attention(q, pool_keys.row_range(*step.first_row, seen),
+                       pool_values.row_range(*step.first_row, seen), heads, kv_heads,
+                       config_.head_dim, step.start, context);
   } else {
     // Blocks out of order: gather the sequence's keys once per layer, then attend as usual.
     const auto seen = static_cast<std::int64_t>(step.history_rows.size());
@@ -128,12 +119,8 @@ Tensor Transformer::attention(const Tensor& normed, const LayerWeights& layer, i
     backend_.gather_rows(pool_values, step.history_rows, values);
     backend_.attention(q, keys, values, heads, kv_heads, config_.head_dim, step.start, context);
   }
-  return project_attention(context, layer);
-}
-
-Tensor Transformer::project_attention(const Tensor& context, const LayerWeights& layer) {
   // Row-parallel: a partial sum over this rank's heads (the bias is on TP rank 0 only).
-  Tensor out = backend_.allocate(context.rows, config_.hidden_size);
+  Tensor out = backend_.allocate(tokens, config_.hidden_size);
   backend_.linear(context, layer.output_weight, layer.output_bias, out);
   return out;
 }
@@ -224,7 +211,11 @@ Tensor Transformer::forward_chunk(std::span<const std::int32_t> tokens, KvCache&
   step.positions.resize(tokens.size());
   std::iota(step.positions.begin(), step.positions.end(), static_cast<std::int32_t>(step.start));
   step.first_row = cache.consecutive_rows(sequence, seen);
-  if (!step.first_row) {
+  if (step.first_row) {
+    for (std::int64_t position = step.start; position < seen; ++position) {
+      step.cache_rows.push_back(static_cast<std::int32_t>(*step.first_row + position));
+    }
+  } else {
     for (std::int64_t position = 0; position < seen; ++position) {
       step.history_rows.push_back(static_cast<std::int32_t>(cache.row(sequence, position)));
     }

@@ -156,6 +156,37 @@ TEST_CASE("rotary matches the CPU at long positions", "[gpu][ops]") {
   }
 }
 
+TEST_CASE("the fused q/k/v split, rotary and cache write matches the CPU's three ops",
+          "[gpu][ops]") {
+  // The CPU runs Backend's composition (split_qkv, rotary, scatter_rows); the GPU its one
+  // kernel. Long positions, cache rows out of order; q, keys and values each compared.
+  for (const LayerShape& s : kShapes) {
+    for (const std::int64_t tokens : {1, 33}) {
+      const std::int64_t q_cols = static_cast<std::int64_t>(s.heads) * s.head_dim;
+      const std::int64_t kv_cols = static_cast<std::int64_t>(s.kv_heads) * s.head_dim;
+      const auto fused = random_matrix(tokens, q_cols + 2 * kv_cols, 1.0f, 8);
+      const auto cache = random_matrix(128, kv_cols, 1.0f, 9);
+      std::vector<std::int32_t> positions;
+      std::vector<std::int32_t> rows;
+      for (std::int64_t t = 0; t < tokens; ++t) {
+        positions.push_back(static_cast<std::int32_t>(4000 + 3 * t));
+        rows.push_back(static_cast<std::int32_t>((77 * t + 5) % 128));
+      }
+      for (const int part : {0, 1, 2}) {
+        const char* names[] = {"qkv_into_cache q", "qkv_into_cache keys", "qkv_into_cache values"};
+        compare(label(s, names[part], tokens), {fused, cache},
+                [&](Backend& b, const std::vector<Tensor>& in) {
+                  Tensor q = output(b, tokens, q_cols);
+                  Tensor keys = copy_of(b, in[1]);
+                  Tensor values = copy_of(b, in[1]);
+                  b.qkv_into_cache(in[0], s.head_dim, positions, s.theta, rows, q, keys, values);
+                  return part == 0 ? q : part == 1 ? keys : values;
+                });
+      }
+    }
+  }
+}
+
 TEST_CASE("attention (prefill, chunked prefill, split decode) matches the CPU", "[gpu][ops]") {
   struct Case {
     std::int64_t tokens, start;

@@ -39,6 +39,13 @@ class WatchingBackend : public CpuBackend {
     expect_declared(ids);
     CpuBackend::embedding(ids, table, first_id, out);
   }
+  void qkv_into_cache(const Tensor& fused, int head_dim, std::span<const std::int32_t> positions,
+                      float theta, std::span<const std::int32_t> cache_rows, Tensor& q,
+                      Tensor& k_cache, Tensor& v_cache) override {
+    expect_declared(positions);
+    expect_declared(cache_rows);
+    CpuBackend::qkv_into_cache(fused, head_dim, positions, theta, cache_rows, q, k_cache, v_cache);
+  }
   void rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
               float theta) override {
     expect_declared(positions);

@@ -107,6 +107,23 @@ class Backend {
   // Splits fused [tokens, q | k | v] columns into q, k and v.
   virtual void split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) = 0;
 
+  // A step's attention inputs from the fused projection [tokens, q | k | v] (q.cols query
+  // columns, then k_cache.cols each of keys and values): q rotated into `q`, token t's key
+  // rotated into k_cache row cache_rows[t] and its value copied into v_cache row cache_rows[t].
+  // This is split_qkv, rotary and scatter_rows, as written here; a backend may do it in one pass.
+  virtual void qkv_into_cache(const Tensor& fused, int head_dim,
+                              std::span<const std::int32_t> positions, float theta,
+                              std::span<const std::int32_t> cache_rows, Tensor& q, Tensor& k_cache,
+                              Tensor& v_cache) {
+    Tensor k = allocate(fused.rows, k_cache.cols);
+    Tensor v = allocate(fused.rows, v_cache.cols);
+    split_qkv(fused, q, k, v);
+    rotary(q, head_dim, positions, theta);
+    rotary(k, head_dim, positions, theta);
+    scatter_rows(k, k_cache, cache_rows);
+    scatter_rows(v, v_cache, cache_rows);
+  }
+
   // Causal attention for q [tokens, num_heads * head_dim] whose first token sits at position
   // `start`, over k_cache/v_cache [capacity, num_kv_heads * head_dim] whose rows 0 ..
   // start + tokens - 1 are filled. Query head h reads KV head h / (num_heads / num_kv_heads).

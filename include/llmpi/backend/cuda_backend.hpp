@@ -71,6 +71,9 @@ class CudaBackend final : public Backend {
   void rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
               float theta) override;
   void split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) override;
+  void qkv_into_cache(const Tensor& fused, int head_dim, std::span<const std::int32_t> positions,
+                      float theta, std::span<const std::int32_t> cache_rows, Tensor& q,
+                      Tensor& k_cache, Tensor& v_cache) override;
   void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int num_heads,
                  int num_kv_heads, int head_dim, std::int64_t start, Tensor& out) override;
   void decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,

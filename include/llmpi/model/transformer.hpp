@@ -83,7 +83,6 @@ class Transformer {
   Tensor run_layers(std::span<const std::int32_t> tokens, const Step& step, KvCache& cache);
   Tensor attention(const Tensor& normed, const LayerWeights& layer, int local_layer, KvCache& cache,
                    const Step& step);
-  Tensor project_attention(const Tensor& context, const LayerWeights& layer);
   Tensor logits_of(const Tensor& hidden);
   std::vector<std::int32_t> tell_every_stage(std::vector<std::int32_t> tokens);
   Tensor mlp(const Tensor& normed, const LayerWeights& layer);
