@@ -5,9 +5,10 @@
 
 namespace llmpi::kernels {
 
-void rms_norm(const void* x, const void* weight, void* out, long long rows, int cols, float eps,
-              cudaStream_t stream);
-void layer_norm(const void* x, const void* weight, const void* bias, void* out, long long rows,
-                int cols, float eps, cudaStream_t stream);
+// With `delta` (else null): x += delta first, written back, and the sum normalised.
+void rms_norm(void* x, const void* delta, const void* weight, void* out, long long rows, int cols,
+              float eps, cudaStream_t stream);
+void layer_norm(void* x, const void* delta, const void* weight, const void* bias, void* out,
+                long long rows, int cols, float eps, cudaStream_t stream);
 
 }  // namespace llmpi::kernels

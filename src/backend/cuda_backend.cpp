@@ -403,9 +403,20 @@ void CudaBackend::linear(const Tensor& x, const Tensor& weight, const Tensor& bi
 void CudaBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) {
   check.same_shape(x, out, "rms_norm");
   check.require(weight.numel() == x.cols, "rms_norm", "weight " + ShapeCheck::dims(weight));
-  kernels::rms_norm(x.data, weight.data, out.data, x.rows, as_int(x.cols, "cols"), eps,
+  // Read only: without a delta the kernel writes nothing back.
+  kernels::rms_norm(x.data, nullptr, weight.data, out.data, x.rows, as_int(x.cols, "cols"), eps,
                     handles_->stream);
   check_last_launch("rms_norm");
+}
+
+void CudaBackend::add_rms_norm(Tensor& x, const Tensor& delta, const Tensor& weight, float eps,
+                               Tensor& out) {
+  check.same_shape(x, delta, "add_rms_norm");
+  check.same_shape(x, out, "add_rms_norm");
+  check.require(weight.numel() == x.cols, "add_rms_norm", "weight " + ShapeCheck::dims(weight));
+  kernels::rms_norm(x.data, delta.data, weight.data, out.data, x.rows, as_int(x.cols, "cols"), eps,
+                    handles_->stream);
+  check_last_launch("add_rms_norm");
 }
 
 void CudaBackend::layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
@@ -413,9 +424,20 @@ void CudaBackend::layer_norm(const Tensor& x, const Tensor& weight, const Tensor
   check.same_shape(x, out, "layer_norm");
   check.require(weight.numel() == x.cols && bias.numel() == x.cols, "layer_norm",
                 "weight " + ShapeCheck::dims(weight) + " bias " + ShapeCheck::dims(bias));
-  kernels::layer_norm(x.data, weight.data, bias.data, out.data, x.rows, as_int(x.cols, "cols"), eps,
-                      handles_->stream);
+  kernels::layer_norm(x.data, nullptr, weight.data, bias.data, out.data, x.rows,
+                      as_int(x.cols, "cols"), eps, handles_->stream);
   check_last_launch("layer_norm");
+}
+
+void CudaBackend::add_layer_norm(Tensor& x, const Tensor& delta, const Tensor& weight,
+                                 const Tensor& bias, float eps, Tensor& out) {
+  check.same_shape(x, delta, "add_layer_norm");
+  check.same_shape(x, out, "add_layer_norm");
+  check.require(weight.numel() == x.cols && bias.numel() == x.cols, "add_layer_norm",
+                "weight " + ShapeCheck::dims(weight) + " bias " + ShapeCheck::dims(bias));
+  kernels::layer_norm(x.data, delta.data, weight.data, bias.data, out.data, x.rows,
+                      as_int(x.cols, "cols"), eps, handles_->stream);
+  check_last_launch("add_layer_norm");
 }
 
 void CudaBackend::embedding(std::span<const std::int32_t> ids, const Tensor& table,

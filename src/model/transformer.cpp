@@ -80,6 +80,18 @@ Tensor Transformer::norm(const Tensor& x, const Tensor& weight, const Tensor& bi
   return out;
 }
 
+Tensor Transformer::add_then_norm(Tensor& x, const Tensor& delta, const Tensor& weight,
+                                  const Tensor& bias) {
+  if (delta.empty()) return norm(x, weight, bias);
+  Tensor out = backend_.allocate(x.rows, x.cols);
+  if (config_.norm == NormKind::rms_norm) {
+    backend_.add_rms_norm(x, delta, weight, config_.norm_eps, out);
+  } else {
+    backend_.add_layer_norm(x, delta, weight, bias, config_.norm_eps, out);
+  }
+  return out;
+}
+
 void Transformer::tp_sum(Tensor& partial) {
   if (comms_.tp != nullptr && shard_.tp_size > 1) comms_.tp->all_reduce_sum(partial);
 }
@@ -293,9 +305,12 @@ Tensor Transformer::run_layers(std::span<const std::int32_t> tokens, const Step&
     x = receive_activations(count);
   }
 
+  // Each residual branch is added to x in the same pass as the norm that reads x next.
+  Tensor pending;
   for (int local = 0; local < shard_.layer_count(); ++local) {
     const LayerWeights& layer = weights_.layers[static_cast<std::size_t>(local)];
-    Tensor normed = norm(x, layer.attention_norm_weight, layer.attention_norm_bias);
+    Tensor normed =
+        add_then_norm(x, pending, layer.attention_norm_weight, layer.attention_norm_bias);
     Tensor attention_out = attention(normed, layer, local, cache, step);
     if (config_.parallel_attention) {
       // Attention and MLP both read the block's input: sum their partials, all-reduce once.
@@ -304,15 +319,17 @@ Tensor Transformer::run_layers(std::span<const std::int32_t> tokens, const Step&
       Tensor mlp_out = mlp(mlp_in, layer);
       backend_.add(mlp_out, attention_out);
       tp_sum(mlp_out);
-      backend_.add(x, mlp_out);
+      pending = std::move(mlp_out);
     } else {
       tp_sum(attention_out);
-      backend_.add(x, attention_out);
-      Tensor mlp_out = mlp(norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias), layer);
+      const Tensor mlp_in =
+          add_then_norm(x, attention_out, layer.mlp_norm_weight, layer.mlp_norm_bias);
+      Tensor mlp_out = mlp(mlp_in, layer);
       tp_sum(mlp_out);
-      backend_.add(x, mlp_out);
+      pending = std::move(mlp_out);
     }
   }
+  if (!pending.empty()) backend_.add(x, pending);
   if (!shard_.last_stage()) send_activations(x);
   return x;
 }

@@ -135,6 +135,26 @@ TEST_CASE("norms match the CPU", "[gpu][ops]") {
                 b.layer_norm(in[0], in[1], in[2], 1e-5f, out);
                 return out;
               });
+      // Fused with the residual add: the normed output and the updated residual both compared.
+      const auto delta = random_matrix(tokens, hidden, 1.0f, 7);
+      const std::string size =
+          " hidden=" + std::to_string(hidden) + " tokens=" + std::to_string(tokens);
+      for (const bool residual : {false, true}) {
+        compare(std::string(residual ? "add_rms_norm residual" : "add_rms_norm") + size,
+                {x, delta, w}, [&](Backend& b, const std::vector<Tensor>& in) {
+                  Tensor acc = copy_of(b, in[0]);
+                  Tensor out = output(b, tokens, hidden);
+                  b.add_rms_norm(acc, in[1], in[2], 1e-5f, out);
+                  return residual ? acc : out;
+                });
+        compare(std::string(residual ? "add_layer_norm residual" : "add_layer_norm") + size,
+                {x, delta, w, bias}, [&](Backend& b, const std::vector<Tensor>& in) {
+                  Tensor acc = copy_of(b, in[0]);
+                  Tensor out = output(b, tokens, hidden);
+                  b.add_layer_norm(acc, in[1], in[2], in[3], 1e-5f, out);
+                  return residual ? acc : out;
+                });
+      }
     }
   }
 }

@@ -94,6 +94,18 @@ class Backend {
   virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) = 0;
   virtual void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
                           Tensor& out) = 0;
+  // x += delta, then out = the norm of x: a residual add and the norm that reads its result, in
+  // one pass where a backend fuses them (as written here, two).
+  virtual void add_rms_norm(Tensor& x, const Tensor& delta, const Tensor& weight, float eps,
+                            Tensor& out) {
+    add(x, delta);
+    rms_norm(x, weight, eps, out);
+  }
+  virtual void add_layer_norm(Tensor& x, const Tensor& delta, const Tensor& weight,
+                              const Tensor& bias, float eps, Tensor& out) {
+    add(x, delta);
+    layer_norm(x, weight, bias, eps, out);
+  }
   // out[t] = table[ids[t] - first_id]; ids outside the table's rows give zero rows (a
   // vocabulary-parallel rank holds rows [first_id, first_id + table.rows) only).
   virtual void embedding(std::span<const std::int32_t> ids, const Tensor& table,

@@ -66,6 +66,10 @@ class CudaBackend final : public Backend {
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;
   void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
                   Tensor& out) override;
+  void add_rms_norm(Tensor& x, const Tensor& delta, const Tensor& weight, float eps,
+                    Tensor& out) override;
+  void add_layer_norm(Tensor& x, const Tensor& delta, const Tensor& weight, const Tensor& bias,
+                      float eps, Tensor& out) override;
   void embedding(std::span<const std::int32_t> ids, const Tensor& table, std::int64_t first_id,
                  Tensor& out) override;
   void rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,

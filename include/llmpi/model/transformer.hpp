@@ -79,6 +79,8 @@ class Transformer {
                        int sequence);
   void check_tokens(std::span<const std::int32_t> tokens) const;
   Tensor norm(const Tensor& x, const Tensor& weight, const Tensor& bias);
+  // x += delta (nothing when delta is empty), then norm(x): one pass where the backend fuses it.
+  Tensor add_then_norm(Tensor& x, const Tensor& delta, const Tensor& weight, const Tensor& bias);
   struct Step;
   Tensor run_layers(std::span<const std::int32_t> tokens, const Step& step, KvCache& cache);
   Tensor attention(const Tensor& normed, const LayerWeights& layer, int local_layer, KvCache& cache,
