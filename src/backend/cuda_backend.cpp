@@ -283,6 +283,8 @@ Tensor CudaBackend::run_repeated(const RepeatedStep& shape,
     if (recordings_.size() >= kMaxRecordings) {
       const auto oldest = std::ranges::min_element(
           recordings_, {}, [&](const auto& entry) { return last_run_.at(entry.first); });
+      // Forgotten as a shape too: it must repeat again before it is recorded again.
+      last_run_.erase(oldest->first);
       recordings_.erase(oldest);
     }
     found = recordings_.emplace(shape, record(shape, indices, step)).first;

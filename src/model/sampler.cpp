@@ -88,7 +88,8 @@ std::vector<std::int32_t> sample_rows(Backend& backend, Comm* tp, const Tensor& 
   for (std::size_t r = 0; r < rows; ++r) {
     if (!std::isfinite(row_max[r])) {
       throw Error("sampling: logits row " + std::to_string(r) + " has a largest value of " +
-                  std::to_string(row_max[r]) + " (the model produced NaN or infinity)");
+                  std::to_string(row_max[r]) +
+                  " (the model produced infinite logits, or no finite one)");
     }
   }
   const std::vector<std::uint32_t> threshold =

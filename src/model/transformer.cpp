@@ -7,6 +7,7 @@
 #include <numeric>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "llmpi/core/error.hpp"
@@ -193,6 +194,9 @@ Tensor Transformer::forward(std::span<const std::int32_t> tokens, KvCache& cache
     throw Error("forward: sequence " + std::to_string(sequence) + " is not in the KV cache's " +
                 std::to_string(cache.sequences()) + " sequences");
   }
+  // The whole prompt is checked and its blocks taken before any chunk runs.
+  check_tokens(tokens);
+  hold(cache, cache.length(sequence) + count, sequence, "forward");
   const std::int64_t chunk = step_tokens_ > 0 ? step_tokens_ : count;
   if (count <= chunk) return forward_chunk(tokens, cache, which, sequence);
   // More tokens than one step may hold: chunk by chunk, each attending to the earlier ones
@@ -309,8 +313,9 @@ Tensor Transformer::run_layers(std::span<const std::int32_t> tokens, const Step&
   Tensor pending;
   for (int local = 0; local < shard_.layer_count(); ++local) {
     const LayerWeights& layer = weights_.layers[static_cast<std::size_t>(local)];
-    Tensor normed =
-        add_then_norm(x, pending, layer.attention_norm_weight, layer.attention_norm_bias);
+    // The branch is in x after this: its memory goes now, not a layer later.
+    Tensor normed = add_then_norm(x, std::exchange(pending, Tensor{}), layer.attention_norm_weight,
+                                  layer.attention_norm_bias);
     Tensor attention_out = attention(normed, layer, local, cache, step);
     if (config_.parallel_attention) {
       // Attention and MLP both read the block's input: sum their partials, all-reduce once.
@@ -422,6 +427,8 @@ double Transformer::continuation_log_likelihood(std::span<const std::int32_t> co
   std::vector<std::int32_t> tokens(context.begin(), context.end());
   tokens.insert(tokens.end(), continuation.begin(), continuation.end() - 1);
   const auto count = static_cast<std::int64_t>(tokens.size());
+  check_tokens(tokens);
+  check_tokens(continuation.last(1));
   KvCache cache(backend_, config_, shard_, count);
   // Rows context.size() - 1 onwards predict the continuation's tokens. Chunk by chunk (one
   // step's tokens at most), so only one chunk's logits exist at a time.

@@ -51,9 +51,11 @@ LLMPI_HOST_DEVICE inline int bin_of(std::uint32_t key, int prefix_bits) {
   return static_cast<int>((key >> (32 - kBinBits - prefix_bits)) & (kBins - 1));
 }
 
+// A NaN logit weighs nothing (and, its Gumbel key NaN, is never drawn): both backends ignore it.
 LLMPI_HOST_DEVICE inline std::uint64_t fixed_mass(float logit, float row_max,
                                                   float inv_temperature) {
-  return static_cast<std::uint64_t>(expf((logit - row_max) * inv_temperature) * kMassScale);
+  const float weight = expf((logit - row_max) * inv_temperature);
+  return weight > 0.0f ? static_cast<std::uint64_t>(weight * kMassScale) : 0;
 }
 
 // Uniform in (0, 1) for token `column` of a row drawing with `seed` (SplitMix64's mixer over the
