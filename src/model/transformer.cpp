@@ -326,9 +326,12 @@ Tensor Transformer::run_layers(std::span<const std::int32_t> tokens, const Step&
       tp_sum(mlp_out);
       pending = std::move(mlp_out);
     } else {
+      // Only x lives on into the MLP: the attention's input and output go once used, keeping
+      // a step's activations within the planner's estimate.
+      normed = Tensor{};
       tp_sum(attention_out);
-      const Tensor mlp_in =
-          add_then_norm(x, attention_out, layer.mlp_norm_weight, layer.mlp_norm_bias);
+      const Tensor mlp_in = add_then_norm(x, std::exchange(attention_out, Tensor{}),
+                                          layer.mlp_norm_weight, layer.mlp_norm_bias);
       Tensor mlp_out = mlp(mlp_in, layer);
       tp_sum(mlp_out);
       pending = std::move(mlp_out);
