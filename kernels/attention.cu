@@ -133,6 +133,133 @@ __global__ void attention_combine_kernel(const float* __restrict__ partial_max,
   }
 }
 
+// Batched decode with grouped queries: grid (kv heads, tokens, splits). The block reads each
+// tile of its KV head's keys and values into shared memory once, and every query head of the
+// group attends over it (warp w takes heads w, w + kWarps, ...), so the cache is read once per
+// KV head instead of once per query head. Each head's running max, sum and accumulator live in
+// shared memory between tiles. Same partial-slot layout as attention_partial_kernel.
+constexpr int kGroupTile = 32;  // keys per shared-memory tile
+
+// Dynamic shared memory: the group's queries and per-head (max, sum, accumulator) in fp32,
+// then one tile of keys and one of values in bf16.
+inline long long grouped_shared_bytes(int group, int head_dim) {
+  const long long floats =
+      static_cast<long long>(group) * head_dim + static_cast<long long>(group) * (2 + head_dim);
+  return floats * 4 + 2LL * kGroupTile * head_dim * 2;
+}
+
+__global__ void grouped_decode_partial_kernel(
+    const bf16* __restrict__ q, const bf16* __restrict__ k_cache, const bf16* __restrict__ v_cache,
+    float* __restrict__ partial_max, float* __restrict__ partial_sum,
+    float* __restrict__ partial_acc, AttentionShape shape, float scale) {
+  extern __shared__ float shared[];
+  const int kv_head = blockIdx.x;
+  const long long token = blockIdx.y;
+  const int split = blockIdx.z;
+  const int lane = threadIdx.x % 32;
+  const int warp = threadIdx.x / 32;
+  const int head_dim = shape.head_dim;
+  const int group = shape.num_heads / shape.num_kv_heads;
+  const int first_head = kv_head * group;
+  float* queries = shared;                                            // [group][head_dim]
+  float* state = queries + static_cast<long long>(group) * head_dim;  // [group][2 + head_dim]
+  bf16* tile_k = reinterpret_cast<bf16*>(state + static_cast<long long>(group) * (2 + head_dim));
+  bf16* tile_v = tile_k + kGroupTile * head_dim;  // [kGroupTile][head_dim]
+
+  const long long visible = shape.key_count[token];
+  const int* table = shape.block_table + token * shape.blocks_per_row;
+  const long long per_split = (visible + gridDim.z - 1) / gridDim.z;
+  const long long begin = split * per_split;
+  const long long end = min(visible, begin + per_split);
+  const long long in_block = (1LL << shape.block_bits) - 1;
+  const long long kv_offset = static_cast<long long>(kv_head) * head_dim;
+
+  const bf16* q_row = q + token * shape.num_heads * head_dim;
+  for (int i = threadIdx.x; i < group * head_dim; i += blockDim.x) {
+    queries[i] = to_float(q_row[static_cast<long long>(first_head) * head_dim + i]) * scale;
+  }
+  for (int h = threadIdx.x; h < group; h += blockDim.x) {
+    float* head_state = state + static_cast<long long>(h) * (2 + head_dim);
+    head_state[0] = -INFINITY;
+    head_state[1] = 0.0f;
+  }
+  for (int i = threadIdx.x; i < group * (2 + head_dim); i += blockDim.x) {
+    if (i % (2 + head_dim) >= 2) state[i] = 0.0f;
+  }
+  __syncthreads();
+
+  for (long long tile = begin; tile < end; tile += kGroupTile) {
+    const int count = static_cast<int>(min(static_cast<long long>(kGroupTile), end - tile));
+    for (int i = threadIdx.x; i < count * head_dim; i += blockDim.x) {
+      const long long j = tile + i / head_dim;
+      const long long row =
+          (static_cast<long long>(table[j >> shape.block_bits]) << shape.block_bits) +
+          (j & in_block);
+      const long long at = row * shape.kv_stride + kv_offset + i % head_dim;
+      tile_k[i] = k_cache[at];
+      tile_v[i] = v_cache[at];
+    }
+    __syncthreads();
+    for (int h = warp; h < group; h += blockDim.x / 32) {
+      const float* query = queries + static_cast<long long>(h) * head_dim;
+      float* head_state = state + static_cast<long long>(h) * (2 + head_dim);
+      float running_max = head_state[0];
+      float running_sum = head_state[1];
+      float acc[8];
+#pragma unroll
+      for (int r = 0; r < 8; ++r) {
+        const int d = lane + 32 * r;
+        acc[r] = d < head_dim ? head_state[2 + d] : 0.0f;
+      }
+      for (int j = 0; j < count; ++j) {
+        float dot = 0.0f;
+#pragma unroll
+        for (int r = 0; r < 8; ++r) {
+          const int d = lane + 32 * r;
+          if (d < head_dim) dot += query[d] * to_float(tile_k[j * head_dim + d]);
+        }
+        const float score = warp_sum(dot);
+        const float new_max = fmaxf(running_max, score);
+        const float correction = __expf(running_max - new_max);
+        const float weight = __expf(score - new_max);
+        running_sum = running_sum * correction + weight;
+#pragma unroll
+        for (int r = 0; r < 8; ++r) {
+          const int d = lane + 32 * r;
+          if (d < head_dim)
+            acc[r] = acc[r] * correction + weight * to_float(tile_v[j * head_dim + d]);
+        }
+        running_max = new_max;
+      }
+#pragma unroll
+      for (int r = 0; r < 8; ++r) {
+        const int d = lane + 32 * r;
+        if (d < head_dim) head_state[2 + d] = acc[r];
+      }
+      __syncwarp();
+      if (lane == 0) {
+        head_state[0] = running_max;
+        head_state[1] = running_sum;
+      }
+    }
+    __syncthreads();  // the tile is reused; the states are complete
+  }
+
+  for (int i = threadIdx.x; i < group * (2 + head_dim); i += blockDim.x) {
+    const int h = i / (2 + head_dim);
+    const int part = i % (2 + head_dim);
+    const long long slot = (token * shape.num_heads + first_head + h) * gridDim.z + split;
+    const float value = state[i];
+    if (part == 0) {
+      partial_max[slot] = value;
+    } else if (part == 1) {
+      partial_sum[slot] = value;
+    } else {
+      partial_acc[slot * head_dim + part - 2] = value;
+    }
+  }
+}
+
 // The most keys any query row sees.
 long long longest_keys(const AttentionShape& shape) {
   return shape.key_count != nullptr ? shape.max_keys : shape.start + shape.tokens;
@@ -144,9 +271,17 @@ long long keys_per_split(const AttentionShape& shape, int splits) {
 
 }  // namespace
 
+// Batched decode of grouped heads takes the grouped kernel when its shared memory fits.
+static bool grouped_decode(const AttentionShape& shape) {
+  const int group = shape.num_heads / shape.num_kv_heads;
+  return shape.key_count != nullptr && group > 1 && shape.head_dim <= 256 &&
+         grouped_shared_bytes(group, shape.head_dim) <= 48 * 1024;
+}
+
 int attention_splits(const AttentionShape& shape, int multiprocessors) {
   const long long keys = longest_keys(shape);
-  const long long blocks = shape.tokens * shape.num_heads;
+  const long long blocks =
+      shape.tokens * (grouped_decode(shape) ? shape.num_kv_heads : shape.num_heads);
   // Aim for two waves of blocks, but give each range at least 64 keys.
   long long splits = (2LL * multiprocessors + blocks - 1) / blocks;
   const long long most = (keys + 63) / 64;
@@ -170,10 +305,21 @@ void attention(const void* q, const void* k_cache, const void* v_cache, void* ou
   const dim3 grid(static_cast<unsigned int>(shape.num_heads),
                   static_cast<unsigned int>(shape.tokens), static_cast<unsigned int>(splits));
   const float scale = 1.0f / sqrtf(static_cast<float>(shape.head_dim));
-  attention_partial_kernel<<<grid, 32 * kWarps, 0, stream>>>(
-      static_cast<const bf16*>(q), static_cast<const bf16*>(k_cache),
-      static_cast<const bf16*>(v_cache), partial_max, partial_sum, partial_acc, shape,
-      keys_per_split(shape, splits), scale);
+  if (grouped_decode(shape)) {
+    const int group = shape.num_heads / shape.num_kv_heads;
+    const dim3 grouped_grid(static_cast<unsigned int>(shape.num_kv_heads),
+                            static_cast<unsigned int>(shape.tokens),
+                            static_cast<unsigned int>(splits));
+    const auto bytes = static_cast<size_t>(grouped_shared_bytes(group, shape.head_dim));
+    grouped_decode_partial_kernel<<<grouped_grid, 32 * kWarps, bytes, stream>>>(
+        static_cast<const bf16*>(q), static_cast<const bf16*>(k_cache),
+        static_cast<const bf16*>(v_cache), partial_max, partial_sum, partial_acc, shape, scale);
+  } else {
+    attention_partial_kernel<<<grid, 32 * kWarps, 0, stream>>>(
+        static_cast<const bf16*>(q), static_cast<const bf16*>(k_cache),
+        static_cast<const bf16*>(v_cache), partial_max, partial_sum, partial_acc, shape,
+        keys_per_split(shape, splits), scale);
+  }
   const dim3 combine_grid(static_cast<unsigned int>(shape.num_heads),
                           static_cast<unsigned int>(shape.tokens));
   attention_combine_kernel<<<combine_grid, 128, 0, stream>>>(
