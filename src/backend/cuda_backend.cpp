@@ -195,6 +195,11 @@ std::shared_ptr<void> CudaBackend::device_copy(const void* host, std::size_t byt
   return memory;
 }
 
+void CudaBackend::read_back(void* host, const void* device, std::size_t bytes, const char* why) {
+  CHECK_CUDA(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, handles_->stream));
+  wait_for_stream(why);
+}
+
 std::shared_ptr<int> CudaBackend::device_ints(std::span<const std::int32_t> values) {
   if (capture_) {
     // The recording must read the buffer each replay refills: find the declared array.
@@ -343,9 +348,7 @@ Tensor CudaBackend::upload(std::span<const float> host, std::int64_t rows, std::
 
 std::vector<float> CudaBackend::download(const Tensor& tensor) {
   std::vector<std::uint16_t> bits(static_cast<std::size_t>(tensor.numel()));
-  CHECK_CUDA(cudaMemcpyAsync(bits.data(), tensor.data, bits.size() * 2, cudaMemcpyDeviceToHost,
-                             handles_->stream));
-  wait_for_stream("download");
+  read_back(bits.data(), tensor.data, bits.size() * 2, "download");
   std::vector<float> values(bits.size());
   std::transform(bits.begin(), bits.end(), values.begin(), bf16_to_f32);
   return values;
@@ -576,9 +579,7 @@ std::vector<RowMax> CudaBackend::max_rows(const Tensor& x) {
                     as_int(x.cols, "cols"), handles_->stream);
   check_last_launch("max_rows");
   std::vector<RowMax> result(static_cast<std::size_t>(x.rows));
-  CHECK_CUDA(cudaMemcpyAsync(result.data(), maxima.get(), result.size() * sizeof(RowMax),
-                             cudaMemcpyDeviceToHost, handles_->stream));
-  wait_for_stream("read the row maxima");
+  read_back(result.data(), maxima.get(), result.size() * sizeof(RowMax), "read the row maxima");
   return result;
 }
 
@@ -594,9 +595,8 @@ std::vector<RowLogSoftmax> CudaBackend::log_softmax_rows(const Tensor& logits,
                             static_cast<kernels::RowLogSoftmax*>(rows.get()), logits.rows,
                             as_int(logits.cols, "cols"), handles_->stream);
   check_last_launch("log_softmax_rows");
-  CHECK_CUDA(cudaMemcpyAsync(result.data(), rows.get(), result.size() * sizeof(RowLogSoftmax),
-                             cudaMemcpyDeviceToHost, handles_->stream));
-  wait_for_stream("read the log-softmax rows");
+  read_back(result.data(), rows.get(), result.size() * sizeof(RowLogSoftmax),
+            "read the log-softmax rows");
   return result;
 }
 
@@ -615,9 +615,7 @@ void CudaBackend::mass_histogram(const Tensor& logits, std::span<const float> ro
                           static_cast<unsigned long long*>(bins.get()), logits.rows,
                           as_int(logits.cols, "cols"), handles_->stream);
   check_last_launch("mass_histogram");
-  CHECK_CUDA(cudaMemcpyAsync(histogram.data(), bins.get(), histogram.size_bytes(),
-                             cudaMemcpyDeviceToHost, handles_->stream));
-  wait_for_stream("read the sampling histogram");
+  read_back(histogram.data(), bins.get(), histogram.size_bytes(), "read the sampling histogram");
 }
 
 std::vector<RowMax> CudaBackend::gumbel_max_rows(const Tensor& logits,
@@ -639,9 +637,7 @@ std::vector<RowMax> CudaBackend::gumbel_max_rows(const Tensor& logits,
                            static_cast<kernels::RowMax*>(best.get()), logits.rows,
                            as_int(logits.cols, "cols"), handles_->stream);
   check_last_launch("gumbel_max_rows");
-  CHECK_CUDA(cudaMemcpyAsync(result.data(), best.get(), result.size() * sizeof(RowMax),
-                             cudaMemcpyDeviceToHost, handles_->stream));
-  wait_for_stream("read the sampled columns");
+  read_back(result.data(), best.get(), result.size() * sizeof(RowMax), "read the sampled columns");
   return result;
 }
 

@@ -218,7 +218,7 @@ Tensor Transformer::forward(std::span<const std::int32_t> tokens, KvCache& cache
 
 Tensor Transformer::forward_chunk(std::span<const std::int32_t> tokens, KvCache& cache,
                                   LogitsFor which, int sequence) {
-  check_tokens(tokens);
+  // The tokens were checked by the callers (forward, continuation_log_likelihood).
   const auto count = static_cast<std::int64_t>(tokens.size());
   Step step;
   step.start = cache.length(sequence);

@@ -105,6 +105,8 @@ class CudaBackend final : public Backend {
   struct Handles;
   std::shared_ptr<void> device_bytes(std::size_t bytes);
   std::shared_ptr<void> device_copy(const void* host, std::size_t bytes);
+  // Copies device results to the host once the stream has produced them (`why` names the wait).
+  void read_back(void* host, const void* device, std::size_t bytes, const char* why);
   std::shared_ptr<int> device_ints(std::span<const std::int32_t> values);
   void check_last_launch(const char* kernel);
   void wait_for_stream(const char* why);
