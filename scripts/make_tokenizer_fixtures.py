@@ -33,8 +33,8 @@ disagreements printed: for llama2 (LlamaTokenizer) and smollm2
 (GPT2Tokenizer) transformers 5 rebuilds the pipeline instead of loading
 tokenizer.json as written, so it legitimately differs on some strings; for
 falcon_style (PreTrainedTokenizerFast) it must agree. For llama2 the ids are
-also compared with SentencePiece itself when the tokenizer.model is found
-(reported, not enforced).
+also compared with SentencePiece itself when LLMPI_LLAMA2_TOKENIZER names the
+tokenizer.model (reported, not enforced).
 
 Deterministic: fixed seeds, single-threaded tokenizers (also for training),
 fixed output order; every run writes the same bytes given the same library
@@ -93,7 +93,7 @@ TOKENIZERS = {
     "smollm2": REPO / "models" / "SmolLM2-135M-Instruct",
     "falcon_style": OUT / "falcon_style",
 }
-LLAMA2_SPM = REPO.parent / "shared" / "data" / "tokenizers" / "llama2" / "tokenizer.model"
+LLAMA2_SPM = Path(os.environ.get("LLMPI_LLAMA2_TOKENIZER", ""))
 
 # --------------------------------------------------------------------------
 # Text material (written for this file).
@@ -661,8 +661,9 @@ def check_sentencepiece(corpus, rows):
     except ImportError:
         print("llama2: sentencepiece not installed; skipping the SentencePiece comparison")
         return
-    if not LLAMA2_SPM.is_file():
-        print(f"llama2: {LLAMA2_SPM} not found; skipping the SentencePiece comparison")
+    if not os.environ.get("LLMPI_LLAMA2_TOKENIZER") or not LLAMA2_SPM.is_file():
+        print("llama2: LLMPI_LLAMA2_TOKENIZER does not name a tokenizer.model; "
+              "skipping the SentencePiece comparison")
         return
     sp = sentencepiece.SentencePieceProcessor(model_file=str(LLAMA2_SPM))
     specials = ("<s>", "</s>", "<unk>")

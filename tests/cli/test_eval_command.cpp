@@ -41,15 +41,14 @@ std::map<std::string, std::pair<double, std::string>> scores_of(const std::files
 }  // namespace
 
 TEST_CASE("eval: one rank, two replicas, and a killed-then-resumed run agree", "[cli][eval]") {
-  if (!std::filesystem::exists(LLMPI_SMOLLM2_DIR "/model.safetensors") ||
-      !std::filesystem::exists(LLMPI_SHARED_DATA_DIR "/gsm8k/test.jsonl")) {
-    WARN("SmolLM2 or GSM8K not present; skipping");
+  if (!std::filesystem::exists(LLMPI_SMOLLM2_DIR "/model.safetensors")) {
+    WARN("SmolLM2 not present (scripts/fetch_smollm2.sh); skipping");
     return;
   }
   TempDir temp("eval");
   const auto task = temp.path() / "gsm8k-short.yaml";
-  write_text(task, "name: gsm8k-short\ncategory: math\ndataset: " LLMPI_SHARED_DATA_DIR
-                   "/gsm8k/test.jsonl\nprompt: \"Question: {question}\\nAnswer:\"\n"
+  write_text(task, "name: gsm8k-short\ncategory: math\ndataset: " LLMPI_TASKS_DIR
+                   "/data/gsm8k/test.jsonl\nprompt: \"Question: {question}\\nAnswer:\"\n"
                    "generation:\n  max_new_tokens: 12\n  stop: [\"\\n\\n\"]\n"
                    "scorer:\n  type: exact_match\n");
 

@@ -11,7 +11,7 @@
 using namespace llmpi;
 using Catch::Matchers::Contains;
 
-TEST_CASE("the shipped GSM8K task reads the shared test split", "[eval][task]") {
+TEST_CASE("the shipped GSM8K task reads the test split inside the repository", "[eval][task]") {
   const TaskSpec task = load_task(LLMPI_TASKS_DIR "/gsm8k.yaml");
   CHECK(task.name == "gsm8k");
   CHECK(task.category == "math");
@@ -19,10 +19,8 @@ TEST_CASE("the shipped GSM8K task reads the shared test split", "[eval][task]") 
   CHECK(task.few_shot.count == 4);
   CHECK(task.generation.stop.size() == 2);
   CHECK(task.required_fields() == std::vector<std::string>{"question", "answer"});
-  if (!std::filesystem::exists(task.dataset)) {
-    WARN("GSM8K data not present at " << task.dataset << "; skipping the read");
-    return;
-  }
+  CHECK(std::filesystem::equivalent(task.dataset, LLMPI_TASKS_DIR "/data/gsm8k/test.jsonl"));
+  CHECK(read_jsonl(task.dataset, {task.required_fields(), false, 0}).records.size() == 1319);
   const Dataset data = read_jsonl(task.dataset, {task.required_fields(), false, 20});
   REQUIRE(data.records.size() == 20);
   const PromptTemplate prompt(task.prompt, task.source);

@@ -1,12 +1,14 @@
 // Every string of tests/fixtures/tokenizers/corpus.jsonl through llmpi's tokenizer and through
 // Hugging Face's (scripts/make_tokenizer_fixtures.py): the same ids with and without special
 // tokens, and the same decoded text, with and without skipping special tokens.
-// Usage: tokenizer_conformance NAME TOKENIZER_DIR. Exits 77 (skipped) when the tokenizer
-// has not been fetched (scripts/fetch_smollm2.sh, scripts/fetch_tokenizers.sh).
+// Usage: tokenizer_conformance NAME TOKENIZER_DIR|- [VARIABLE]. Exits 77 (skipped) when the
+// tokenizer has not been fetched (scripts/fetch_smollm2.sh, scripts/fetch_tokenizers.sh) or
+// VARIABLE, the environment variable it comes from, is unset.
 // With TOKENIZER_DIR/tokenizer.model given instead (SentencePiece), only the ids are compared,
 // on the strings that contain no special-token text: SentencePiece itself never matches "<s>"
 // inside text, which is a tokenizer.json addition.
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -80,17 +82,36 @@ int run(const std::string& name, const std::filesystem::path& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: tokenizer_conformance NAME TOKENIZER_DIR\n");
+  if (argc != 3 && argc != 4) {
+    std::fprintf(stderr, "usage: tokenizer_conformance NAME TOKENIZER_PATH|- [VARIABLE]\n");
     return 2;
   }
-  const std::filesystem::path dir = argv[2];
+  // VARIABLE names the environment variable the tokenizer comes from (Llama-2's licence keeps
+  // it out of the repository); a path of "-" means the variable's value itself.
+  const char* variable = argc == 4 ? argv[3] : nullptr;
+  const char* from_variable = variable ? std::getenv(variable) : nullptr;
+  const bool unset = variable && (!from_variable || !*from_variable);
+  if (std::string(argv[2]) == "-" && unset) {
+    std::printf("SKIP: %s is not set (the path of the tokenizer.model this test needs; see "
+                "docs/testing.md)\n",
+                variable);
+    return 77;
+  }
+  const std::filesystem::path dir = std::string(argv[2]) == "-" ? from_variable : argv[2];
   const auto needed = dir.extension() == ".model" ? dir : dir / "tokenizer.json";
   if (!std::filesystem::exists(needed)) {
-    std::printf(
-        "SKIP: %s not present (scripts/fetch_smollm2.sh and scripts/fetch_tokenizers.sh "
-        "fetch it)\n",
-        needed.c_str());
+    if (variable && !unset) {
+      std::fprintf(stderr, "error: %s not present, though %s=%s is set%s\n", needed.c_str(),
+                   variable, from_variable,
+                   std::string(argv[2]) == "-" ? "" : " (scripts/fetch_tokenizers.sh converts it)");
+      return 1;
+    }
+    std::printf("SKIP: %s not present (%s)\n", needed.c_str(),
+                variable ? (std::string(variable) +
+                            " is not set; scripts/fetch_tokenizers.sh converts the tokenizer from "
+                            "the tokenizer.model it names")
+                               .c_str()
+                         : "scripts/fetch_smollm2.sh fetches it");
     return 77;
   }
   try {

@@ -9,7 +9,7 @@
 
 namespace llmpi {
 
-// world = dp x pp x tp, tp fastest (DESIGN.md section 1).
+// world = dp x pp x tp, tp fastest (docs/parallelism.md, "Ranks and groups").
 struct ParallelLayout {
   int tp = 1;
   int pp = 1;
