@@ -4,15 +4,15 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
-#include <csignal>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <unordered_set>
 
 #include "llmpi/core/error.hpp"
+#include "llmpi/core/stop_request.hpp"
 #include "llmpi/dist/mpi.hpp"
 #include "llmpi/eval/evaluator.hpp"
 #include "llmpi/results/results_file.hpp"
@@ -27,25 +27,73 @@ CLI::App& add_eval_command(CLI::App& app, EvalArgs& args) {
   command->add_option("--out", args.out, "Results file (HDF5)")->required();
   auto* resume = command->add_flag("--resume", args.resume,
                                    "Continue an interrupted run: skip the finished requests");
-  auto* overwrite = command->add_flag("--overwrite", args.overwrite, "Replace an existing file");
+  auto* overwrite = command->add_flag(
+      "--overwrite", args.overwrite,
+      "Replace an existing file (the new one takes its place once it is complete)");
+  auto* auto_resume = command->add_flag(
+      "--auto-resume", args.auto_resume,
+      "Continue the results file if it exists, else start it (for requeued jobs)");
   resume->excludes(overwrite);
+  auto_resume->excludes(resume)->excludes(overwrite);
   command->add_flag("--skip-bad", args.skip_bad, "Skip and count malformed dataset lines");
   command->add_option("--limit", args.limit, "Records per task (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 1 << 30, "a count of records, 0 to 1073741824"));
   command
       ->add_option("--batches-per-round", args.batches_per_round,
                    "Sequences a replica runs per round, in batches of batch.max_sequences; "
                    "results are written after every round (default 4)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1 << 20, "a count of batches, 1 to 1048576"));
+  command
+      ->add_option("--long-prompt", args.long_prompt,
+                   "For every task: a prompt longer than the context fails its request (fail), "
+                   "is skipped (skip) or loses its first tokens (truncate-left); default: each "
+                   "task's long_prompt")
+      ->check(CLI::IsMember({"fail", "skip", "truncate-left"}));
   return *command;
 }
 
 namespace {
 
-struct PendingRequest {
-  std::size_t task;
-  TaskRequest request;
+// Every task and its requests in the order they run: the same list on every rank.
+struct EvalWork {
+  struct Item {
+    std::size_t task;
+    TaskRequest request;
+  };
+  std::vector<TaskSpec> tasks;
+  std::vector<Item> items;
 };
+
+// One task's requests: the dataset read, few-shot examples taken out, ids checked unique.
+void add_task(EvalWork& work, TaskSpec task, const EvalArgs& args) {
+  if (!args.long_prompt.empty()) task.long_prompt = *parse_long_prompt_policy(args.long_prompt);
+  const auto shots = static_cast<std::size_t>(task.few_shot.count);
+  const DatasetOptions options{
+      task.required_fields(), args.skip_bad,
+      static_cast<std::size_t>(args.limit) +
+          (args.limit > 0 && task.few_shot.dataset.empty() ? shots : 0)};
+  const Dataset dataset = read_jsonl(task.dataset, options);
+  for (const std::string& skipped : dataset.skipped)
+    std::fprintf(stderr, "skipped %s\n", skipped.c_str());
+  std::map<std::string, std::size_t> line_of;
+  for (TaskRequest& request : prepare_requests(task, dataset)) {
+    const auto [it, inserted] = line_of.emplace(request.id, request.line);
+    if (!inserted) {
+      throw Error(dataset.source + ":" + std::to_string(request.line) + ": request id '" +
+                  request.id + "' is already the id of line " + std::to_string(it->second) +
+                  "; ids (the \"id\" or \"task_id\" field) must be unique within a task");
+    }
+    work.items.push_back({work.tasks.size(), std::move(request)});
+  }
+  work.tasks.push_back(std::move(task));
+}
+
+EvalWork load_work(const EvalArgs& args) {
+  EvalWork work;
+  std::stringstream names(args.tasks);
+  for (std::string file; std::getline(names, file, ',');) add_task(work, load_task(file), args);
+  return work;
+}
 
 std::string read_text(const std::string& path) {
   std::ifstream file(path);
@@ -54,83 +102,10 @@ std::string read_text(const std::string& path) {
   return text.str();
 }
 
-nlohmann::json to_json(const RequestOutcome& o) {
-  return {{"id", o.id},
-          {"task", o.task},
-          {"category", o.category},
-          {"prompt_tokens", o.prompt_tokens},
-          {"generated_tokens", o.generated_tokens},
-          {"latency_s", o.latency_s},
-          {"ttft_s", o.ttft_s},
-          {"score", o.score},
-          {"text", o.generated_text},
-          {"loglik", o.choice_loglik},
-          {"loglik_normalised", o.choice_loglik_normalised},
-          {"chosen", o.chosen}};
-}
-
-RequestResult to_result(const nlohmann::json& j) {
-  RequestResult r;
-  r.id = j.at("id").get<std::string>();
-  r.task = j.at("task").get<std::string>();
-  r.category = j.at("category").get<std::string>();
-  r.prompt_tokens = j.at("prompt_tokens").get<std::int32_t>();
-  r.generated_tokens = j.at("generated_tokens").get<std::int32_t>();
-  r.latency_s = j.at("latency_s").get<double>();
-  r.ttft_s = j.at("ttft_s").get<double>();
-  r.score = j.at("score").get<double>();
-  r.generated_text = j.at("text").get<std::string>();
-  r.choice_loglik = j.at("loglik").get<std::vector<double>>();
-  r.choice_loglik_normalised = j.at("loglik_normalised").get<std::vector<double>>();
-  r.chosen = j.at("chosen").get<std::int32_t>();
-  return r;
-}
-
-void print_summary(const std::vector<TaskSummary>& tasks, const RunStats& stats) {
-  std::printf("%-16s %-10s %8s %8s %10s %10s\n", "task", "category", "requests", "score",
-              "latency s", "ttft s");
-  for (const TaskSummary& t : tasks) {
-    std::printf("%-16s %-10s %8lld %8.3f %10.2f %10.2f\n", t.task.c_str(), t.category.c_str(),
-                static_cast<long long>(t.requests), t.mean_score, t.mean_latency_s, t.mean_ttft_s);
-  }
-  std::printf("throughput: %.2f requests/s, %.1f generated tokens/s over %.1f s\n",
-              stats.requests_per_s, stats.generated_tokens_per_s, stats.wall_time_s);
-}
-
-}  // namespace
-
-int run_eval(const EvalArgs& args, const std::string& command_line) {
-  const auto start = std::chrono::steady_clock::now();
-  // Tasks and their requests: every rank builds the same list from the same files.
-  std::vector<TaskSpec> tasks;
-  std::vector<PendingRequest> all;
-  std::stringstream names(args.tasks);
-  for (std::string file; std::getline(names, file, ',');) {
-    tasks.push_back(load_task(file));
-    const TaskSpec& task = tasks.back();
-    DatasetOptions options{
-        task.required_fields(), args.skip_bad,
-        static_cast<std::size_t>(args.limit) + (args.limit > 0 && task.few_shot.dataset.empty()
-                                                    ? static_cast<std::size_t>(task.few_shot.count)
-                                                    : 0)};
-    const Dataset dataset = read_jsonl(task.dataset, options);
-    for (const std::string& skipped : dataset.skipped)
-      std::fprintf(stderr, "skipped %s\n", skipped.c_str());
-    for (TaskRequest& request : prepare_requests(task, dataset)) {
-      all.push_back({tasks.size() - 1, std::move(request)});
-    }
-  }
-  int max_new_tokens = 0;
-  for (const TaskSpec& task : tasks)
-    max_new_tokens = std::max(max_new_tokens, task.generation.max_new_tokens);
-
-  ModelSession session(args.model, 0);
+// The run as rank 0 records it: the preset, the checkpoint's config, where every rank runs.
+RunMetadata run_metadata(const EvalArgs& args, ModelSession& session,
+                         const std::string& command_line) {
   Topology& topology = session.topology();
-  const auto tokenizer = load_tokenizer(session.model_dir());
-  Evaluator evaluator(session.model(), *tokenizer,
-                      {session.preset().batch.max_sequences, session.kv_token_budget()});
-
-  // Where every rank runs, for the results file's topology table.
   const int device = args.model.backend == "cuda"
                          ? (args.model.device >= 0 ? args.model.device : topology.local_rank())
                          : -1;
@@ -140,123 +115,218 @@ int run_eval(const EvalArgs& args, const std::string& command_line) {
       {"node", topology.node()},
       {"local_rank", topology.local_rank()},
       {"device", device}}.dump());
+  RunMetadata metadata;
+  metadata.preset_name = session.preset().name;
+  metadata.preset_yaml = session.preset().yaml_text;
+  metadata.model_config_json = read_text(session.model_dir() + "/config.json");
+  metadata.backend = args.model.backend;
+  metadata.command_line = command_line;
+  metadata.versions = {{"llmpi", "0.1.0"}};
+  const ParallelLayout& layout = topology.layout();
+  metadata.world_size = layout.world();
+  metadata.nodes = topology.nodes();
+  metadata.tp = layout.tp;
+  metadata.pp = layout.pp;
+  metadata.dp = layout.dp;
+  for (const std::string& placement : placements) {
+    const auto p = nlohmann::json::parse(placement);
+    metadata.ranks.push_back({p.at("rank").get<int>(), p.at("host").get<std::string>(),
+                              p.at("node").get<int>(), p.at("local_rank").get<int>(),
+                              p.at("device").get<int>()});
+  }
+  return metadata;
+}
 
-  // Rank 0 owns the results file; the finished ids of a resumed run reach every rank.
-  std::optional<ResultsFile> results;
-  std::string finished_text;
+// Rank 0's results file, and on every rank the ids of the requests it already holds.
+struct ResultsTarget {
+  std::optional<ResultsFile> file;
+  std::unordered_set<std::string> finished;
+};
+
+ResultsTarget open_results(const EvalArgs& args, ModelSession& session,
+                           const std::string& command_line) {
+  ResultsTarget target;
+  const RunMetadata metadata = run_metadata(args, session, command_line);  // collective
+  std::vector<RequestResult> done;
   if (session.leader()) {
-    if (args.resume) {
-      results.emplace(ResultsFile::resume(args.out));
-      for (const std::string& id : results->finished_ids()) finished_text += id + "\n";
+    std::error_code error;
+    const bool resume = args.resume || (args.auto_resume && std::filesystem::exists(args.out, error));
+    if (resume) {
+      target.file.emplace(ResultsFile::resume(args.out));
       std::printf("resuming %s: %zu requests already done\n", args.out.c_str(),
-                  results->finished_ids().size());
+                  target.file->finished_ids().size());
+      for (const std::string& id : target.file->finished_ids()) done.emplace_back().id = id;
     } else {
-      RunMetadata metadata;
-      metadata.preset_name = session.preset().name;
-      metadata.preset_yaml = session.preset().yaml_text;
-      metadata.model_config_json = read_text(session.model_dir() + "/config.json");
-      metadata.backend = args.model.backend;
-      metadata.command_line = command_line;
-      metadata.versions = {{"llmpi", "0.1.0"}};
-      const ParallelLayout& layout = topology.layout();
-      metadata.world_size = layout.world();
-      metadata.nodes = topology.nodes();
-      metadata.tp = layout.tp;
-      metadata.pp = layout.pp;
-      metadata.dp = layout.dp;
-      for (const std::string& placement : placements) {
-        const auto p = nlohmann::json::parse(placement);
-        metadata.ranks.push_back({p.at("rank").get<int>(), p.at("host").get<std::string>(),
-                                  p.at("node").get<int>(), p.at("local_rank").get<int>(),
-                                  p.at("device").get<int>()});
-      }
-      results.emplace(ResultsFile::create(
+      target.file.emplace(ResultsFile::create(
           args.out, metadata, args.overwrite ? OpenMode::overwrite : OpenMode::fail_if_exists));
     }
   }
-  finished_text = broadcast_from_root(finished_text);
-  std::vector<PendingRequest> pending;
-  for (PendingRequest& p : all) {
-    if (finished_text.find(p.request.id + "\n") == std::string::npos)
-      pending.push_back(std::move(p));
+  // Ids travel as whole records' bytes: matched exactly, whatever characters they hold.
+  for (RequestResult& row : unpack_results(broadcast_from_root(pack_results(done)))) {
+    target.finished.insert(std::move(row.id));
   }
+  return target;
+}
 
-  // Requests run in rounds: replica d takes group r x dp + d in round r, and the outcomes are
-  // written after each round (what a killed run loses). A group holds consecutive requests of
-  // one task, up to --batches-per-round x batch.max_sequences sequences (every sample of every
-  // request), which the replica decodes with continuous batching, batch.max_sequences at once.
-  const auto batches_per_round = static_cast<std::size_t>(args.batches_per_round);
-  const int max_sequences = session.preset().batch.max_sequences;
-  std::vector<std::vector<const PendingRequest*>> groups;
-  for (const PendingRequest& p : pending) {
-    const auto samples = static_cast<std::size_t>(tasks[p.task].generation.samples);
+// Round r runs group r x dp + d on replica d. A group holds consecutive requests of one task,
+// up to --batches-per-round x batch.max_sequences sequences (every sample of every request),
+// which the replica decodes with continuous batching, batch.max_sequences at once.
+using Group = std::vector<const EvalWork::Item*>;
+
+std::vector<Group> group_requests(const EvalWork& work,
+                                  const std::unordered_set<std::string>& finished,
+                                  std::size_t batches_per_round, int max_sequences) {
+  std::vector<Group> groups;
+  for (const EvalWork::Item& item : work.items) {
+    if (finished.contains(item.request.id)) continue;
+    const auto samples = static_cast<std::size_t>(work.tasks[item.task].generation.samples);
     const std::size_t room = std::max<std::size_t>(
         1, batches_per_round * static_cast<std::size_t>(max_sequences) / samples);
-    if (groups.empty() || groups.back().front()->task != p.task || groups.back().size() >= room) {
+    if (groups.empty() || groups.back().front()->task != item.task ||
+        groups.back().size() >= room) {
       groups.emplace_back();
     }
-    groups.back().push_back(&p);
+    groups.back().push_back(&item);
   }
-  const ParallelLayout& layout = topology.layout();
+  return groups;
+}
+
+// Whether `flag` holds on any rank of the job.
+bool on_any_rank(bool flag) {
+  int any = flag ? 1 : 0;
+  mpi_check(MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD),
+            "MPI_Allreduce");
+  return any != 0;
+}
+
+struct RoundsEnd {
+  bool interrupted = false;
+  std::size_t written = 0;
+};
+
+// The rounds: each replica runs its group, rank 0 writes and flushes every finished row, then
+// every rank learns whether any was asked to stop. A stopped round keeps the groups that
+// finished and drops the ones abandoned mid-way (they run again on --resume).
+RoundsEnd run_rounds(const EvalWork& work, const std::vector<Group>& groups, Evaluator& evaluator,
+                     ResultsTarget& target, Topology& topology) {
   const auto& me = topology.coordinates();
   const bool replica_leader = me.tp_rank == 0 && me.pp_rank == 0;
-  const std::size_t dp = static_cast<std::size_t>(layout.dp);
+  const auto dp = static_cast<std::size_t>(topology.layout().dp);
   const std::size_t rounds = (groups.size() + dp - 1) / dp;
-  std::size_t done = 0;
+  std::size_t total = 0;
+  for (const Group& group : groups) total += group.size();
+  RoundsEnd end;
   for (std::size_t round = 0; round < rounds; ++round) {
     const std::size_t index = round * dp + static_cast<std::size_t>(me.dp_rank);
-    std::string mine;
+    std::vector<RequestResult> rows;
+    bool interrupted = false;
     if (index < groups.size()) {
-      const auto& group = groups[index];
+      const Group& group = groups[index];
       std::vector<const TaskRequest*> requests;
-      for (const PendingRequest* p : group) requests.push_back(&p->request);
-      const std::vector<RequestOutcome> outcomes =
-          evaluator.run(tasks[group.front()->task], requests);
-      if (replica_leader) {
-        nlohmann::json list = nlohmann::json::array();
-        for (const RequestOutcome& outcome : outcomes) list.push_back(to_json(outcome));
-        mine = list.dump();
+      for (const EvalWork::Item* item : group) requests.push_back(&item->request);
+      try {
+        rows = evaluator.run(work.tasks[group.front()->task], requests);
+      } catch (const Interrupted&) {
+        interrupted = true;
       }
     }
-    const std::vector<std::string> parts = gather_to_root(mine);
-    if (session.leader()) {
+    const std::vector<std::string> parts =
+        gather_to_root(replica_leader && !interrupted ? pack_results(rows) : std::string());
+    if (target.file) {
       std::vector<RequestResult> batch;
       for (const std::string& part : parts) {
-        if (part.empty()) continue;
-        for (const auto& row : nlohmann::json::parse(part)) batch.push_back(to_result(row));
+        for (RequestResult& row : unpack_results(part)) batch.push_back(std::move(row));
       }
-      results->append(batch);
-      results->flush();
-      done += batch.size();
-      std::printf(
-          "[%zu/%zu] %s\n", done, pending.size(),
-          batch.empty()
-              ? ""
-              : (batch.front().id + " score " + std::to_string(batch.front().score)).c_str());
-      std::fflush(stdout);
-      // For the resume test: LLMPI_FAULT_KILL_AFTER_ROUNDS=n kills rank 0 (SIGKILL, no
-      // clean-up) once n rounds are flushed.
-      if (const char* rounds_limit = std::getenv("LLMPI_FAULT_KILL_AFTER_ROUNDS");
-          rounds_limit != nullptr &&
-          static_cast<std::size_t>(std::atoi(rounds_limit)) == round + 1) {
-        std::raise(SIGKILL);
+      target.file->append(batch);
+      target.file->flush();
+      end.written += batch.size();
+      if (!batch.empty()) {
+        std::printf("[%zu/%zu] %s %s score %g\n", end.written, total, batch.front().id.c_str(),
+                    status_name(batch.front().status).c_str(), batch.front().score);
+        std::fflush(stdout);
       }
     }
+    if (on_any_rank(interrupted || stop_signal() != 0)) {
+      end.interrupted = true;
+      break;
+    }
   }
+  return end;
+}
 
-  if (session.leader()) {
-    const std::vector<RequestResult> rows = results->read_requests(false);
-    const auto summaries = summarise_tasks(rows);
-    const double wall =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const RunStats stats = run_stats(rows, wall);
-    results->write_summaries(summaries, stats);
-    results->set_end_time();
-    results->close();
-    print_summary(summaries, stats);
-    std::printf("results: %s\n", args.out.c_str());
+void print_summary(const std::vector<TaskSummary>& tasks, const RunStats& stats) {
+  std::printf("%-16s %-10s %8s %8s %8s %10s %10s\n", "task", "category", "requests", "failed",
+              "score", "latency s", "ttft s");
+  for (const TaskSummary& t : tasks) {
+    std::printf("%-16s %-10s %8lld %8lld %8.3f %10.2f %10.2f\n", t.task.c_str(),
+                t.category.c_str(), static_cast<long long>(t.requests),
+                static_cast<long long>(t.failed + t.skipped), t.mean_score, t.mean_latency_s,
+                t.mean_ttft_s);
   }
+  std::printf("throughput: %.2f requests/s, %.1f generated tokens/s over %.1f s\n",
+              stats.requests_per_s, stats.generated_tokens_per_s, stats.wall_time_s);
+}
+
+// The end of the run on rank 0: summaries and the end time when every request is done; when
+// stopped early, the session's end and how to continue.
+int finish_run(ResultsFile& file, const RoundsEnd& end, const EvalArgs& args,
+               std::chrono::steady_clock::time_point start) {
+  if (end.interrupted) {
+    const int signal = stop_signal();
+    file.end_session(signal != 0 ? "interrupted by " + signal_name(signal)
+                                 : "interrupted: another rank was asked to stop");
+    file.close();
+    std::printf("interrupted: %zu requests written this session; %s holds every finished "
+                "request: run again with --resume (or --auto-resume) to finish\n",
+                end.written, args.out.c_str());
+    return kInterruptedExitCode;
+  }
+  const std::vector<RequestResult> rows = file.read_requests(false);
+  const auto summaries = summarise_tasks(rows);
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const RunStats stats = run_stats(rows, wall);
+  file.write_summaries(summaries, stats);
+  file.set_end_time();
+  file.close();
+  print_summary(summaries, stats);
+  std::printf("results: %s\n", args.out.c_str());
   return 0;
+}
+
+}  // namespace
+
+int run_eval(const EvalArgs& args, const std::string& command_line) {
+  const auto start = std::chrono::steady_clock::now();
+  install_stop_handlers();
+  const EvalWork work = load_work(args);  // before the model: bad task input fails fast
+  ModelSession session(args.model, 0);
+  const auto tokenizer = load_tokenizer(session.model_dir());
+  const auto& me = session.topology().coordinates();
+  Evaluator evaluator(session.model(), *tokenizer,
+                      {.max_sequences = session.preset().batch.max_sequences,
+                       .kv_tokens = session.kv_token_budget(),
+                       .context_tokens = session.preset().context_length,
+                       .keeps_results = me.tp_rank == 0 && me.pp_rank == 0});
+  ResultsTarget target = open_results(args, session, command_line);
+  const std::vector<Group> groups =
+      group_requests(work, target.finished, static_cast<std::size_t>(args.batches_per_round),
+                     session.preset().batch.max_sequences);
+  try {
+    const RoundsEnd end = run_rounds(work, groups, evaluator, target, session.topology());
+    const int code = target.file ? finish_run(*target.file, end, args, start) : 0;
+    return end.interrupted ? kInterruptedExitCode : code;
+  } catch (const std::exception& e) {
+    // Rank 0 says in the file how this session ended, where the file still takes writes.
+    if (target.file && !target.file->abandoned()) {
+      try {
+        target.file->end_session(std::string("failed: ") + e.what());
+      } catch (const std::exception&) {
+        // the original error is the one to report
+      }
+    }
+    throw;
+  }
 }
 
 }  // namespace llmpi

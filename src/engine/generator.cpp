@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "llmpi/core/error.hpp"
+#include "llmpi/core/stop_request.hpp"
 #include "llmpi/model/sampler.hpp"
 
 namespace llmpi {
@@ -178,6 +179,10 @@ std::vector<GenerationResult> generate_batch(Transformer& model,
       throw Error("generate: request " + std::to_string(next) + " needs more KV cache blocks (" +
                   std::to_string(cache.free_blocks()) + " of " +
                   std::to_string(cache.total_blocks()) + " free) than the pool has");
+    }
+    // A stop request anywhere in the replica abandons the batch on all its ranks at this step.
+    if (const int signal = stop_signal(); model.any_rank_of_replica(signal != 0)) {
+      throw Interrupted(signal);
     }
     take(model.decode(inputs, active_slots, cache), active);
     for (const int s : active) {

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <deque>
 
 #include "llmpi/core/error.hpp"
+#include "llmpi/core/stop_request.hpp"
 #include "llmpi/engine/generator.hpp"
 #include "llmpi/eval/answer_extraction.hpp"
 #include "llmpi/eval/code_scorer.hpp"
@@ -37,12 +39,12 @@ std::size_t first_stop(const std::string& text, const std::vector<std::string>& 
   return at;
 }
 
-RequestOutcome outcome_of(const TaskSpec& task, const TaskRequest& request) {
-  RequestOutcome out;
-  out.id = request.id;
-  out.task = task.name;
-  out.category = task.category;
-  return out;
+RequestResult result_for(const TaskSpec& task, const TaskRequest& request) {
+  RequestResult result;
+  result.id = request.id;
+  result.task = task.name;
+  result.category = task.category;
+  return result;
 }
 
 int label_index(const nlohmann::json& label, std::size_t choices, const std::string& where) {
@@ -89,25 +91,45 @@ std::vector<TaskRequest> prepare_requests(const TaskSpec& task, const Dataset& d
   return requests;
 }
 
-Evaluator::Evaluator(Transformer& model, const Tokenizer& tokenizer, BatchBudget budget)
-    : model_(model), tokenizer_(tokenizer), budget_(budget) {}
+void set_failure(RequestResult& result, const TaskSpec& task, RequestStatus status,
+                 const std::string& error) {
+  result.status = status;
+  result.error = error;
+  const bool wrong =
+      status == RequestStatus::failed && task.failed_requests == FailurePolicy::count_as_wrong;
+  result.score = wrong ? 0.0 : kNotScored;
+  result.score_normalised = result.score;
+}
 
-RequestOutcome Evaluator::run(const TaskSpec& task, const TaskRequest& request) {
+Evaluator::Evaluator(Transformer& model, const Tokenizer& tokenizer, EvaluatorLimits limits)
+    : model_(model), tokenizer_(tokenizer), limits_(limits) {}
+
+int Evaluator::context_tokens() const {
+  const int positions = model_.config().max_position_embeddings;
+  return limits_.context_tokens > 0 ? std::min(limits_.context_tokens, positions) : positions;
+}
+
+RequestResult Evaluator::run(const TaskSpec& task, const TaskRequest& request) {
   const TaskRequest* one = &request;
   return run(task, std::span(&one, 1)).front();
 }
 
-std::vector<RequestOutcome> Evaluator::run(const TaskSpec& task,
-                                           std::span<const TaskRequest* const> requests) {
+std::vector<RequestResult> Evaluator::run(const TaskSpec& task,
+                                          std::span<const TaskRequest* const> requests) {
   if (task.generation.samples > 1 && task.generation.temperature <= 0.0) {
     throw Error(task.source +
                 ": generation.samples > 1 needs temperature > 0 (greedy samples "
                 "would all be the same)");
   }
   if (task.scorer.kind != ScorerKind::multiple_choice) return generate_and_score(task, requests);
-  std::vector<RequestOutcome> outcomes;
-  for (const TaskRequest* request : requests) outcomes.push_back(choose(task, *request));
-  return outcomes;
+  std::vector<RequestResult> results;
+  for (const TaskRequest* request : requests) {
+    if (const int signal = stop_signal(); model_.any_rank_of_replica(signal != 0)) {
+      throw Interrupted(signal);
+    }
+    results.push_back(choose(task, *request));
+  }
+  return results;
 }
 
 namespace {
@@ -119,70 +141,106 @@ std::uint64_t id_hash(const std::string& id) {
 }
 }  // namespace
 
-double Evaluator::score_completion(const TaskSpec& task, const TaskRequest& request,
-                                   const std::string& text, std::string& detail) {
-  if (task.scorer.kind == ScorerKind::exact_match) {
-    const auto& answer = request.record.at(task.scorer.answer_field);
-    const std::string reference_text =
-        answer.is_string() ? answer.get<std::string>() : answer.dump();
-    const auto reference = task.scorer.gsm8k_extraction
-                               ? gsm8k_reference(reference_text)
-                               : std::optional<std::string>(reference_text);
-    if (!reference) {
-      throw Error(record_where(task, request) + ": answer field '" + task.scorer.answer_field +
-                  "' has no \"#### <number>\" reference");
-    }
-    const auto predicted = task.scorer.gsm8k_extraction ? extract_numeric_answer(text)
-                                                        : std::optional<std::string>(text);
-    detail = "predicted " + predicted.value_or("(none)") + ", reference " + *reference;
-    return predicted && answers_match(*predicted, *reference) ? 1.0 : 0.0;
+bool Evaluator::may_truncate(const TaskSpec& task, RequestResult& result,
+                             const std::string& why) const {
+  switch (task.long_prompt) {
+    case LongPromptPolicy::fail:
+      set_failure(result, task, RequestStatus::failed, why + " (long_prompt: fail)");
+      return false;
+    case LongPromptPolicy::skip:
+      set_failure(result, task, RequestStatus::skipped, why + " (long_prompt: skip)");
+      return false;
+    case LongPromptPolicy::truncate_left:
+      break;
   }
-  const SandboxResult run = run_code_tests(request.record, request.prompt, text, task.scorer);
-  detail = status_name(run.status) + (run.detail.empty() ? "" : ": " + run.detail);
-  return run.status == SandboxResult::Status::passed ? 1.0 : 0.0;
+  return true;
 }
 
-namespace {
+std::optional<std::vector<std::int32_t>> Evaluator::fit_prompt(const TaskSpec& task,
+                                                               std::vector<std::int32_t> prompt,
+                                                               int new_tokens,
+                                                               RequestResult& result) const {
+  const int context = context_tokens();
+  const auto length = static_cast<int>(prompt.size());
+  if (length + 1 <= context) return prompt;
+  if (!may_truncate(task, result,
+                    "the prompt has " + std::to_string(length) + " tokens and the context " +
+                        std::to_string(context) +
+                        " (the preset's context_length, or --context-length) leaves no room "
+                        "for a new token")) {
+    return std::nullopt;
+  }
+  // Room for the new tokens where the context allows, and at least one prompt token.
+  const int keep = std::max(1, context - std::min(new_tokens, context - 1));
+  prompt.erase(prompt.begin(), prompt.end() - keep);
+  result.status = RequestStatus::truncated;
+  result.error = "prompt cut from " + std::to_string(length) + " to its last " +
+                 std::to_string(keep) + " tokens to fit the context of " +
+                 std::to_string(context) + " (long_prompt: truncate-left)";
+  return prompt;
+}
+
+void Evaluator::score_completion(const TaskSpec& task, const TaskRequest& request,
+                                 const std::string& text, double& score, std::string& detail,
+                                 std::string& error) {
+  score = 0.0;
+  try {
+    if (task.scorer.kind == ScorerKind::exact_match) {
+      const auto& answer = request.record.at(task.scorer.answer_field);
+      const std::string reference_text =
+          answer.is_string() ? answer.get<std::string>() : answer.dump();
+      const auto reference = task.scorer.gsm8k_extraction
+                                 ? gsm8k_reference(reference_text)
+                                 : std::optional<std::string>(reference_text);
+      if (!reference) {
+        error = "scorer: " + record_where(task, request) + ": answer field '" +
+                task.scorer.answer_field + "' has no \"#### <number>\" reference";
+        return;
+      }
+      const auto predicted = task.scorer.gsm8k_extraction ? extract_numeric_answer(text)
+                                                          : std::optional<std::string>(text);
+      detail = "predicted " + predicted.value_or("(none)") + ", reference " + *reference;
+      score = predicted && answers_match(*predicted, *reference) ? 1.0 : 0.0;
+      return;
+    }
+    if (!limits_.keeps_results) {
+      score = kNotScored;  // this rank's rows are not kept: the replica's first rank runs the code
+      return;
+    }
+    const SandboxResult run = run_code_tests(request.record, request.prompt, text, task.scorer);
+    detail = status_name(run.status) + (run.detail.empty() ? "" : ": " + run.detail);
+    if (run.status == SandboxResult::Status::interrupted) throw Interrupted(stop_signal());
+    if (run.status == SandboxResult::Status::sandbox_error) error = "sandbox: " + run.detail;
+    score = run.status == SandboxResult::Status::passed ? 1.0 : 0.0;
+  } catch (const Interrupted&) {
+    throw;
+  } catch (const std::exception& e) {
+    error = std::string("scorer: ") + e.what();
+  }
+}
+
 // One completion's text, decoded as it streams so stop strings end generation on every rank
-// alike.
-struct CompletionText {
-  explicit CompletionText(const Tokenizer& tokenizer) : decoder(tokenizer) {}
+// alike, and what generating it measured.
+struct Evaluator::Completion {
+  explicit Completion(const Tokenizer& tokenizer) : decoder(tokenizer) {}
   IncrementalDecoder decoder;
   std::string text;
+  GenerationResult generation;
+  std::string error;  // generating it failed
 };
-}  // namespace
 
-std::vector<RequestOutcome> Evaluator::generate_and_score(
-    const TaskSpec& task, std::span<const TaskRequest* const> requests) {
-  const auto start = std::chrono::steady_clock::now();
-  auto seconds = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
-  const int positions = model_.config().max_position_embeddings;
+std::vector<Evaluator::Completion> Evaluator::complete(
+    const TaskSpec& task, std::span<const TaskRequest* const> requests,
+    std::span<const std::vector<std::int32_t>> prompts, std::span<const int> max_new_tokens) {
   const auto& stops = task.generation.stop;
-  // One completion (greedy), or `samples` sampled ones per request: the score is then the
-  // pass@1 estimate c / n, and the detail reports pass@n.
   const int samples = task.generation.samples;
-  std::vector<RequestOutcome> outcomes;
-  std::vector<std::vector<std::int32_t>> prompts;
-  for (const TaskRequest* request : requests) {
-    outcomes.push_back(outcome_of(task, *request));
-    prompts.push_back(tokenizer_.encode(request->prompt, true));
-    outcomes.back().prompt_tokens = static_cast<int>(prompts.back().size());
-    if (positions - outcomes.back().prompt_tokens < 1) {
-      throw Error(record_where(task, *request) + ": the prompt has " +
-                  std::to_string(outcomes.back().prompt_tokens) +
-                  " tokens, more than the model's " + std::to_string(positions) + " positions");
-    }
-  }
-  std::deque<CompletionText> texts;  // stable addresses for the callbacks
+  std::deque<Completion> texts;  // stable addresses for the callbacks
   std::vector<GenerationRequest> generations;
   for (std::size_t r = 0; r < requests.size(); ++r) {
     for (int sample = 0; sample < samples; ++sample) {
-      CompletionText& completion = texts.emplace_back(tokenizer_);
+      Completion& completion = texts.emplace_back(tokenizer_);
       GenerationOptions options;
-      options.max_new_tokens =
-          std::min(task.generation.max_new_tokens, positions - outcomes[r].prompt_tokens);
+      options.max_new_tokens = max_new_tokens[r];
       options.stop_at_eos = true;
       options.temperature = task.generation.temperature;
       options.top_p = task.generation.top_p;
@@ -195,95 +253,232 @@ std::vector<RequestOutcome> Evaluator::generate_and_score(
       generations.push_back({prompts[r], std::move(options)});
     }
   }
-  // The paged cache holds budget_.kv_tokens tokens; a request joins the batch when its whole
+  // The paged cache holds limits_.kv_tokens tokens; a request joins the batch when its whole
   // length fits in what the running ones leave (one that alone exceeds the budget still runs:
   // the session checked that one full context fits).
+  std::vector<GenerationResult> results = generate_batch(
+      model_, generations, {.max_active = limits_.max_sequences, .kv_tokens = limits_.kv_tokens});
+  std::vector<Completion> done;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    Completion& completion = texts[i];
+    completion.text += completion.decoder.flush();
+    if (const std::size_t cut = first_stop(completion.text, stops); cut != std::string::npos) {
+      completion.text.resize(cut);
+    }
+    completion.generation = std::move(results[i]);
+    done.push_back(std::move(completion));
+  }
+  return done;
+}
+
+std::vector<RequestResult> Evaluator::generate_and_score(
+    const TaskSpec& task, std::span<const TaskRequest* const> requests) {
+  const auto start = std::chrono::steady_clock::now();
+  auto seconds = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  const int context = context_tokens();
+  // One completion (greedy), or `samples` sampled ones per request: the score is then the
+  // pass@1 estimate c / n, and the detail reports pass@n.
+  const int samples = task.generation.samples;
+  std::vector<RequestResult> results;
+  std::vector<std::size_t> runnable;  // indices of the requests that run
+  std::vector<const TaskRequest*> to_run;
+  std::vector<std::vector<std::int32_t>> prompts;
+  std::vector<int> max_new_tokens;
+  for (std::size_t r = 0; r < requests.size(); ++r) {
+    RequestResult& result = results.emplace_back(result_for(task, *requests[r]));
+    std::vector<std::int32_t> tokens;
+    try {
+      tokens = tokenizer_.encode(requests[r]->prompt, true);
+    } catch (const std::exception& e) {
+      set_failure(result, task, RequestStatus::failed, std::string("tokenizer: ") + e.what());
+      continue;
+    }
+    result.prompt_tokens = static_cast<int>(tokens.size());
+    auto fitted = fit_prompt(task, std::move(tokens), task.generation.max_new_tokens, result);
+    if (!fitted) continue;
+    runnable.push_back(r);
+    to_run.push_back(requests[r]);
+    max_new_tokens.push_back(
+        std::min(task.generation.max_new_tokens, context - static_cast<int>(fitted->size())));
+    prompts.push_back(std::move(*fitted));
+  }
+
   const double generation_start = seconds();  // after tokenizing the group's prompts
-  const std::vector<GenerationResult> results = generate_batch(
-      model_, generations, {.max_active = budget_.max_sequences, .kv_tokens = budget_.kv_tokens});
+  std::vector<Completion> completions;
+  if (!to_run.empty()) {
+    try {
+      completions = complete(task, to_run, prompts, max_new_tokens);
+    } catch (const Interrupted&) {
+      throw;
+    } catch (const Error& e) {
+      // Which request it was: each alone, so the others still get their completions.
+      if (to_run.size() == 1) {
+        for (int sample = 0; sample < samples; ++sample) {
+          completions.emplace_back(tokenizer_).error = e.what();
+        }
+      } else {
+        for (std::size_t i = 0; i < to_run.size(); ++i) {
+          try {
+            auto alone = complete(task, std::span(&to_run[i], 1), std::span(&prompts[i], 1),
+                                  std::span(&max_new_tokens[i], 1));
+            for (Completion& c : alone) completions.push_back(std::move(c));
+          } catch (const Interrupted&) {
+            throw;
+          } catch (const Error& alone_error) {
+            for (int sample = 0; sample < samples; ++sample) {
+              completions.emplace_back(tokenizer_).error = alone_error.what();
+            }
+          }
+        }
+      }
+    }
+  }
 
   // Times per request: from the group's start to its first token (waiting for a cache slot
   // included), and to its last sample's end plus its own scoring.
-  for (std::size_t r = 0; r < requests.size(); ++r) {
-    RequestOutcome& out = outcomes[r];
+  for (std::size_t i = 0; i < runnable.size(); ++i) {
+    RequestResult& out = results[runnable[i]];
     const auto scoring_start = std::chrono::steady_clock::now();
     double generated = 0.0;
     int correct = 0;
-    for (int sample = 0; sample < samples; ++sample) {
-      const std::size_t at =
-          r * static_cast<std::size_t>(samples) + static_cast<std::size_t>(sample);
-      CompletionText& completion = texts[at];
-      completion.text += completion.decoder.flush();
-      if (const std::size_t cut = first_stop(completion.text, stops); cut != std::string::npos) {
-        completion.text.resize(cut);
+    bool unscored = false;  // on a rank whose rows are not kept
+    std::string error;
+    for (int sample = 0; sample < samples && error.empty(); ++sample) {
+      Completion& completion =
+          completions[i * static_cast<std::size_t>(samples) + static_cast<std::size_t>(sample)];
+      if (!completion.error.empty()) {
+        error = "generation: " + completion.error;
+        break;
       }
+      double score = 0.0;
       std::string detail;
-      const double score = score_completion(task, *requests[r], completion.text, detail);
+      score_completion(task, *to_run[i], completion.text, score, detail, error);
       correct += score > 0.0 ? 1 : 0;
-      generated = std::max(generated, generation_start + results[at].first_token_seconds +
-                                          results[at].decode_seconds);
+      unscored = unscored || std::isnan(score);
+      const GenerationResult& g = completion.generation;
+      generated = std::max(generated, generation_start + g.first_token_seconds + g.decode_seconds);
       if (sample == 0) {
         out.generated_text = completion.text;
-        out.generated_tokens = static_cast<int>(results[at].tokens.size());
-        out.ttft_s = generation_start + results[at].first_token_seconds;
+        out.generated_token_ids = g.tokens;
+        out.generated_tokens = static_cast<int>(g.tokens.size());
+        out.ttft_s = generation_start + g.first_token_seconds;
         out.detail = detail;
       }
     }
-    out.score = static_cast<double>(correct) / samples;
-    if (samples > 1) {
+    out.latency_s =
+        generated +
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - scoring_start).count();
+    if (!error.empty()) {
+      const std::string truncation = out.status == RequestStatus::truncated ? out.error : "";
+      set_failure(out, task, RequestStatus::failed,
+                  error + (truncation.empty() ? "" : "; " + truncation));
+      continue;
+    }
+    out.score = unscored ? kNotScored : static_cast<double>(correct) / samples;
+    if (samples > 1 && !unscored) {
       out.detail += "; " + std::to_string(correct) + " of " + std::to_string(samples) +
                     " samples correct, pass@" + std::to_string(samples) + " " +
                     std::to_string(pass_at_k(samples, correct, samples));
     }
     out.score_normalised = out.score;
-    out.latency_s =
-        generated +
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - scoring_start).count();
   }
-  return outcomes;
+  return results;
 }
 
-RequestOutcome Evaluator::choose(const TaskSpec& task, const TaskRequest& request) {
-  RequestOutcome out = outcome_of(task, request);
+RequestResult Evaluator::choose(const TaskSpec& task, const TaskRequest& request) {
+  RequestResult out = result_for(task, request);
   const auto start = std::chrono::steady_clock::now();
   const std::string where = record_where(task, request);
-  const auto& choices = request.record.at(task.scorer.choices_field);
-  if (!choices.is_array() || choices.empty()) {
-    throw Error(where + ": field '" + task.scorer.choices_field + "' must be a non-empty list");
-  }
-  const PromptTemplate continuation(task.scorer.continuation,
-                                    task.source + ": scorer.continuation");
-  const auto context = tokenizer_.encode(request.prompt, true);
-  out.prompt_tokens = static_cast<int>(context.size());
-  std::vector<std::string> texts;
-  std::vector<double> loglik;
-  for (const auto& choice : choices) {
-    nlohmann::json fields = request.record;
-    fields["choice"] = choice.is_string() ? choice.get<std::string>() : choice.dump();
-    texts.push_back(continuation.render(fields, where));
-    // The continuation's tokens as the whole text tokenizes (boundaries can merge).
-    const auto whole = tokenizer_.encode(request.prompt + texts.back(), true);
-    std::size_t common = 0;
-    while (common < context.size() && common < whole.size() && whole[common] == context[common]) {
-      ++common;
+  try {
+    const auto& choices = request.record.at(task.scorer.choices_field);
+    if (!choices.is_array() || choices.empty()) {
+      throw Error(where + ": field '" + task.scorer.choices_field + "' must be a non-empty list");
     }
-    if (common == 0 || common == whole.size()) {
-      throw Error(where + ": choice " + nlohmann::json(texts.back()).dump() +
-                  " adds no tokens after the prompt");
+    const int label =
+        label_index(request.record.at(task.scorer.label_field), choices.size(), where);
+    const PromptTemplate continuation(task.scorer.continuation,
+                                      task.source + ": scorer.continuation");
+    const auto context = tokenizer_.encode(request.prompt, true);
+    out.prompt_tokens = static_cast<int>(context.size());
+    // Each choice's continuation tokens as the whole text tokenizes (boundaries can merge).
+    std::vector<std::string> texts;
+    std::vector<std::vector<std::int32_t>> wholes;
+    std::vector<std::size_t> splits;
+    std::size_t longest = 0;
+    for (const auto& choice : choices) {
+      nlohmann::json fields = request.record;
+      fields["choice"] = choice.is_string() ? choice.get<std::string>() : choice.dump();
+      texts.push_back(continuation.render(fields, where));
+      auto whole = tokenizer_.encode(request.prompt + texts.back(), true);
+      std::size_t common = 0;
+      while (common < context.size() && common < whole.size() &&
+             whole[common] == context[common]) {
+        ++common;
+      }
+      if (common == 0 || common == whole.size()) {
+        throw Error(where + ": choice " + nlohmann::json(texts.back()).dump() +
+                    " adds no tokens after the prompt");
+      }
+      longest = std::max(longest, whole.size());
+      wholes.push_back(std::move(whole));
+      splits.push_back(common);
     }
-    loglik.push_back(model_.continuation_log_likelihood(std::span(whole).first(common),
-                                                        std::span(whole).subspan(common)));
+    // The longest choice must fit the context; under truncate-left every choice's context
+    // loses the same leading tokens.
+    const auto context_limit = static_cast<std::size_t>(context_tokens());
+    std::size_t cut = 0;
+    if (longest > context_limit) {
+      if (!may_truncate(task, out,
+                        "the prompt with its longest choice has " + std::to_string(longest) +
+                            " tokens, more than the context of " +
+                            std::to_string(context_limit) +
+                            " (the preset's context_length, or --context-length)")) {
+        out.latency_s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        return out;
+      }
+      cut = longest - context_limit;
+      if (*std::min_element(splits.begin(), splits.end()) <= cut) {
+        throw Error(where + ": a choice's continuation alone is longer than the context of " +
+                    std::to_string(context_limit) + " tokens");
+      }
+      out.status = RequestStatus::truncated;
+      out.error = "every choice's context cut by its first " + std::to_string(cut) +
+                  " tokens to fit the context of " + std::to_string(context_limit) +
+                  " (long_prompt: truncate-left)";
+    }
+    std::vector<double> loglik;
+    for (std::size_t c = 0; c < wholes.size(); ++c) {
+      const auto whole = std::span(wholes[c]).subspan(cut);
+      const std::size_t common = splits[c] - cut;
+      loglik.push_back(
+          model_.continuation_log_likelihood(whole.first(common), whole.subspan(common)));
+    }
+    for (std::size_t c = 0; c < loglik.size(); ++c) {
+      if (!std::isfinite(loglik[c])) {
+        throw Error("non-finite log-likelihood " + std::to_string(loglik[c]) + " for choice " +
+                    std::to_string(c) + " (" + nlohmann::json(texts[c]).dump() + ")");
+      }
+    }
+    const ChoiceScores scores = score_choices(loglik, texts);
+    out.choice_loglik = scores.loglik;
+    out.choice_loglik_normalised = scores.loglik_normalised;
+    out.chosen = scores.chosen;
+    out.score = scores.chosen == label ? 1.0 : 0.0;
+    out.score_normalised = scores.chosen_normalised == label ? 1.0 : 0.0;
+    out.generated_text = texts[static_cast<std::size_t>(scores.chosen)];
+    out.detail = "chose " + std::to_string(scores.chosen) + " (normalised " +
+                 std::to_string(scores.chosen_normalised) + "), label " + std::to_string(label);
+  } catch (const Interrupted&) {
+    throw;
+  } catch (const std::exception& e) {
+    out.choice_loglik.clear();
+    out.choice_loglik_normalised.clear();
+    out.chosen = -1;
+    set_failure(out, task, RequestStatus::failed, e.what());
   }
-  const ChoiceScores scores = score_choices(loglik, texts);
-  const int label = label_index(request.record.at(task.scorer.label_field), choices.size(), where);
-  out.choice_loglik = scores.loglik;
-  out.choice_loglik_normalised = scores.loglik_normalised;
-  out.chosen = scores.chosen;
-  out.score = scores.chosen == label ? 1.0 : 0.0;
-  out.score_normalised = scores.chosen_normalised == label ? 1.0 : 0.0;
-  out.generated_text = texts[static_cast<std::size_t>(scores.chosen)];
-  out.detail = "chose " + std::to_string(scores.chosen) + " (normalised " +
-               std::to_string(scores.chosen_normalised) + "), label " + std::to_string(label);
   out.latency_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
 }

@@ -199,6 +199,8 @@ std::string status_name(SandboxResult::Status status) {
       return "killed";
     case SandboxResult::Status::sandbox_error:
       return "sandbox_error";
+    case SandboxResult::Status::interrupted:
+      return "interrupted";
   }
   return "?";
 }

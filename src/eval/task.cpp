@@ -36,6 +36,13 @@ std::string scorer_name(ScorerKind kind) {
   return "?";
 }
 
+std::optional<LongPromptPolicy> parse_long_prompt_policy(const std::string& name) {
+  if (name == "fail") return LongPromptPolicy::fail;
+  if (name == "skip") return LongPromptPolicy::skip;
+  if (name == "truncate-left") return LongPromptPolicy::truncate_left;
+  return std::nullopt;
+}
+
 std::vector<std::string> TaskSpec::required_fields() const {
   const PromptTemplate prompt_template(prompt, source + ": prompt");
   std::vector<std::string> fields = prompt_template.fields();
@@ -67,7 +74,8 @@ TaskSpec parse_task(const std::string& yaml_text, const std::string& source) {
     throw Error(source + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
   }
   const YamlMap top(document, source, "",
-                    {"name", "category", "dataset", "prompt", "few_shot", "generation", "scorer"},
+                    {"name", "category", "dataset", "prompt", "few_shot", "generation", "scorer",
+                     "long_prompt", "failed_requests"},
                     1, "task");
   TaskSpec task;
   task.source = source;
@@ -82,6 +90,20 @@ TaskSpec parse_task(const std::string& yaml_text, const std::string& source) {
   task.prompt = top.string("prompt", "");
   if (task.prompt.empty()) throw Error(top.where("prompt") + " is required: the prompt template");
   PromptTemplate(task.prompt, top.where("prompt"));  // syntax errors now, with the line
+
+  const std::string long_prompt = top.string("long_prompt", "fail");
+  const auto policy = parse_long_prompt_policy(long_prompt);
+  if (!policy) {
+    throw Error(top.where("long_prompt") + " is '" + long_prompt +
+                "'; valid: fail, skip, truncate-left");
+  }
+  task.long_prompt = *policy;
+  const std::string failed = top.string("failed_requests", "wrong");
+  if (failed != "wrong" && failed != "exclude") {
+    throw Error(top.where("failed_requests") + " is '" + failed + "'; valid: wrong, exclude");
+  }
+  task.failed_requests =
+      failed == "wrong" ? FailurePolicy::count_as_wrong : FailurePolicy::exclude;
 
   const YamlMap few_shot = top.map("few_shot", {"count", "dataset", "template", "separator"});
   task.few_shot.count = few_shot.small_integer("count", 0);

@@ -349,6 +349,14 @@ Tensor Transformer::logits_of(const Tensor& hidden) {
   return logits;
 }
 
+bool Transformer::any_rank_of_replica(bool flag) {
+  std::uint64_t count = flag ? 1 : 0;
+  // Over the TP group, then along the pipeline: every rank of the replica is counted.
+  if (comms_.tp != nullptr && shard_.tp_size > 1) comms_.tp->all_reduce_sum(std::span(&count, 1));
+  if (comms_.pp != nullptr && shard_.pp_size > 1) comms_.pp->all_reduce_sum(std::span(&count, 1));
+  return count > 0;
+}
+
 std::vector<std::int32_t> Transformer::tell_every_stage(std::vector<std::int32_t> tokens) {
   // The first stage embeds them next: the last stage tells every stage.
   if (comms_.pp != nullptr && shard_.pp_size > 1) {

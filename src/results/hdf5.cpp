@@ -7,6 +7,10 @@
 namespace llmpi::h5 {
 
 void silence_errors() {
+  // At exit HDF5 would flush and close every file still open, including one abandoned after a
+  // failed write, whose in-memory state no longer matches the disk: it is left as flushed.
+  static const bool no_atexit = [] { return H5dont_atexit() >= 0; }();
+  (void)no_atexit;
   thread_local bool silenced = false;
   if (silenced) return;
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);

@@ -34,6 +34,8 @@ class Handle {
   // Closing can fail (a file's last flush); destructors ignore that, close() reports it.
   herr_t close() noexcept { return id_ >= 0 ? Close(std::exchange(id_, H5I_INVALID_HID)) : 0; }
   void reset() noexcept { close(); }
+  // Gives up the handle without closing it.
+  hid_t release() noexcept { return std::exchange(id_, H5I_INVALID_HID); }
 
  private:
   hid_t id_ = H5I_INVALID_HID;

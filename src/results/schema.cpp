@@ -122,33 +122,41 @@ struct RequestRow {
   char* id;
   char* task;
   char* category;
+  char* status;
+  char* error;
   std::int32_t prompt_tokens;
   std::int32_t generated_tokens;
   double latency_s;
   double ttft_s;
   double score;
+  double score_normalised;
   std::int32_t chosen;
   hvl_t choice_loglik;
   hvl_t choice_loglik_normalised;
   char* generated_text;
   hvl_t generated_token_ids;
+  char* detail;
 };
 
 const Field kRequestFields[] = {
     {"id", offsetof(RequestRow, id), Kind::text},
     {"task", offsetof(RequestRow, task), Kind::text},
     {"category", offsetof(RequestRow, category), Kind::text},
+    {"status", offsetof(RequestRow, status), Kind::text},
+    {"error", offsetof(RequestRow, error), Kind::text},
     {"prompt_tokens", offsetof(RequestRow, prompt_tokens), Kind::int32},
     {"generated_tokens", offsetof(RequestRow, generated_tokens), Kind::int32},
     {"latency_s", offsetof(RequestRow, latency_s), Kind::float64},
     {"ttft_s", offsetof(RequestRow, ttft_s), Kind::float64},
     {"score", offsetof(RequestRow, score), Kind::float64},
+    {"score_normalised", offsetof(RequestRow, score_normalised), Kind::float64},
     {"chosen", offsetof(RequestRow, chosen), Kind::int32},
     {"choice_loglik", offsetof(RequestRow, choice_loglik), Kind::float64_list, true},
     {"choice_loglik_normalised", offsetof(RequestRow, choice_loglik_normalised), Kind::float64_list,
      true},
     {"generated_text", offsetof(RequestRow, generated_text), Kind::text, true},
     {"generated_token_ids", offsetof(RequestRow, generated_token_ids), Kind::int32_list, true},
+    {"detail", offsetof(RequestRow, detail), Kind::text, true},
 };
 const Field kRequestIdField[] = {{"id", offsetof(RequestRow, id), Kind::text}};
 // 256 rows of about 150 bytes (strings and lists live in the global heap): a chunk per ~64 KiB.
@@ -176,12 +184,14 @@ struct SessionRow {
   char* start_time;
   char* end_time;
   std::int64_t first_row;
+  char* ending;
 };
 
 const Field kSessionFields[] = {
     {"start_time", offsetof(SessionRow, start_time), Kind::text},
     {"end_time", offsetof(SessionRow, end_time), Kind::text},
     {"first_row", offsetof(SessionRow, first_row), Kind::int64},
+    {"ending", offsetof(SessionRow, ending), Kind::text},
 };
 
 // --- /summary
@@ -191,6 +201,9 @@ struct TaskRow {
   char* category;
   std::int64_t requests;
   std::int64_t scored;
+  std::int64_t failed;
+  std::int64_t skipped;
+  std::int64_t truncated;
   double mean_score;
   double mean_latency_s;
   double p50_latency_s;
@@ -205,6 +218,9 @@ const Field kTaskFields[] = {
     {"category", offsetof(TaskRow, category), Kind::text},
     {"requests", offsetof(TaskRow, requests), Kind::int64},
     {"scored", offsetof(TaskRow, scored), Kind::int64},
+    {"failed", offsetof(TaskRow, failed), Kind::int64},
+    {"skipped", offsetof(TaskRow, skipped), Kind::int64},
+    {"truncated", offsetof(TaskRow, truncated), Kind::int64},
     {"mean_score", offsetof(TaskRow, mean_score), Kind::float64},
     {"mean_latency_s", offsetof(TaskRow, mean_latency_s), Kind::float64},
     {"p50_latency_s", offsetof(TaskRow, p50_latency_s), Kind::float64},
@@ -219,6 +235,9 @@ struct CategoryRow {
   std::int64_t tasks;
   std::int64_t requests;
   std::int64_t scored;
+  std::int64_t failed;
+  std::int64_t skipped;
+  std::int64_t truncated;
   double mean_score;
   double macro_mean_score;
   double mean_latency_s;
@@ -232,6 +251,9 @@ const Field kCategoryFields[] = {
     {"tasks", offsetof(CategoryRow, tasks), Kind::int64},
     {"requests", offsetof(CategoryRow, requests), Kind::int64},
     {"scored", offsetof(CategoryRow, scored), Kind::int64},
+    {"failed", offsetof(CategoryRow, failed), Kind::int64},
+    {"skipped", offsetof(CategoryRow, skipped), Kind::int64},
+    {"truncated", offsetof(CategoryRow, truncated), Kind::int64},
     {"mean_score", offsetof(CategoryRow, mean_score), Kind::float64},
     {"macro_mean_score", offsetof(CategoryRow, macro_mean_score), Kind::float64},
     {"mean_latency_s", offsetof(CategoryRow, mean_latency_s), Kind::float64},
@@ -317,17 +339,24 @@ void create_layout(const h5::Checker& check, hid_t file, const RunMetadata& meta
                       std::string("reserved for per-rank GPU telemetry"));
 }
 
-void check_version(const h5::Checker& check, hid_t file) {
+std::int64_t check_version(const h5::Checker& check, hid_t file, VersionUse use) {
   if (!h5::has_attribute(check, file, "/", kVersionAttribute)) {
     check.invalid(std::string("is an HDF5 file but not an llmpi results file (no ") +
                   kVersionAttribute + " attribute on /)");
   }
   const std::int64_t version = h5::read_int_attribute(check, file, "/", kVersionAttribute);
-  if (version != kResultsSchemaVersion) {
+  const std::string current = std::to_string(kResultsSchemaVersion);
+  if (version < kOldestReadableVersion || version > kResultsSchemaVersion) {
     check.invalid("has results schema version " + std::to_string(version) +
-                  "; this llmpi reads and resumes version " +
-                  std::to_string(kResultsSchemaVersion));
+                  "; this llmpi reads versions " + std::to_string(kOldestReadableVersion) +
+                  " to " + current + " and resumes version " + current);
   }
+  if (use == VersionUse::write && version != kResultsSchemaVersion) {
+    check.invalid("has results schema version " + std::to_string(version) +
+                  ", written by an older llmpi; this one appends only to version " + current +
+                  " files: finish the run with the llmpi that started it, or start a new file");
+  }
+  return version;
 }
 
 RunMetadata read_metadata(const h5::Checker& check, hid_t file) {
@@ -368,7 +397,8 @@ void set_end_time(const h5::Checker& check, hid_t file, const std::string& end_t
 std::vector<RunSession> read_sessions(const h5::Checker& check, hid_t file) {
   std::vector<RunSession> sessions;
   read_table<SessionRow>(check, file, kSessions, kSessionFields, [&](const SessionRow& row) {
-    sessions.push_back({text_of(row.start_time), text_of(row.end_time), row.first_row});
+    sessions.push_back(
+        {text_of(row.start_time), text_of(row.end_time), row.first_row, text_of(row.ending)});
   });
   return sessions;
 }
@@ -377,7 +407,8 @@ void write_session(const h5::Checker& check, hid_t file, std::int64_t index,
                    const RunSession& session) {
   const h5::Dataset dataset = h5::open_dataset(check, file, kSessions);
   const h5::Datatype memory = row_type(check, kSessionFields, sizeof(SessionRow), false);
-  const SessionRow row{c_text(session.start_time), c_text(session.end_time), session.first_row};
+  const SessionRow row{c_text(session.start_time), c_text(session.end_time), session.first_row,
+                       c_text(session.ending)};
   const auto first = static_cast<hsize_t>(index);
   const auto size = std::max<hsize_t>(
       first + 1, static_cast<hsize_t>(h5::row_count(check, dataset.id(), kSessions)));
@@ -388,11 +419,17 @@ void write_requests(const h5::Checker& check, hid_t requests, std::int64_t first
                     std::span<const RequestResult> rows) {
   std::vector<RequestRow> table;
   table.reserve(rows.size());
+  std::vector<std::string> statuses;
   for (const RequestResult& r : rows) {
-    table.push_back({c_text(r.id), c_text(r.task), c_text(r.category), r.prompt_tokens,
-                     r.generated_tokens, r.latency_s, r.ttft_s, r.score, r.chosen,
-                     list_of(r.choice_loglik), list_of(r.choice_loglik_normalised),
-                     c_text(r.generated_text), list_of(r.generated_token_ids)});
+    statuses.push_back(status_name(r.status));
+  }
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const RequestResult& r = rows[i];
+    table.push_back({c_text(r.id), c_text(r.task), c_text(r.category), c_text(statuses[i]),
+                     c_text(r.error), r.prompt_tokens, r.generated_tokens, r.latency_s, r.ttft_s,
+                     r.score, r.score_normalised, r.chosen, list_of(r.choice_loglik),
+                     list_of(r.choice_loglik_normalised), c_text(r.generated_text),
+                     list_of(r.generated_token_ids), c_text(r.detail)});
   }
   const h5::Datatype memory = row_type(check, kRequestFields, sizeof(RequestRow), false);
   const auto start = static_cast<hsize_t>(first);
@@ -400,7 +437,8 @@ void write_requests(const h5::Checker& check, hid_t requests, std::int64_t first
                  table.data());
 }
 
-std::vector<RequestResult> read_requests(const h5::Checker& check, hid_t requests, bool with_text) {
+std::vector<RequestResult> read_requests(const h5::Checker& check, hid_t requests, bool with_text,
+                                         std::int64_t version) {
   std::vector<RequestResult> results;
   read_table<RequestRow>(
       check, requests, kRequests, kRequestFields, with_text, [&](const RequestRow& row) {
@@ -408,16 +446,26 @@ std::vector<RequestResult> read_requests(const h5::Checker& check, hid_t request
         r.id = text_of(row.id);
         r.task = text_of(row.task);
         r.category = text_of(row.category);
+        const auto status = parse_request_status(text_of(row.status));
+        if (!status) {
+          check.invalid("request '" + r.id + "' has status '" + text_of(row.status) +
+                        "' (valid: ok, truncated, skipped, failed)");
+        }
+        r.status = *status;
+        r.error = text_of(row.error);
         r.prompt_tokens = row.prompt_tokens;
         r.generated_tokens = row.generated_tokens;
         r.latency_s = row.latency_s;
         r.ttft_s = row.ttft_s;
         r.score = row.score;
+        // Version 1 rows had no normalised score: it was the score except for multiple choice.
+        r.score_normalised = version >= 2 ? row.score_normalised : row.score;
         r.chosen = row.chosen;
         r.choice_loglik = vector_of<double>(row.choice_loglik);
         r.choice_loglik_normalised = vector_of<double>(row.choice_loglik_normalised);
         r.generated_text = text_of(row.generated_text);
         r.generated_token_ids = vector_of<std::int32_t>(row.generated_token_ids);
+        r.detail = text_of(row.detail);
       });
   return results;
 }
@@ -440,15 +488,16 @@ void write_summaries(const h5::Checker& check, hid_t file, std::span<const TaskS
                      std::int64_t request_rows) {
   std::vector<TaskRow> task_rows;
   for (const TaskSummary& t : tasks) {
-    task_rows.push_back({c_text(t.task), c_text(t.category), t.requests, t.scored, t.mean_score,
-                         t.mean_latency_s, t.p50_latency_s, t.p95_latency_s, t.mean_ttft_s,
-                         t.prompt_tokens, t.generated_tokens});
+    task_rows.push_back({c_text(t.task), c_text(t.category), t.requests, t.scored, t.failed,
+                         t.skipped, t.truncated, t.mean_score, t.mean_latency_s, t.p50_latency_s,
+                         t.p95_latency_s, t.mean_ttft_s, t.prompt_tokens, t.generated_tokens});
   }
   replace_table(check, file, kTaskSummaries, kTaskFields, task_rows);
   std::vector<CategoryRow> category_rows;
   for (const CategorySummary& c : categories) {
-    category_rows.push_back({c_text(c.category), c.tasks, c.requests, c.scored, c.mean_score,
-                             c.macro_mean_score, c.mean_latency_s, c.mean_ttft_s, c.prompt_tokens,
+    category_rows.push_back({c_text(c.category), c.tasks, c.requests, c.scored, c.failed,
+                             c.skipped, c.truncated, c.mean_score, c.macro_mean_score,
+                             c.mean_latency_s, c.mean_ttft_s, c.prompt_tokens,
                              c.generated_tokens});
   }
   replace_table(check, file, kCategorySummaries, kCategoryFields, category_rows);
@@ -472,8 +521,9 @@ std::vector<TaskSummary> read_task_summaries(const h5::Checker& check, hid_t fil
   std::vector<TaskSummary> tasks;
   read_table<TaskRow>(check, file, kTaskSummaries, kTaskFields, [&](const TaskRow& row) {
     tasks.push_back({text_of(row.task), text_of(row.category), row.requests, row.scored,
-                     row.mean_score, row.mean_latency_s, row.p50_latency_s, row.p95_latency_s,
-                     row.mean_ttft_s, row.prompt_tokens, row.generated_tokens});
+                     row.failed, row.skipped, row.truncated, row.mean_score, row.mean_latency_s,
+                     row.p50_latency_s, row.p95_latency_s, row.mean_ttft_s, row.prompt_tokens,
+                     row.generated_tokens});
   });
   return tasks;
 }
@@ -483,8 +533,9 @@ std::vector<CategorySummary> read_category_summaries(const h5::Checker& check, h
   read_table<CategoryRow>(
       check, file, kCategorySummaries, kCategoryFields, [&](const CategoryRow& row) {
         categories.push_back({text_of(row.category), row.tasks, row.requests, row.scored,
-                              row.mean_score, row.macro_mean_score, row.mean_latency_s,
-                              row.mean_ttft_s, row.prompt_tokens, row.generated_tokens});
+                              row.failed, row.skipped, row.truncated, row.mean_score,
+                              row.macro_mean_score, row.mean_latency_s, row.mean_ttft_s,
+                              row.prompt_tokens, row.generated_tokens});
       });
   return categories;
 }

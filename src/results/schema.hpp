@@ -20,10 +20,15 @@ inline constexpr const char* kTaskSummaries = "/summary/tasks";
 inline constexpr const char* kCategorySummaries = "/summary/categories";
 inline constexpr const char* kThroughput = "/summary/throughput";
 
+// Version 1 files (before request statuses) are still read; only current ones are appended to.
+inline constexpr std::int64_t kOldestReadableVersion = 1;
+enum class VersionUse { read, write };
+
 // Creates every group, dataset and attribute of an empty run.
 void create_layout(const h5::Checker& check, hid_t file, const RunMetadata& metadata);
-// Refuses a file without the version attribute or with another version.
-void check_version(const h5::Checker& check, hid_t file);
+// Returns the file's layout version; refuses a file without the version attribute, one this
+// llmpi cannot read, or (for writing) one older than the current version.
+std::int64_t check_version(const h5::Checker& check, hid_t file, VersionUse use);
 RunMetadata read_metadata(const h5::Checker& check, hid_t file);
 void set_end_time(const h5::Checker& check, hid_t file, const std::string& end_time);
 
@@ -35,7 +40,9 @@ void write_session(const h5::Checker& check, hid_t file, std::int64_t index,
 // /requests. Strings must already be valid UTF-8 without NUL.
 void write_requests(const h5::Checker& check, hid_t requests, std::int64_t first,
                     std::span<const RequestResult> rows);
-std::vector<RequestResult> read_requests(const h5::Checker& check, hid_t requests, bool with_text);
+// `version`: the file's layout version (what the rows lack in older ones is filled in).
+std::vector<RequestResult> read_requests(const h5::Checker& check, hid_t requests, bool with_text,
+                                         std::int64_t version);
 // Row by row; an empty string where a row has no id (fill value of a row a crash left).
 std::vector<std::string> read_request_ids(const h5::Checker& check, hid_t requests);
 void truncate_requests(const h5::Checker& check, hid_t requests, std::int64_t rows);

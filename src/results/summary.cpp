@@ -50,6 +50,9 @@ std::vector<TaskSummary> summarise_tasks(std::span<const RequestResult> rows) {
     }
     TaskSummary& s = totals.summary;
     ++s.requests;
+    s.failed += row.status == RequestStatus::failed ? 1 : 0;
+    s.skipped += row.status == RequestStatus::skipped ? 1 : 0;
+    s.truncated += row.status == RequestStatus::truncated ? 1 : 0;
     if (!std::isnan(row.score)) {
       ++s.scored;
       totals.score_sum += row.score;
@@ -91,6 +94,9 @@ std::vector<CategorySummary> summarise_categories(std::span<const TaskSummary> t
     ++c.tasks;
     c.requests += task.requests;
     c.scored += task.scored;
+    c.failed += task.failed;
+    c.skipped += task.skipped;
+    c.truncated += task.truncated;
     if (task.scored > 0 && !std::isnan(task.mean_score)) {
       totals.score_sum += task.mean_score * static_cast<double>(task.scored);
       totals.task_score_sum += task.mean_score;

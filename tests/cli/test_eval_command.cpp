@@ -3,6 +3,7 @@
 // rank, two data-parallel replicas and two pipeline stages; a run killed with SIGKILL
 // part-way and resumed ends with every request exactly once and the same scores, and an
 // existing results file is never overwritten by accident.
+#include <signal.h>
 #include <sys/wait.h>
 
 #include <array>
@@ -13,6 +14,7 @@
 
 #include "checkpoint_writer.hpp"
 #include "command.hpp"
+#include "process.hpp"
 #include "llmpi/results/results_file.hpp"
 #include "reference_fixture.hpp"
 
@@ -91,17 +93,25 @@ TEST_CASE("eval: one rank, two replicas, and a killed-then-resumed run agree", "
   CHECK(again.output.find(single.string()) != std::string::npos);
   CHECK(scores_of(single) == reference);
 
-  // Killed after the first round (2 requests: one per replica with dp=2), then resumed.
+  // Rank 0 killed (SIGKILL, no clean-up) once the first round (2 requests: one per replica
+  // with dp=2) is flushed, then resumed.
   const auto resumed = temp.path() / "resumed.h5";
-  const CommandResult killed =
-      run_command(eval_command(2, task, resumed, "--max-batch-sequences 1 --batches-per-round 1",
-                               "LLMPI_FAULT_KILL_AFTER_ROUNDS=1"));
-  CHECK(killed.exit_code != 0);
-  CHECK(scores_of(resumed).size() == 2);
+  {
+    Spawned run(eval_command(2, task, resumed, "--max-batch-sequences 1 --batches-per-round 1"));
+    REQUIRE(run.wait_for("[2/4]", std::chrono::seconds(240)));
+    const pid_t rank0 = find_rank_pid(resumed.string(), 0);
+    REQUIRE(rank0 > 0);
+    ::kill(rank0, SIGKILL);
+    const CommandResult killed = run.finish(std::chrono::seconds(60));
+    CHECK(killed.exit_code != 0);
+  }
+  const auto after_kill = scores_of(resumed);
+  CHECK(after_kill.size() >= 2);
   const CommandResult finish = run_command(eval_command(2, task, resumed, "--resume"));
   INFO(finish.output);
   REQUIRE(finish.exit_code == 0);
-  CHECK(finish.output.find("2 requests already done") != std::string::npos);
+  CHECK(finish.output.find(std::to_string(after_kill.size()) + " requests already done") !=
+        std::string::npos);
   CHECK(scores_of(resumed) == reference);
 }
 

@@ -21,7 +21,7 @@ void expect(bool condition, const std::string& what) {
   }
 }
 
-void show(const RequestOutcome& o) {
+void show(const RequestResult& o) {
   std::printf("%-22s score %.0f (normalised %.0f) prompt %4d tokens, generated %3d, %.2f s: %s\n",
               o.id.c_str(), o.score, o.score_normalised, o.prompt_tokens, o.generated_tokens,
               o.latency_s, o.detail.c_str());
@@ -49,9 +49,9 @@ int main() {
       const auto requests =
           prepare_requests(gsm8k, read_jsonl(gsm8k.dataset, {gsm8k.required_fields(), false, 6}));
       expect(requests.size() == 2, "4 of 6 records become few-shot examples");
-      std::vector<RequestOutcome> alone;
+      std::vector<RequestResult> alone;
       for (const auto& request : requests) {
-        const RequestOutcome o = evaluator.run(gsm8k, request);
+        const RequestResult o = evaluator.run(gsm8k, request);
         show(o);
         expect(o.score == 0.0 || o.score == 1.0, "exact match scores 0 or 1");
         expect(o.generated_text.find("\nQuestion:") == std::string::npos, "stop string honoured");
@@ -63,14 +63,14 @@ int main() {
       const std::vector<const TaskRequest*> both = {&requests[0], &requests[1]};
       Evaluator tight(model, *tokenizer, {0, 1});
       for (Evaluator* e : {&evaluator, &tight}) {
-        const std::vector<RequestOutcome> together = e->run(gsm8k, both);
+        const std::vector<RequestResult> together = e->run(gsm8k, both);
         for (std::size_t i = 0; i < both.size(); ++i) {
           expect(together[i].generated_text == alone[i].generated_text &&
                      together[i].score == alone[i].score,
                  "a batch gives request " + std::to_string(i) + " the text it gets alone");
         }
       }
-      const RequestOutcome again = evaluator.run(gsm8k, requests.front());
+      const RequestResult again = evaluator.run(gsm8k, requests.front());
       expect(again.generated_text == evaluator.run(gsm8k, requests.front()).generated_text,
              "the same request gives the same text");
     }
@@ -81,7 +81,7 @@ int main() {
       const auto requests = prepare_requests(
           humaneval, read_jsonl(humaneval.dataset, {humaneval.required_fields(), false, 2}));
       for (const auto& request : requests) {
-        const RequestOutcome o = evaluator.run(humaneval, request);
+        const RequestResult o = evaluator.run(humaneval, request);
         show(o);
         expect(o.detail.rfind("sandbox_error", 0) != 0, "code ran in the sandbox: " + o.detail);
         expect(o.generated_text.find("\ndef ") == std::string::npos, "stop string honoured");
@@ -95,8 +95,8 @@ int main() {
     if (std::filesystem::exists(humaneval.dataset)) {
       const auto requests = prepare_requests(
           humaneval, read_jsonl(humaneval.dataset, {humaneval.required_fields(), false, 1}));
-      const RequestOutcome first = evaluator.run(humaneval, requests.front());
-      const RequestOutcome second = evaluator.run(humaneval, requests.front());
+      const RequestResult first = evaluator.run(humaneval, requests.front());
+      const RequestResult second = evaluator.run(humaneval, requests.front());
       show(first);
       expect(first.detail.find("of 3 samples correct") != std::string::npos, "3 samples scored");
       expect(first.generated_text == second.generated_text && first.score == second.score,
@@ -123,7 +123,7 @@ int main() {
                        {"choices", {"table", "green", "seven"}},
                        {"label", 1}}}};
     for (const auto& request : prepare_requests(choice, facts)) {
-      const RequestOutcome o = evaluator.run(choice, request);
+      const RequestResult o = evaluator.run(choice, request);
       show(o);
       expect(o.chosen >= 0 && o.chosen < 3 && o.choice_loglik.size() == 3, "a choice is made");
     }

@@ -1,5 +1,7 @@
 #include <hdf5.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <string>
 #include <vector>
@@ -72,6 +75,13 @@ std::vector<RequestResult> batch(int first, int count, std::size_t text_bytes = 
     r.latency_s = 0.5 + 0.01 * i;
     r.ttft_s = 0.1 + 0.001 * i;
     r.score = i % 3 == 0 ? 1.0 : 0.0;
+    r.score_normalised = i % 5 == 0 ? 1.0 : r.score;
+    r.detail = "predicted " + std::to_string(i);
+    if (i % 7 == 3) {
+      r.status = i % 2 == 0 ? RequestStatus::skipped : RequestStatus::failed;
+      r.error = "scorer: no \"####\" in line " + std::to_string(i);
+      r.score = r.score_normalised = r.status == RequestStatus::failed ? 0.0 : kNotScored;
+    }
     if (choice) {
       r.choice_loglik = {-1.5 - i, -2.25, -0.75, -3.0};
       r.choice_loglik_normalised = {-0.5, -0.75, -0.25, -1.0};
@@ -110,6 +120,11 @@ void check_same_row(const RequestResult& got, const RequestResult& want) {
   CHECK(got.choice_loglik == want.choice_loglik);
   CHECK(got.choice_loglik_normalised == want.choice_loglik_normalised);
   CHECK(got.chosen == want.chosen);
+  CHECK(got.status == want.status);
+  CHECK(got.error == want.error);
+  CHECK(got.detail == want.detail);
+  CHECK((got.score_normalised == want.score_normalised ||
+         (std::isnan(got.score_normalised) && std::isnan(want.score_normalised))));
 }
 
 // Output and exit status of a shell command (stderr included).
@@ -431,7 +446,7 @@ TEST_CASE("files that are not llmpi results files are refused clearly", "[result
   set_schema_version(future, 99);
   CHECK_THROWS_WITH(ResultsFile::resume(future), Contains(future.string()) &&
                                                      Contains("results schema version 99") &&
-                                                     Contains("reads and resumes version 1"));
+                                                     Contains("reads versions 1 to 2"));
 }
 
 TEST_CASE("unwritable paths are refused with the path", "[results][bad-input]") {
@@ -448,8 +463,8 @@ TEST_CASE("unwritable paths are refused with the path", "[results][bad-input]") 
                     Contains(dir.path.string()) && Contains("is a directory"));
   // Nobody, root included, creates files in /proc: HDF5's own refusal, with its reason.
   CHECK_THROWS_WITH(ResultsFile::create("/proc/llmpi-run.h5", sample_metadata()),
-                    Contains("/proc/llmpi-run.h5: cannot create the results file: unable to "
-                             "open file: No such file or directory"));
+                    Contains("/proc/llmpi-run.h5: cannot create the results file") &&
+                        Contains("unable to open file: No such file or directory"));
   CHECK_FALSE(fs::exists(dir.path / "nowhere"));
 }
 
@@ -484,4 +499,205 @@ TEST_CASE("bad batches and metadata are refused before anything is written",
   ResultsFile moved = std::move(file);
   CHECK(moved.rows() == 3);
   CHECK_THROWS_WITH(file.rows(), Contains("moved from"));  // NOLINT(bugprone-use-after-move)
+}
+
+TEST_CASE("overwriting a file another process is writing leaves it whole",
+          "[results][bad-input]") {
+  TempDir dir;
+  const fs::path path = dir.path / "run.h5";
+  int ready[2], done[2];
+  REQUIRE(pipe(ready) == 0);
+  REQUIRE(pipe(done) == 0);
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    try {
+      ResultsFile file = ResultsFile::create(path, sample_metadata());
+      file.append(batch(0, 30));
+      file.flush();
+      char byte = 1;
+      if (write(ready[1], &byte, 1) != 1) _exit(3);
+      if (read(done[0], &byte, 1) != 1) _exit(3);
+      file.append(batch(30, 30));  // the other run goes on writing after the refusal
+      file.close();
+    } catch (...) {
+      _exit(3);
+    }
+    _exit(0);
+  }
+  char byte = 0;
+  REQUIRE(read(ready[0], &byte, 1) == 1);
+  CHECK_THROWS_WITH(ResultsFile::create(path, sample_metadata(), OpenMode::overwrite),
+                    Contains(path.string()) && Contains("another process has it open") &&
+                        Contains("left as it is"));
+  REQUIRE(write(done[1], &byte, 1) == 1);
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  for (const int fd : {ready[0], ready[1], done[0], done[1]}) close(fd);
+  CHECK(ResultsReader(path).rows() == 60);
+  // No staging file is left behind.
+  CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
+}
+
+TEST_CASE("a path that is not a regular file is refused and left alone", "[results][bad-input]") {
+  TempDir dir;
+  for (const bool overwrite : {false, true}) {
+    const OpenMode mode = overwrite ? OpenMode::overwrite : OpenMode::fail_if_exists;
+    INFO("overwrite " << overwrite);
+    CHECK_THROWS_WITH(ResultsFile::create("/dev/null", sample_metadata(), mode),
+                      Contains("/dev/null") && Contains("a character device"));
+    CHECK(fs::is_character_file("/dev/null"));
+  }
+  const fs::path fifo = dir.path / "fifo.h5";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  // Nothing opens the FIFO (which would wait for a writer forever).
+  CHECK_THROWS_WITH(ResultsFile::create(fifo, sample_metadata(), OpenMode::overwrite),
+                    Contains(fifo.string()) && Contains("a FIFO"));
+  CHECK_THROWS_WITH(ResultsFile::resume(fifo), Contains(fifo.string()) && Contains("a FIFO"));
+  CHECK_THROWS_WITH(ResultsReader{fifo}, Contains("a FIFO, not a regular file"));
+  CHECK(fs::is_fifo(fifo));
+
+  const fs::path real = dir.path / "real.h5";
+  ResultsFile::create(real, sample_metadata()).close();
+  const fs::path link = dir.path / "link.h5";
+  fs::create_symlink(real, link);
+  CHECK_THROWS_WITH(ResultsFile::create(link, sample_metadata(), OpenMode::overwrite),
+                    Contains("a symbolic link"));
+  CHECK(fs::is_symlink(link));
+}
+
+TEST_CASE("a failed create never removes what was there", "[results][bad-input]") {
+  TempDir dir;
+  const fs::path path = dir.path / "run.h5";
+  {
+    ResultsFile file = ResultsFile::create(path, sample_metadata());
+    file.append(batch(0, 12));
+    file.close();
+  }
+  RunMetadata wrong = sample_metadata();
+  wrong.tp = 0;
+  CHECK_THROWS(ResultsFile::create(path, wrong, OpenMode::overwrite));
+  // The staging name taken by something else: creation fails, and neither is touched.
+  const fs::path squatter = dir.path / (".run.h5.llmpi-new-" + std::to_string(getpid()));
+  fs::create_directory(squatter);
+  CHECK_THROWS_WITH(ResultsFile::create(path, sample_metadata(), OpenMode::overwrite),
+                    Contains(path.string()) && Contains("cannot create the results file"));
+  CHECK(fs::is_directory(squatter));
+  fs::remove(squatter);
+  CHECK(ResultsReader(path).rows() == 12);
+  // A successful overwrite replaces it only once the new file is complete.
+  ResultsFile::create(path, sample_metadata(), OpenMode::overwrite).close();
+  CHECK(ResultsReader(path).rows() == 0);
+}
+
+TEST_CASE("a full disk stops the writes with the file as last flushed; --resume continues it",
+          "[results][crash]") {
+  TempDir dir;
+  const fs::path path = dir.path / "run.h5";
+  int report[2];
+  REQUIRE(pipe(report) == 0);
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // A file-size limit stands in for a full disk: writes past it fail with EFBIG.
+    signal(SIGXFSZ, SIG_IGN);
+    long long flushed = -1;
+    try {
+      ResultsFile file = ResultsFile::create(path, sample_metadata());
+      const struct rlimit limit{static_cast<rlim_t>(fs::file_size(path)) + (4 << 20),
+                                RLIM_INFINITY};
+      if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(4);
+      for (int first = 0; first < 100000; first += 40) {
+        file.append(batch(first, 40, 2048));
+        file.flush();
+        flushed = first + 40;
+      }
+      _exit(5);  // the limit never hit
+    } catch (const Error& e) {
+      const std::string message = e.what();
+      std::fprintf(stderr, "write stopped: %s\n", e.what());
+      // Refused before HDF5 wrote anything (the reservation failed), naming what the file keeps.
+      const bool explained = message.find(std::to_string(flushed) + " flushed rows intact") !=
+                                 std::string::npos &&
+                             message.find("--resume") != std::string::npos;
+      if (write(report[1], &flushed, sizeof flushed) != sizeof flushed) _exit(3);
+      _exit(explained ? 0 : 6);  // destructors run: the abandoned file must not be closed
+    }
+  }
+  close(report[1]);
+  long long flushed = -1;
+  REQUIRE(read(report[0], &flushed, sizeof flushed) == sizeof flushed);
+  close(report[0]);
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  REQUIRE(flushed > 0);
+
+  {
+    const ResultsReader reader(path);
+    const auto rows = reader.requests();
+    CHECK(static_cast<long long>(rows.size()) == flushed);
+    check_same_row(rows[static_cast<std::size_t>(flushed - 1)],
+                   batch(static_cast<int>(flushed) - 1, 1, 2048)[0]);
+  }
+  ResultsFile file = ResultsFile::resume(path);
+  CHECK(static_cast<long long>(file.rows()) == flushed);
+  const int next = static_cast<int>(file.rows());
+  file.append(batch(next, 40, 2048));
+  file.close();
+  const auto rows = ResultsReader(path).requests();
+  CHECK(rows.size() == static_cast<std::size_t>(next + 40));
+  CHECK(ids_of(rows).size() == rows.size());
+}
+
+TEST_CASE("version 1 files are read and reported, but not appended to", "[results]") {
+  const fs::path fixture = LLMPI_FIXTURES_DIR "/results/schema1.h5";
+  const ResultsReader reader(fixture);
+  CHECK(reader.schema_version() == 1);
+  CHECK(reader.metadata().preset_name == "tiny-llama-gqa");
+  const auto rows = reader.requests();
+  REQUIRE(rows.size() == 4);
+  CHECK(rows[1].id == "math/q1");
+  CHECK(rows[1].status == RequestStatus::ok);
+  CHECK(rows[1].error.empty());
+  CHECK(rows[1].score == 1.0);
+  CHECK(rows[1].score_normalised == 1.0);
+  CHECK(rows[3].choice_loglik == std::vector<double>{-1.5, -0.5});
+  CHECK(rows[3].chosen == 1);
+  CHECK(reader.task_summaries().size() == 2);
+  CHECK(reader.task_summaries()[0].failed == 0);
+  CHECK(reader.sessions().size() == 1);
+  CHECK(reader.sessions()[0].ending.empty());
+
+  TempDir dir;
+  const fs::path copy = dir.path / "old.h5";
+  fs::copy_file(fixture, copy);
+  CHECK_THROWS_WITH(ResultsFile::resume(copy), Contains(copy.string()) &&
+                                                   Contains("schema version 1") &&
+                                                   Contains("start a new file"));
+}
+
+TEST_CASE("rows travel between ranks with every field", "[results]") {
+  std::vector<RequestResult> rows = batch(0, 9, 10);
+  rows[1].score = std::numeric_limits<double>::quiet_NaN();
+  rows[2].choice_loglik = {-std::numeric_limits<double>::infinity(),
+                           std::numeric_limits<double>::quiet_NaN()};
+  rows[2].choice_loglik_normalised = rows[2].choice_loglik;
+  rows[4].generated_text = std::string("bytes \0\xff inside", 15);
+  rows[5].id = "mmlu/q0\n";  // any bytes in an id
+  const std::string bytes = pack_results(rows);
+  const std::vector<RequestResult> back = unpack_results(bytes);
+  REQUIRE(back.size() == rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (i == 2) continue;  // NaN != NaN: compared below
+    check_same_row(back[i], rows[i]);
+  }
+  CHECK(std::isinf(back[2].choice_loglik[0]));
+  CHECK(std::isnan(back[2].choice_loglik[1]));
+  CHECK(unpack_results("").empty());
+  CHECK_THROWS_WITH(unpack_results(std::string_view(bytes).substr(0, bytes.size() - 3)),
+                    Contains("cut short"));
+  CHECK_THROWS_WITH(unpack_results(bytes + "x"), Contains("more than their 9 rows"));
 }

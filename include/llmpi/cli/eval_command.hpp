@@ -13,14 +13,19 @@ struct EvalArgs {
   std::string out;    // the results file (HDF5)
   bool resume = false;
   bool overwrite = false;
+  bool auto_resume = false;  // resume when the file exists, else create it
   bool skip_bad = false;
   int limit = 0;              // records per task; 0: all
   int batches_per_round = 4;  // a replica's round: this many batches of max_sequences
+  std::string long_prompt;    // overrides every task's long_prompt policy when set
 };
 
 // `llmpi eval`: every task's requests shared among the data-parallel replicas, each result
 // written by rank 0 to one HDF5 file as the run goes (flushed every round: one group of
-// requests per replica, decoded together up to batch.max_sequences).
+// requests per replica, decoded together up to batch.max_sequences). A request that cannot run
+// or be scored is a failed row; the run goes on. Returns 0 when every request is done, and
+// kInterruptedExitCode when a stop request (SIGTERM, SIGUSR1, SIGINT) ended it early with every
+// finished row flushed.
 CLI::App& add_eval_command(CLI::App& app, EvalArgs& args);
 int run_eval(const EvalArgs& args, const std::string& command_line);
 

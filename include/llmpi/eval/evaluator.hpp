@@ -1,12 +1,15 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "llmpi/eval/dataset.hpp"
 #include "llmpi/eval/task.hpp"
 #include "llmpi/model/transformer.hpp"
+#include "llmpi/results/records.hpp"
 #include "llmpi/tokenizer/tokenizer.hpp"
 
 namespace llmpi {
@@ -19,60 +22,66 @@ struct TaskRequest {
   std::string prompt;
 };
 
-// What running one request produced. Scores: 1 or 0 (exact match, code passed, multiple choice
-// correct by raw log-likelihood); `score_normalised` is the length-normalised multiple-choice
-// score (equal to `score` otherwise).
-struct RequestOutcome {
-  std::string id, task, category;
-  int prompt_tokens = 0;
-  int generated_tokens = 0;
-  double latency_s = 0.0;
-  double ttft_s = 0.0;
-  double score = 0.0;
-  double score_normalised = 0.0;
-  std::string generated_text;
-  std::vector<double> choice_loglik;
-  std::vector<double> choice_loglik_normalised;
-  int chosen = -1;
-  std::string detail;  // the extracted answer, the sandbox's verdict, ...
-};
-
 // The requests of a task: its dataset's records (minus those used as few-shot examples),
 // prompts rendered. `where` errors name the task file and the record's file:line.
 std::vector<TaskRequest> prepare_requests(const TaskSpec& task, const Dataset& dataset);
 
-// How many sequences an evaluator decodes at once: at most max_sequences, and only as many as
-// the paged KV cache of kv_tokens tokens (the planner's tokens_fit for this replica) holds at
-// their whole lengths. Zero: no limit.
-struct BatchBudget {
+// How an evaluator runs requests. Sequences decoded at once: at most max_sequences, and only
+// as many as the paged KV cache of kv_tokens tokens (the planner's tokens_fit for this replica)
+// holds at their whole lengths; zero: no limit. context_tokens: the longest sequence (prompt
+// and new tokens) a request may have, the preset's context_length (0: the model's positions);
+// longer prompts go by their task's long_prompt policy.
+struct EvaluatorLimits {
   int max_sequences = 0;
   std::int64_t kv_tokens = 0;
+  int context_tokens = 0;
+  // Whether this rank's rows are the ones kept (the replica's first rank): only it runs
+  // model-written code in the sandbox; the other ranks' code rows are left unscored.
+  bool keeps_results = true;
 };
 
 // Runs requests of any task on one model replica. Every rank of the replica calls `run` with
-// the same requests, in the same order; each returns the same outcomes.
+// the same requests, in the same order. A request that cannot be run or scored becomes a row
+// with status failed (or skipped) and its error; the others go on. A stop request
+// (core/stop_request.hpp) seen by any rank of the replica abandons the call on all of them with
+// Interrupted.
 class Evaluator {
  public:
-  Evaluator(Transformer& model, const Tokenizer& tokenizer, BatchBudget budget = {});
+  Evaluator(Transformer& model, const Tokenizer& tokenizer, EvaluatorLimits limits = {});
 
-  RequestOutcome run(const TaskSpec& task, const TaskRequest& request);
+  RequestResult run(const TaskSpec& task, const TaskRequest& request);
   // Several requests of one task: their completions (every sample of every request) are decoded
-  // together, continuously batched within the budget: each is computed as it would be alone, up to
-  // the summation order of batched products. ttft_s and latency_s count from the group's start:
-  // waiting for a cache slot, and the batch's steps, are part of a request's time.
-  std::vector<RequestOutcome> run(const TaskSpec& task,
-                                  std::span<const TaskRequest* const> requests);
+  // together, continuously batched within the limits: each is computed as it would be alone, up
+  // to the summation order of batched products. ttft_s and latency_s count from the group's
+  // start: waiting for a cache slot, and the batch's steps, are part of a request's time.
+  std::vector<RequestResult> run(const TaskSpec& task,
+                                 std::span<const TaskRequest* const> requests);
 
  private:
-  double score_completion(const TaskSpec& task, const TaskRequest& request, const std::string& text,
-                          std::string& detail);
-  std::vector<RequestOutcome> generate_and_score(const TaskSpec& task,
-                                                 std::span<const TaskRequest* const> requests);
-  RequestOutcome choose(const TaskSpec& task, const TaskRequest& request);
+  struct Completion;
+  int context_tokens() const;
+  bool may_truncate(const TaskSpec& task, RequestResult& result, const std::string& why) const;
+  std::optional<std::vector<std::int32_t>> fit_prompt(const TaskSpec& task,
+                                                      std::vector<std::int32_t> prompt,
+                                                      int new_tokens, RequestResult& result) const;
+  std::vector<Completion> complete(const TaskSpec& task,
+                                   std::span<const TaskRequest* const> requests,
+                                   std::span<const std::vector<std::int32_t>> prompts,
+                                   std::span<const int> max_new_tokens);
+  void score_completion(const TaskSpec& task, const TaskRequest& request, const std::string& text,
+                        double& score, std::string& detail, std::string& error);
+  std::vector<RequestResult> generate_and_score(const TaskSpec& task,
+                                                std::span<const TaskRequest* const> requests);
+  RequestResult choose(const TaskSpec& task, const TaskRequest& request);
 
   Transformer& model_;
   const Tokenizer& tokenizer_;
-  BatchBudget budget_;
+  EvaluatorLimits limits_;
 };
+
+// Marks `result` as not run or not scorable: its status and error, and its score as the task's
+// failed_requests policy says (skipped rows are never scored).
+void set_failure(RequestResult& result, const TaskSpec& task, RequestStatus status,
+                 const std::string& error);
 
 }  // namespace llmpi

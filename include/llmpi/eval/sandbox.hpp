@@ -19,7 +19,8 @@ struct SandboxLimits {
 };
 
 struct SandboxResult {
-  enum class Status { passed, failed, timed_out, killed, sandbox_error };
+  // interrupted: a stop request (core/stop_request.hpp) ended it early; no verdict.
+  enum class Status { passed, failed, timed_out, killed, sandbox_error, interrupted };
   Status status = Status::sandbox_error;
   int exit_code = -1;
   int signal = 0;

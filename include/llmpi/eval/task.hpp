@@ -42,6 +42,18 @@ struct FewShotSpec {
   std::string separator = "\n\n";
 };
 
+// What happens to a request whose prompt leaves no room in the context for a new token.
+enum class LongPromptPolicy {
+  fail,           // a failed row (the default): nothing is silently changed
+  skip,           // a skipped row, not scored
+  truncate_left,  // its first tokens dropped to fit, as lm-evaluation-harness does; scored
+};
+// How a failed request counts in its task's score.
+enum class FailurePolicy {
+  count_as_wrong,  // score 0 (the default): a model that breaks the scorer gains nothing
+  exclude,         // not scored
+};
+
 // A task file (YAML; schema in docs/tasks.md): a JSONL dataset, its category, a prompt
 // template with optional few-shot examples, generation settings and a scorer.
 struct TaskSpec {
@@ -53,6 +65,8 @@ struct TaskSpec {
   FewShotSpec few_shot;
   GenerationSettings generation;
   ScorerSpec scorer;
+  LongPromptPolicy long_prompt = LongPromptPolicy::fail;
+  FailurePolicy failed_requests = FailurePolicy::count_as_wrong;
 
   // The dataset fields the prompt, few-shot template and scorer read.
   std::vector<std::string> required_fields() const;
@@ -62,5 +76,7 @@ TaskSpec load_task(const std::filesystem::path& path);
 TaskSpec parse_task(const std::string& yaml_text, const std::string& source);
 
 std::string scorer_name(ScorerKind kind);
+// "fail", "skip", "truncate-left": the names task files and --long-prompt use.
+std::optional<LongPromptPolicy> parse_long_prompt_policy(const std::string& name);
 
 }  // namespace llmpi

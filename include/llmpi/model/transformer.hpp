@@ -69,6 +69,10 @@ class Transformer {
   double continuation_log_likelihood(std::span<const std::int32_t> context,
                                      std::span<const std::int32_t> continuation);
 
+  // Whether `flag` is true on any rank of the replica; every rank of it must call this at the
+  // same point (how a stop request seen by one rank stops them all at one step).
+  bool any_rank_of_replica(bool flag);
+
   const ModelConfig& config() const { return config_; }
   const ModelShard& shard() const { return shard_; }
   const ModelWeights& weights() const { return weights_; }

@@ -4,7 +4,10 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace llmpi {
@@ -38,24 +41,46 @@ struct RunMetadata {
   std::vector<RankInfo> ranks;  // empty, or one per rank in rank order
 };
 
-// One evaluated request.
+// What became of one request. `ok`: it ran and was scored. `truncated`: it ran on a prompt
+// cut from the left to fit the context, and was scored. `skipped`: not run (its task's policy
+// for prompts longer than the context); not scored. `failed`: it could not be run or scored
+// (tokenizer, non-finite logits, sandbox, scorer, a prompt too long under policy `fail`);
+// `error` says why, and its task's policy decides whether it counts as wrong or is excluded.
+enum class RequestStatus : std::int8_t { ok, truncated, skipped, failed };
+
+std::string status_name(RequestStatus status);
+// The status a name stands for; "" (rows of files before statuses) is ok.
+std::optional<RequestStatus> parse_request_status(const std::string& name);
+
+// One request, from the evaluator that produced it to its row in the results file: the one
+// record every stage passes on, every field kept.
 struct RequestResult {
   std::string id;  // unique in the run: what --resume skips
   std::string task;
   std::string category;
+  RequestStatus status = RequestStatus::ok;
+  std::string error;  // why it failed, was skipped or was truncated; empty when ok
   std::int32_t prompt_tokens = 0;
   std::int32_t generated_tokens = 0;
-  double latency_s = 0;       // admission to last token
+  double latency_s = 0;       // admission to last token (and its scoring)
   double ttft_s = 0;          // admission to first generated token
   double score = kNotScored;  // NaN: not scored
+  // Multiple choice: correct by length-normalised log-likelihood; otherwise equal to score.
+  double score_normalised = kNotScored;
   std::string generated_text;
-  std::vector<std::int32_t> generated_token_ids;  // may be left empty
+  std::vector<std::int32_t> generated_token_ids;
   // Multiple choice: the log-likelihood of each choice's continuation, and the same divided by
   // its length; both empty otherwise.
   std::vector<double> choice_loglik;
   std::vector<double> choice_loglik_normalised;
   std::int32_t chosen = -1;  // index into the choices; -1 when not multiple choice
+  std::string detail;        // the extracted answer, the sandbox's verdict, ...
 };
+
+// Rows as bytes for carrying between ranks, and back: every field, non-finite numbers and any
+// bytes in texts included. unpack_results refuses (llmpi::Error) bytes pack_results did not make.
+std::string pack_results(std::span<const RequestResult> rows);
+std::vector<RequestResult> unpack_results(std::string_view bytes);
 
 // One task, or (in CategorySummary) one category, over its requests.
 struct TaskSummary {
@@ -63,6 +88,9 @@ struct TaskSummary {
   std::string category;
   std::int64_t requests = 0;
   std::int64_t scored = 0;         // requests with a score (not NaN)
+  std::int64_t failed = 0;         // status failed (scored as wrong, or not, by the task's policy)
+  std::int64_t skipped = 0;        // status skipped
+  std::int64_t truncated = 0;      // status truncated
   double mean_score = kNotScored;  // over the scored requests
   double mean_latency_s = 0;
   double p50_latency_s = 0;
@@ -77,6 +105,9 @@ struct CategorySummary {
   std::int64_t tasks = 0;
   std::int64_t requests = 0;
   std::int64_t scored = 0;
+  std::int64_t failed = 0;
+  std::int64_t skipped = 0;
+  std::int64_t truncated = 0;
   double mean_score = kNotScored;        // over the scored requests of all its tasks
   double macro_mean_score = kNotScored;  // unweighted mean of its tasks' mean scores
   double mean_latency_s = 0;
@@ -105,6 +136,9 @@ struct RunSession {
   std::string start_time;
   std::string end_time;        // empty when it was killed or is still running
   std::int64_t first_row = 0;  // rows in /requests when it began
+  // How it ended: "finished", "interrupted by SIGTERM", "failed: <message>"; empty while it
+  // runs, or when it was killed without a word.
+  std::string ending;
 };
 
 }  // namespace llmpi

@@ -14,7 +14,9 @@
 namespace llmpi {
 
 // The layout version written to the root attribute `llmpi_results_schema_version`.
-inline constexpr std::int64_t kResultsSchemaVersion = 1;
+// Version 2 added each request's status, error, normalised score and detail, the failed, skipped
+// and truncated counts of the summaries, and how each session ended. Version 1 files are read.
+inline constexpr std::int64_t kResultsSchemaVersion = 2;
 
 // Now, as ISO 8601 UTC to the second: "2024-05-01T12:34:56Z".
 std::string utc_now_iso();
@@ -24,10 +26,21 @@ enum class OpenMode {
   overwrite,       // replace it (--overwrite)
 };
 
+// "a directory", "a FIFO", "a regular file", ...: for messages about paths.
+std::string file_kind(const std::filesystem::file_status& status);
+// Whether another process holds `path` open the way HDF5 does (its flock).
+bool held_by_another_process(const std::filesystem::path& path);
+
 // The results of one run, one HDF5 file (schema: docs/results.md), written by one rank as the
 // run goes. Rows reach the disk at flush(): call it after every batch, and a killed job loses
 // at most the rows appended since; resume() then reopens the file and reports which requests
 // are done. Every failure is an llmpi::Error naming the file and the object. One thread uses it.
+//
+// The file is never damaged by llmpi itself: create() builds the new file under a staging name
+// beside `path` and renames it into place only once it is complete (a path that is not a
+// regular file, or one another process holds open, is refused and left alone); a write that
+// fails (ENOSPC, EIO, EFBIG) abandons the file as last flushed, readable and resumable; a write
+// the filesystem has no room for is refused before it starts.
 class ResultsFile {
  public:
   static ResultsFile create(const std::filesystem::path& path, const RunMetadata& metadata,
@@ -62,8 +75,13 @@ class ResultsFile {
   // /summary: the task rows, category rows derived from them, and the throughput attributes.
   // Written again (replacing the old) at the end of a resumed run. Flushes.
   void write_summaries(const std::vector<TaskSummary>& tasks, const RunStats& stats);
-  // The end of the run, in /run and this session's row. Flushes.
+  // The end of the run, in /run and this session's row ("finished"). Flushes.
   void set_end_time(const std::string& end_time = utc_now_iso());
+  // The end of this session, and how it ended ("finished" also ends the run; "interrupted by
+  // SIGTERM", "failed: ..." leave the run open for --resume). Flushes.
+  void end_session(const std::string& ending, const std::string& end_time = utc_now_iso());
+  // Whether a failed write made the file stop taking writes (it stays as last flushed).
+  bool abandoned() const;
 
   // Flushes and closes, reporting any failure; the destructor closes without reporting.
   void close();
@@ -84,6 +102,7 @@ class ResultsReader {
   ResultsReader& operator=(ResultsReader&&) noexcept;
 
   const RunMetadata& metadata() const;
+  std::int64_t schema_version() const;
   std::vector<RunSession> sessions() const;
   std::int64_t rows() const;
   std::vector<RequestResult> requests(bool with_text = true) const;

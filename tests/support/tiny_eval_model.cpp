@@ -1,0 +1,74 @@
+#include "tiny_eval_model.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "checkpoint_writer.hpp"
+#include "reference_fixture.hpp"
+
+namespace llmpi::testing {
+
+namespace {
+
+// GPT-2's byte-to-character table: printable bytes stand for themselves, the rest are moved to
+// U+0100 onwards, so every byte has a visible one-character token.
+std::string byte_character(int byte) {
+  const bool printable = (byte >= '!' && byte <= '~') || (byte >= 0xA1 && byte <= 0xAC) ||
+                         (byte >= 0xAE && byte <= 0xFF);
+  int code = byte;
+  if (!printable) {
+    int shifted = 0;
+    for (int b = 0; b < byte; ++b) {
+      const bool p = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+      if (!p) ++shifted;
+    }
+    code = 256 + shifted;
+  }
+  std::string utf8;
+  if (code < 0x80) {
+    utf8 += static_cast<char>(code);
+  } else {
+    utf8 += static_cast<char>(0xC0 | (code >> 6));
+    utf8 += static_cast<char>(0x80 | (code & 0x3F));
+  }
+  return utf8;
+}
+
+}  // namespace
+
+std::filesystem::path write_tiny_eval_model(const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path source = fixtures_dir() / "llama_gqa_f32";
+  for (const char* file : {"config.json", "generation_config.json", "model.safetensors"}) {
+    std::filesystem::copy_file(source / file, dir / file,
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  nlohmann::json vocab = nlohmann::json::object();
+  for (int byte = 0; byte < 256; ++byte) vocab[byte_character(byte)] = byte;
+  const nlohmann::json byte_level = {
+      {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true},
+      {"use_regex", true}};
+  const nlohmann::json tokenizer = {
+      {"version", "1.0"},
+      {"truncation", nullptr},
+      {"padding", nullptr},
+      {"added_tokens", nlohmann::json::array()},
+      {"normalizer", nullptr},
+      {"pre_tokenizer", byte_level},
+      {"post_processor", nullptr},
+      {"decoder", byte_level},
+      {"model",
+       {{"type", "BPE"},
+        {"dropout", nullptr},
+        {"unk_token", nullptr},
+        {"continuing_subword_prefix", nullptr},
+        {"end_of_word_suffix", nullptr},
+        {"fuse_unk", false},
+        {"byte_fallback", false},
+        {"ignore_merges", false},
+        {"vocab", vocab},
+        {"merges", nlohmann::json::array()}}}};
+  write_text(dir / "tokenizer.json", tokenizer.dump(1));
+  return dir;
+}
+
+}  // namespace llmpi::testing
