@@ -22,23 +22,24 @@ CLI::App& add_bench_command(CLI::App& app, BenchArgs& args) {
       ->required();
   command->add_option("--backend", args.backend, "cpu, or cuda where built with CUDA")
       ->check(CLI::IsMember({"cpu", "cuda"}));
-  command->add_option("--device", args.device, "CUDA device index")->check(CLI::NonNegativeNumber);
+  command->add_option("--device", args.device, "CUDA device index")
+      ->check(CLI::Range(0, 1023));
   command->add_option("--tp", args.tp, "Tensor-parallel slice to time (default: the preset's tp)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1 << 24));
   LayerBenchSettings& s = args.settings;
   command->add_option("--layers", s.layers, "Layers L; per-layer times come from 2L minus L")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1 << 24));
   command->add_option("--batches", s.batches, "Decode batch sizes, comma separated")
       ->delimiter(',')
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1 << 24));
   command->add_option("--context", s.context, "Tokens in each sequence's cache when decoding")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1 << 24));
   command->add_option("--prefill-tokens", s.prefill_tokens, "Prompt length for prefill")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1 << 24));
   command->add_option("--repeats", s.repeats, "Timed repeats of each measurement")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1 << 24));
   command->add_option("--copy-mib", args.copy_mib, "Buffer of the bandwidth probe (MiB)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1 << 24));
   command->add_flag("--torch", args.torch,
                     "Also time the same shapes with PyTorch/transformers (scripts/"
                     "bench_torch_layer.py) and print the ratios");

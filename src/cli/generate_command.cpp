@@ -37,7 +37,7 @@ CLI::App& add_generate_command(CLI::App& app, GenerateArgs& args) {
                                    "Prompt text, tokenized with the checkpoint's tokenizer");
   ids->excludes(text);
   command->add_option("--max-new-tokens", args.max_new_tokens, "Tokens to generate")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1 << 24));
   command->add_flag("--ignore-eos", args.ignore_eos, "Keep generating after an EOS token");
   return *command;
 }

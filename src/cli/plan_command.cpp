@@ -166,12 +166,12 @@ CLI::App& add_plan_command(CLI::App& app, PlanArgs& args) {
       ->required();
   command->add_option("--gpus-per-node", args.gpus_per_node, "GPUs (ranks) per node")
       ->required()
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1 << 24));
   command->add_option("--gpu-mem-gib", args.gpu_mem_gib, "Memory of one GPU in GiB")
       ->required()
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(0.01, 1048576.0));
   command->add_option("--nodes", args.nodes, "Nodes (default: the fewest that hold the model)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1 << 24));
   add_preset_override_options(*command, args.overrides);
   return *command;
 }

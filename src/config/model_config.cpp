@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "llmpi/core/error.hpp"
+#include "llmpi/core/input_file.hpp"
 
 namespace llmpi {
 
@@ -158,6 +159,12 @@ void read_llama(const ConfigReader& reader, const Json& json, ModelConfig& confi
   config.num_layers = reader.positive_int("num_hidden_layers");
   config.num_heads = reader.positive_int("num_attention_heads");
   config.num_kv_heads = reader.positive_int_or("num_key_value_heads", config.num_heads);
+  if (!reader.has("head_dim") && config.hidden_size < config.num_heads) {
+    reader.fail("hidden_size", std::to_string(config.hidden_size) + " over " +
+                                   std::to_string(config.num_heads) +
+                                   " attention heads leaves a head dimension of 0; give "
+                                   "head_dim or check hidden_size and num_attention_heads");
+  }
   config.head_dim = reader.positive_int_or("head_dim", config.hidden_size / config.num_heads);
   config.vocab_size = reader.positive_int_or("vocab_size", 32000);
   config.max_position_embeddings = reader.positive_int_or("max_position_embeddings", 2048);
@@ -257,12 +264,7 @@ std::string architecture_name(Architecture architecture) {
 }
 
 ModelConfig parse_model_config(const std::string& json_text, const std::string& source) {
-  Json json;
-  try {
-    json = Json::parse(json_text);
-  } catch (const Json::parse_error& e) {
-    throw Error(source + ": not valid JSON: " + e.what());
-  }
+  const Json json = parse_json(json_text, source);
   if (!json.is_object()) throw Error(source + ": expected a JSON object at the top level");
   ConfigReader reader(json, source);
   ModelConfig config;
@@ -311,15 +313,15 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
 
 ModelConfig load_model_config(const std::filesystem::path& model_dir) {
   const std::filesystem::path path = model_dir / "config.json";
-  std::ifstream file(path);
-  if (!file) {
+  std::error_code error;
+  if (!std::filesystem::exists(std::filesystem::symlink_status(path, error))) {
     throw Error("missing " + path.string() +
                 " (a model directory is a Hugging Face checkpoint: config.json, "
                 "*.safetensors, tokenizer.json)");
   }
-  std::stringstream text;
-  text << file.rdbuf();
-  return parse_model_config(text.str(), path.string());
+  // Present but unusable (a link loop, no permission, a FIFO) is said as such.
+  constexpr std::uint64_t kMaxBytes = std::uint64_t{16} << 20;
+  return parse_model_config(read_input_file(path, "model config", kMaxBytes), path.string());
 }
 
 }  // namespace llmpi

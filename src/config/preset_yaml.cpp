@@ -12,7 +12,9 @@
 
 #include "llmpi/config/preset.hpp"
 #include "llmpi/config/yaml_map.hpp"
+#include "llmpi/config/yaml_document.hpp"
 #include "llmpi/core/error.hpp"
+#include "llmpi/core/input_file.hpp"
 #include "preset_rules.hpp"
 
 namespace llmpi {
@@ -91,12 +93,7 @@ ModelConfig parse_model_section(const YamlMap& top, const std::string& source) {
 }
 
 YAML::Node parse_yaml(const std::string& yaml_text, const std::string& source) {
-  try {
-    return YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    throw Error(source + ":" + std::to_string(e.mark.line + 1) + ":" +
-                std::to_string(e.mark.column + 1) + ": not valid YAML: " + e.msg);
-  }
+  return load_yaml(yaml_text, source);
 }
 
 }  // namespace
@@ -157,11 +154,8 @@ Preset parse_preset(const std::string& yaml_text, const std::string& source) {
 }
 
 Preset load_preset(const std::filesystem::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw Error("cannot open preset " + path.string());
-  std::stringstream text;
-  text << file.rdbuf();
-  return parse_preset(text.str(), path.string());
+  constexpr std::uint64_t kMaxBytes = std::uint64_t{4} << 20;
+  return parse_preset(read_input_file(path, "preset", kMaxBytes), path.string());
 }
 
 }  // namespace llmpi

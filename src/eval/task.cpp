@@ -4,7 +4,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "llmpi/config/yaml_document.hpp"
 #include "llmpi/config/yaml_map.hpp"
+#include "llmpi/core/input_file.hpp"
 #include "llmpi/core/error.hpp"
 #include "llmpi/eval/prompt_template.hpp"
 
@@ -67,12 +69,7 @@ std::vector<std::string> TaskSpec::required_fields() const {
 }
 
 TaskSpec parse_task(const std::string& yaml_text, const std::string& source) {
-  YAML::Node document;
-  try {
-    document = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    throw Error(source + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
-  }
+  const YAML::Node document = load_yaml(yaml_text, source);
   const YamlMap top(document, source, "",
                     {"name", "category", "dataset", "prompt", "few_shot", "generation", "scorer",
                      "long_prompt", "failed_requests"},
@@ -167,11 +164,8 @@ TaskSpec parse_task(const std::string& yaml_text, const std::string& source) {
 }
 
 TaskSpec load_task(const std::filesystem::path& path) {
-  std::ifstream file(path);
-  if (!file) throw Error("cannot open task file " + path.string());
-  std::stringstream text;
-  text << file.rdbuf();
-  return parse_task(text.str(), path.string());
+  constexpr std::uint64_t kMaxBytes = std::uint64_t{4} << 20;
+  return parse_task(read_input_file(path, "task file", kMaxBytes), path.string());
 }
 
 }  // namespace llmpi

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "llmpi/core/error.hpp"
+#include "llmpi/core/input_file.hpp"
 
 namespace llmpi {
 
@@ -29,16 +30,11 @@ void check_shard_name(const std::string& shard, const std::string& tensor,
 Checkpoint::Checkpoint(const std::filesystem::path& dir) : dir_(dir) {
   const auto index_path = dir / kIndexFile;
   const auto single_path = dir / kSingleFile;
-  if (std::filesystem::exists(index_path)) {
-    std::ifstream file(index_path);
-    std::stringstream text;
-    text << file.rdbuf();
-    nlohmann::json index;
-    try {
-      index = nlohmann::json::parse(text.str());
-    } catch (const nlohmann::json::parse_error& e) {
-      throw Error(index_path.string() + ": not valid JSON: " + e.what());
-    }
+  std::error_code error;
+  if (std::filesystem::exists(std::filesystem::symlink_status(index_path, error))) {
+    constexpr std::uint64_t kMaxBytes = std::uint64_t{256} << 20;
+    const nlohmann::json index = parse_json(
+        read_input_file(index_path, "checkpoint index", kMaxBytes), index_path.string());
     if (!index.is_object() || !index.contains("weight_map") ||
         !index.at("weight_map").is_object()) {
       throw Error(index_path.string() + ": expected an object with a 'weight_map' object");

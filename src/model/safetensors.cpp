@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "llmpi/core/error.hpp"
+#include "llmpi/core/input_file.hpp"
 
 namespace llmpi {
 
@@ -70,12 +71,8 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : file_(path
   const std::size_t data_size = bytes.size() - data_start;
   const auto* header_chars = reinterpret_cast<const char*>(bytes.data() + 8);
 
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(header_chars, header_chars + header_length);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(where + ": header is not valid JSON: " + e.what());
-  }
+  const nlohmann::json header = parse_json(
+      std::string_view(header_chars, static_cast<std::size_t>(header_length)), where + ": header");
   if (!header.is_object()) throw Error(where + ": header must be a JSON object");
 
   for (const auto& [name, entry] : header.items()) {
@@ -105,8 +102,10 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : file_(path
         throw Error(context + ": shape entries must be non-negative integers, got " + shape.dump());
       }
       const auto extent = dim.get<std::uint64_t>();
-      if (extent != 0 && numel > std::numeric_limits<std::size_t>::max() / extent) {
-        throw Error(context + ": shape " + shape.dump() + " overflows");
+      if (extent > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) ||
+          (extent != 0 && numel > std::numeric_limits<std::size_t>::max() / extent)) {
+        throw Error(context + ": shape " + shape.dump() +
+                    " has more elements than any file can hold (2^64 or more)");
       }
       numel *= static_cast<std::size_t>(extent);
       info.shape.push_back(static_cast<std::int64_t>(extent));
@@ -128,8 +127,12 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : file_(path
                   std::to_string(data_start + end) + ", past the end of the file (" +
                   std::to_string(bytes.size()) + " bytes); truncated?");
     }
-    if (numel > std::numeric_limits<std::size_t>::max() / dtype->size ||
-        numel * dtype->size != end - begin) {
+    if (numel > std::numeric_limits<std::size_t>::max() / dtype->size) {
+      throw Error(context + ": shape " + shape.dump() + " of " + info.dtype_name +
+                  " needs 2^64 bytes or more; data_offsets " + offsets.dump() + " span " +
+                  std::to_string(end - begin));
+    }
+    if (numel * dtype->size != end - begin) {
       throw Error(context + ": shape " + shape.dump() + " of " + info.dtype_name + " needs " +
                   std::to_string(numel * dtype->size) + " bytes but data_offsets " +
                   offsets.dump() + " span " + std::to_string(end - begin));

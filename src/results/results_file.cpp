@@ -173,6 +173,21 @@ std::uint64_t flushed_end_of_allocation(int fd) {
   return end;
 }
 
+// Gives back what the last reservation left past HDF5's end of allocation, once HDF5 has closed
+// the file (its driver does not know the file grew, so it does not trim it).
+void trim_to_allocation(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat info {};
+  const std::uint64_t end = flushed_end_of_allocation(fd);
+  if (end > 0 && ::fstat(fd, &info) == 0 && static_cast<std::uint64_t>(info.st_size) > end) {
+    if (::ftruncate(fd, static_cast<off_t>(end)) != 0) {
+      // the reserved tail stays: harmless, HDF5 ignores bytes past its end of allocation
+    }
+  }
+  ::close(fd);
+}
+
 // Reserves disk space past HDF5's end of allocation for the next write, before HDF5 starts it:
 // HDF5 places new data there, so with the blocks already the file's the write cannot fail for
 // want of space (ENOSPC) or a size limit (EFBIG), and no flush can stop halfway for those
@@ -266,6 +281,9 @@ struct ResultsFile::Impl {
       // Leaked on purpose; the process's exit closes the descriptor without a write.
       (void)requests.release();
       (void)file.release();
+    } else if (file.valid()) {
+      requests.reset();
+      if (file.close() >= 0) trim_to_allocation(path);
     }
   }
   Impl(const Impl&) = delete;
@@ -548,6 +566,7 @@ void ResultsFile::close() {
   flush();
   impl.requests.reset();
   impl.writing([&] { impl.check.ok(impl.file.close(), "close the results file"); });
+  trim_to_allocation(impl.path);
 }
 
 struct ResultsReader::Impl {

@@ -1,6 +1,8 @@
 #include "bpe_model.hpp"
 
 #include <cstdio>
+#include <functional>
+#include <queue>
 
 #include "llmpi/core/error.hpp"
 #include "unicode.hpp"
@@ -121,6 +123,58 @@ void BpeModel::initial_symbols(const std::string& word, std::vector<std::int32_t
   }
 }
 
+void BpeModel::merge_all(std::vector<std::int32_t>& symbols) const {
+  // The symbols as a linked list, and every mergeable neighbouring pair in a heap ordered by
+  // merge rank, then position: the lowest-ranked pair is merged first, the leftmost of equal
+  // ones, as a scan of the whole word for the best pair would, but in O(n log n). A popped pair
+  // whose symbols have changed since it was pushed is stale and skipped.
+  const auto count = static_cast<int>(symbols.size());
+  if (count < 2) return;
+  std::vector<int> previous(symbols.size()), next(symbols.size());
+  for (int i = 0; i < count; ++i) {
+    previous[static_cast<std::size_t>(i)] = i - 1;
+    next[static_cast<std::size_t>(i)] = i + 1 < count ? i + 1 : -1;
+  }
+  struct Candidate {
+    std::int32_t rank;
+    int position;
+    std::int32_t result;
+    bool operator>(const Candidate& other) const {
+      return rank != other.rank ? rank > other.rank : position > other.position;
+    }
+  };
+  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap;
+  const auto push = [&](int left) {
+    const int right = next[static_cast<std::size_t>(left)];
+    if (right < 0) return;
+    const auto it = merges_.find(pair_key(symbols[static_cast<std::size_t>(left)],
+                                          symbols[static_cast<std::size_t>(right)]));
+    if (it != merges_.end()) heap.push({it->second.rank, left, it->second.result});
+  };
+  std::vector<bool> alive(symbols.size(), true);
+  for (int i = 0; i + 1 < count; ++i) push(i);
+  while (!heap.empty()) {
+    const Candidate top = heap.top();
+    heap.pop();
+    const auto left = static_cast<std::size_t>(top.position);
+    const int right = next[left];
+    if (!alive[left] || right < 0) continue;
+    const auto it = merges_.find(pair_key(symbols[left], symbols[static_cast<std::size_t>(right)]));
+    if (it == merges_.end() || it->second.rank != top.rank || it->second.result != top.result) {
+      continue;  // stale
+    }
+    symbols[left] = top.result;
+    alive[static_cast<std::size_t>(right)] = false;
+    next[left] = next[static_cast<std::size_t>(right)];
+    if (next[left] >= 0) previous[static_cast<std::size_t>(next[left])] = top.position;
+    if (previous[left] >= 0) push(previous[left]);
+    push(top.position);
+  }
+  std::size_t kept = 0;
+  for (int i = 0; i >= 0; i = next[static_cast<std::size_t>(i)]) symbols[kept++] = symbols[static_cast<std::size_t>(i)];
+  symbols.resize(kept);
+}
+
 void BpeModel::encode_word(const std::string& word, std::vector<std::int32_t>& out) const {
   if (ignore_merges_) {
     const auto whole = vocab_.find(word);
@@ -135,22 +189,7 @@ void BpeModel::encode_word(const std::string& word, std::vector<std::int32_t>& o
   }
   std::vector<std::int32_t> symbols;
   initial_symbols(word, symbols);
-  while (symbols.size() > 1) {
-    std::int32_t best_rank = INT32_MAX;
-    std::size_t best = 0;
-    std::int32_t best_result = -1;
-    for (std::size_t i = 0; i + 1 < symbols.size(); ++i) {
-      const auto it = merges_.find(pair_key(symbols[i], symbols[i + 1]));
-      if (it != merges_.end() && it->second.rank < best_rank) {
-        best_rank = it->second.rank;
-        best = i;
-        best_result = it->second.result;
-      }
-    }
-    if (best_result < 0) break;
-    symbols[best] = best_result;
-    symbols.erase(symbols.begin() + static_cast<std::ptrdiff_t>(best) + 1);
-  }
+  merge_all(symbols);
   if (cache_.size() >= kCacheLimit) cache_.clear();
   cache_.emplace(word, symbols);
   out.insert(out.end(), symbols.begin(), symbols.end());

@@ -31,6 +31,8 @@ class BpeModel {
            static_cast<std::uint32_t>(b);
   }
   void initial_symbols(const std::string& word, std::vector<std::int32_t>& symbols) const;
+  // Applies the merges to `symbols` in place, lowest rank first (leftmost among equals).
+  void merge_all(std::vector<std::int32_t>& symbols) const;
 
   std::unordered_map<std::string, std::int32_t> vocab_;
   std::vector<std::string> tokens_;  // by id; ids may have gaps filled by added tokens

@@ -7,6 +7,7 @@
 
 #include "bpe_model.hpp"
 #include "llmpi/core/error.hpp"
+#include "llmpi/core/input_file.hpp"
 #include "llmpi/tokenizer/tokenizer.hpp"
 #include "pipeline.hpp"
 #include "regex.hpp"
@@ -235,12 +236,7 @@ class HfTokenizer final : public Tokenizer {
 
 std::unique_ptr<Tokenizer> parse_hf_tokenizer(const std::string& json_text,
                                               const std::string& source) {
-  Json json;
-  try {
-    json = Json::parse(json_text);
-  } catch (const Json::parse_error& e) {
-    throw Error(source + ": not valid JSON: " + e.what());
-  }
+  const Json json = parse_json(json_text, source);
   try {
     return std::make_unique<HfTokenizer>(json, source);
   } catch (const Json::exception& e) {
@@ -251,11 +247,11 @@ std::unique_ptr<Tokenizer> parse_hf_tokenizer(const std::string& json_text,
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& model_dir) {
   const auto json_path = model_dir / "tokenizer.json";
-  if (std::filesystem::exists(json_path)) {
-    std::ifstream file(json_path);
-    std::stringstream text;
-    text << file.rdbuf();
-    return parse_hf_tokenizer(text.str(), json_path.string());
+  std::error_code error;
+  if (std::filesystem::exists(std::filesystem::symlink_status(json_path, error))) {
+    constexpr std::uint64_t kMaxBytes = std::uint64_t{1} << 30;
+    return parse_hf_tokenizer(read_input_file(json_path, "tokenizer", kMaxBytes),
+                              json_path.string());
   }
   const auto model_path = model_dir / "tokenizer.model";
   if (std::filesystem::exists(model_path)) return load_sentencepiece_tokenizer(model_path);

@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <filesystem>
 
 #include "llmpi/config/model_config.hpp"
 #include "llmpi/core/error.hpp"
@@ -128,4 +129,25 @@ TEST_CASE("config.json errors name the file and the key", "[config][bad-input]")
                     Contains("missing key 'num_attention_heads' or 'n_head'"));
   CHECK_THROWS_WITH(load_model_config("/nonexistent/model"),
                     Contains("missing /nonexistent/model/config.json"));
+  // Fewer hidden units than heads and no head_dim: a head dimension of 0, said as such.
+  CHECK_THROWS_WITH(parse_model_config(R"({"architectures": ["LlamaForCausalLM"],
+    "hidden_size": 3, "intermediate_size": 8, "num_hidden_layers": 2,
+    "num_attention_heads": 4})",
+                                       "m/config.json"),
+                    Contains("m/config.json") && Contains("head dimension of 0"));
+  CHECK_THROWS_WITH(parse_model_config("{\"a\": " + std::string(5000, '[') + "}", "m/config.json"),
+                    Contains("m/config.json: JSON nested more than"));
+}
+
+TEST_CASE("a config.json that is there but unusable is not called missing", "[config][bad-input]") {
+  const auto dir = std::filesystem::temp_directory_path() / "llmpi-config-links";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir / "looping");
+  std::filesystem::create_symlink(dir / "looping" / "config.json", dir / "looping" / "config.json");
+  CHECK_THROWS_WITH(load_model_config(dir / "looping"),
+                    Contains("config.json") && Contains("symbolic links loop"));
+  std::filesystem::create_directories(dir / "directory" / "config.json");
+  CHECK_THROWS_WITH(load_model_config(dir / "directory"),
+                    Contains("config.json is a directory, not a regular file"));
+  std::filesystem::remove_all(dir);
 }

@@ -192,6 +192,17 @@ TEST_CASE("YAML syntax errors and non-map documents name the file and line", "[p
   CHECK_THROWS_WITH(parse_preset("- a\n- b\n", "x.yaml"),
                     Contains("x.yaml:1: a preset is a YAML map"));
   CHECK_THROWS_WITH(load_preset("/nonexistent/p.yaml"), Contains("/nonexistent/p.yaml"));
+  // Aliases that expand exponentially, and flow collections nested without end: refused at
+  // once with the line, never expanded or recursed into.
+  std::string bomb = "name: t\nlol0: &l0 [lol, lol]\n";
+  for (int level = 1; level < 40; ++level) {
+    bomb += "lol" + std::to_string(level) + ": &l" + std::to_string(level) + " [*l" +
+            std::to_string(level - 1) + ", *l" + std::to_string(level - 1) + "]\n";
+  }
+  CHECK_THROWS_WITH(parse_preset(bomb, "bomb.yaml"),
+                    Contains("bomb.yaml:") && Contains("more than 100000 nodes"));
+  CHECK_THROWS_WITH(parse_preset("model: " + std::string(1000000, '{'), "deep.yaml"),
+                    Contains("deep.yaml:1: YAML nested more than 64 levels deep"));
 }
 
 TEST_CASE("command-line overrides replace preset values and are validated", "[preset]") {

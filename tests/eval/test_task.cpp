@@ -1,4 +1,7 @@
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
+#include <chrono>
 
 #include "checkpoint_writer.hpp"
 #include "llmpi/core/error.hpp"
@@ -86,7 +89,41 @@ TEST_CASE("bad JSONL lines stop the read with file:line, or are skipped and coun
   REQUIRE(skipped.skipped.size() == 3);
   CHECK_THAT(skipped.skipped[1], Contains("d.jsonl:4: expected a JSON object"));
   CHECK_THAT(skipped.skipped[2], Contains("d.jsonl:5: missing field 'answer'"));
-  CHECK_THROWS_WITH(read_jsonl(temp.path() / "none.jsonl", strict), Contains("cannot open"));
+  CHECK_THROWS_WITH(read_jsonl(temp.path() / "none.jsonl", strict), Contains("does not exist"));
+
+  // A record nested 100,000 deep: refused with its line, with --skip-bad skipped, never a crash.
+  llmpi::testing::write_text(path, "{\"question\": \"a\", \"answer\": \"#### 1\"}\n{\"q\": " +
+                                       std::string(100000, '[') + std::string(100000, ']') +
+                                       "}\n");
+  CHECK_THROWS_WITH(read_jsonl(path, strict),
+                    Contains("d.jsonl:2: JSON nested more than 128 levels deep"));
+  const Dataset deep = read_jsonl(path, {{"question", "answer"}, true, 0});
+  CHECK(deep.records.size() == 1);
+  REQUIRE(deep.skipped.size() == 1);
+  CHECK_THAT(deep.skipped[0], Contains("d.jsonl:2: JSON nested more than 128"));
+
+  // A FIFO in place of a dataset is refused at once (opening it would wait for a writer).
+  const auto fifo = temp.path() / "fifo.jsonl";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(read_jsonl(fifo, strict), Contains("is a FIFO, not a regular file"));
+}
+
+TEST_CASE("task files that would expand without bound are refused with file and line",
+          "[eval][task][bad-input]") {
+  // The billion laughs: nine levels of ten aliases each.
+  std::string bomb = "name: t\ncategory: math\ndataset: d.jsonl\nprompt: x\nscorer:\n"
+                     "  type: exact_match\nfew_shot:\n  template: &a0 [x]\n";
+  for (int level = 1; level < 10; ++level) {
+    bomb += "a" + std::to_string(level) + ": &a" + std::to_string(level) + " [";
+    for (int i = 0; i < 10; ++i) bomb += std::string(i ? ", " : "") + "*a" + std::to_string(level - 1);
+    bomb += "]\n";
+  }
+  const auto start = std::chrono::steady_clock::now();
+  CHECK_THROWS_WITH(parse_task(bomb, "bomb.yaml"),
+                    Contains("bomb.yaml:") && Contains("aliases are expanded"));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+  CHECK_THROWS_WITH(parse_task("name: " + std::string(100000, '[') + "\n", "deep.yaml"),
+                    Contains("deep.yaml:1: YAML nested more than 64 levels deep"));
 }
 
 TEST_CASE("multiple choice picks the most likely continuation, raw and per byte", "[eval]") {

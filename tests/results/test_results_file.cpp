@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <set>
 #include <string>
@@ -447,6 +448,27 @@ TEST_CASE("files that are not llmpi results files are refused clearly", "[result
   CHECK_THROWS_WITH(ResultsFile::resume(future), Contains(future.string()) &&
                                                      Contains("results schema version 99") &&
                                                      Contains("reads versions 1 to 2"));
+}
+
+TEST_CASE("a truncated file is reported as damaged, not as held by another process",
+          "[results][bad-input]") {
+  TempDir dir;
+  const fs::path path = dir.path / "run.h5";
+  {
+    ResultsFile file = ResultsFile::create(path, sample_metadata());
+    file.append(batch(0, 50, 256));
+    file.close();
+  }
+  fs::resize_file(path, fs::file_size(path) / 2);
+  for (const auto& attempt : std::vector<std::function<void()>>{
+           [&] { ResultsFile::resume(path); }, [&] { ResultsReader{path}.requests(); }}) {
+    try {
+      attempt();
+      FAIL("a truncated file was read");
+    } catch (const Error& e) {
+      CHECK_THAT(e.what(), Contains(path.string()) && !Contains("another process"));
+    }
+  }
 }
 
 TEST_CASE("unwritable paths are refused with the path", "[results][bad-input]") {

@@ -101,7 +101,7 @@ std::vector<BadCheckpoint> bad_checkpoints() {
          write_raw_safetensors(dir / "model.safetensors", header, 24, header.size());
        }},
       {"header_not_json",
-       {"model.safetensors", "header is not valid JSON"},
+       {"model.safetensors", "header: not valid JSON"},
        [](const fs::path& dir) {
          const std::string header = R"({"a": [1, 2)";
          write_raw_safetensors(dir / "model.safetensors", header, 0, header.size());

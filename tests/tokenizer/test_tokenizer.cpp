@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "checkpoint_writer.hpp"
@@ -7,6 +8,8 @@
 #include "reference_fixture.hpp"
 
 using namespace llmpi;
+using llmpi::testing::fixtures_dir;
+using llmpi::testing::read_text;
 using Catch::Matchers::Contains;
 
 namespace {
@@ -111,6 +114,9 @@ TEST_CASE("malformed tokenizer.json files are refused clearly", "[tokenizer][bad
     "normalizer": {"type": "NFKC"}})",
                                        "m/tokenizer.json"),
                     Contains("normalizer type 'NFKC' is not implemented"));
+  CHECK_THROWS_WITH(parse_hf_tokenizer("{\"model\": " + std::string(200000, '{'),
+                                       "m/tokenizer.json"),
+                    Contains("m/tokenizer.json: JSON nested more than 128 levels deep"));
   llmpi::testing::TempDir empty("no-tokenizer");
   CHECK_THROWS_WITH(load_tokenizer(empty.path()), Contains("no tokenizer.json or tokenizer.model"));
 }
@@ -128,4 +134,34 @@ TEST_CASE("the incremental decoder never emits half a character", "[tokenizer]")
   }
   streamed += decoder.flush();
   CHECK(streamed == "h\xc3\xa9llo");
+}
+
+TEST_CASE("a word of 100000 letters encodes in well under a second, as Hugging Face does",
+          "[tokenizer][bad-input]") {
+  // scripts/make_long_word_fixture.py: the word's recipe and HF tokenizers' ids for it.
+  const auto expected = nlohmann::json::parse(
+      read_text(fixtures_dir() / "tokenizers" / "long_word.expected.json"));
+  std::uint64_t x = expected.at("seed").get<std::uint64_t>();
+  std::string word;
+  for (int i = 0; i < expected.at("letters").get<int>(); ++i) {
+    x = (x * 1103515245 + 12345) % (std::uint64_t{1} << 31);
+    word += static_cast<char>('a' + (x >> 16) % 26);
+  }
+  const auto tokenizer = load_tokenizer(fixtures_dir() / "tokenizers" / "falcon_style");
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<std::int32_t> ids = tokenizer->encode(word, false);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::uint64_t hash = 1469598103934665603ull;
+  for (const std::int32_t id : ids) {
+    for (int shift = 0; shift < 32; shift += 8) {
+      hash = (hash ^ ((static_cast<std::uint32_t>(id) >> shift) & 0xff)) * 1099511628211ull;
+    }
+  }
+  INFO("encoded in " << seconds << " s (HF: " << expected.at("hf_seconds") << " s)");
+  CHECK(ids.size() == expected.at("count").get<std::size_t>());
+  CHECK(std::to_string(hash) == expected.at("fnv1a64").get<std::string>());
+  CHECK(std::vector<std::int32_t>(ids.begin(), ids.begin() + 32) ==
+        expected.at("first").get<std::vector<std::int32_t>>());
+  CHECK(seconds < 1.0);
 }
