@@ -15,5 +15,8 @@ per_node="${RANKS_PER_NODE:-8}"
 hosts=()
 [[ -n "${HOSTFILE:-}" ]] && hosts=(--hostfile "$HOSTFILE")
 # ppr:N:node + rank-by slot: ranks 0..N-1 on the first node, N..2N-1 on the next, ...
+# SIGTERM or SIGUSR1 to mpirun reaches every rank, which stops at its next step and flushes
+# what is finished (exit 75: rerun with --resume); sigkill_timeout gives them the time to.
 exec mpirun -np "$ranks" "${hosts[@]}" --map-by "ppr:${per_node}:node" --rank-by slot \
-  --bind-to core "$llmpi" "$command" --preset "$preset" --backend "${BACKEND:-cuda}" "$@"
+  --bind-to core --mca odls_base_sigkill_timeout 30 \
+  "$llmpi" "$command" --preset "$preset" --backend "${BACKEND:-cuda}" "$@"

@@ -4,6 +4,7 @@
 # CPUs each, so placement across nodes can be exercised.
 #   bash scripts/slurm_local.sh start   -> prints the SLURM_CONF to export
 #   bash scripts/slurm_local.sh stop
+#   bash scripts/slurm_local.sh install (the packages only)
 set -euo pipefail
 DIR="${LLMPI_SLURM_DIR:-/tmp/llmpi-slurm}"
 HOST="$(hostname)"
@@ -20,11 +21,12 @@ if [[ "${1:-start}" == "stop" ]]; then
   exit 0
 fi
 
-if ! command -v slurmctld > /dev/null; then
+if ! command -v slurmctld > /dev/null || ! command -v munged > /dev/null; then
   SUDO=""
   [[ $(id -u) -ne 0 ]] && SUDO=sudo
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends slurm-wlm munge
 fi
+[[ "${1:-start}" == "install" ]] && exit 0
 
 stop
 mkdir -p "$DIR"/{munge,spool,state,log,tmp/n1,tmp/n2}

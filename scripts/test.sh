@@ -10,6 +10,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
 bash scripts/install_deps.sh
+bash scripts/slurm_local.sh install  # Slurm and munge, for the test of the shipped jobs
 bash scripts/fetch_smollm2.sh
 bash scripts/fetch_tokenizers.sh
 bash scripts/fetch_datasets.sh

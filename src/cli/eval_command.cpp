@@ -191,16 +191,24 @@ std::vector<Group> group_requests(const EvalWork& work,
   return groups;
 }
 
-// Whether `flag` holds on any rank of the job.
-bool on_any_rank(bool flag) {
-  int any = flag ? 1 : 0;
-  mpi_check(MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD),
-            "MPI_Allreduce");
-  return any != 0;
+// The longest that running the model's code for one group of this round may take on a
+// replica's first rank, while the replica's other ranks wait for it: every sample of every
+// request of the group timing out in the sandbox.
+double scoring_allowance(const EvalWork& work, const std::vector<Group>& groups,
+                         std::size_t round, std::size_t dp) {
+  double longest = 0;
+  for (std::size_t g = round * dp; g < std::min(groups.size(), (round + 1) * dp); ++g) {
+    const TaskSpec& task = work.tasks[groups[g].front()->task];
+    if (task.scorer.kind != ScorerKind::code) continue;
+    longest = std::max(longest, static_cast<double>(groups[g].size()) *
+                                    task.generation.samples * task.scorer.timeout_s);
+  }
+  return longest;
 }
 
 struct RoundsEnd {
   bool interrupted = false;
+  int signal = 0;  // the stop request's signal; -1: unknown (a replica stopped by its peers)
   std::size_t written = 0;
 };
 
@@ -220,6 +228,7 @@ RoundsEnd run_rounds(const EvalWork& work, const std::vector<Group>& groups, Eva
     const std::size_t index = round * dp + static_cast<std::size_t>(me.dp_rank);
     std::vector<RequestResult> rows;
     bool interrupted = false;
+    const auto round_start = std::chrono::steady_clock::now();
     if (index < groups.size()) {
       const Group& group = groups[index];
       std::vector<const TaskRequest*> requests;
@@ -230,8 +239,13 @@ RoundsEnd run_rounds(const EvalWork& work, const std::vector<Group>& groups, Eva
         interrupted = true;
       }
     }
-    const std::vector<std::string> parts =
-        gather_to_root(replica_leader && !interrupted ? pack_results(rows) : std::string());
+    // The other replicas' groups take about as long as this one's: the watchdog allows twice
+    // that (plus the sandbox's worst case for code) on top of its stall limit.
+    const double own_round =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - round_start).count();
+    const std::vector<std::string> parts = gather_to_root(
+        replica_leader && !interrupted ? pack_results(rows) : std::string(),
+        2 * own_round + scoring_allowance(work, groups, round, dp));
     if (target.file) {
       std::vector<RequestResult> batch;
       for (const std::string& part : parts) {
@@ -246,8 +260,12 @@ RoundsEnd run_rounds(const EvalWork& work, const std::vector<Group>& groups, Eva
         std::fflush(stdout);
       }
     }
-    if (on_any_rank(interrupted || stop_signal() != 0)) {
+    // The signal any rank got (or SIGTERM's number for a replica that stopped on its peers'
+    // word): how the session ended, on every rank alike.
+    const int asked = stop_signal() != 0 ? stop_signal() : (interrupted ? -1 : 0);
+    if (const int signal = largest_on_any_rank(asked); signal != 0) {
       end.interrupted = true;
+      end.signal = signal;
       break;
     }
   }
@@ -272,9 +290,8 @@ void print_summary(const std::vector<TaskSummary>& tasks, const RunStats& stats)
 int finish_run(ResultsFile& file, const RoundsEnd& end, const EvalArgs& args,
                std::chrono::steady_clock::time_point start) {
   if (end.interrupted) {
-    const int signal = stop_signal();
-    file.end_session(signal != 0 ? "interrupted by " + signal_name(signal)
-                                 : "interrupted: another rank was asked to stop");
+    file.end_session(end.signal > 0 ? "interrupted by " + signal_name(end.signal)
+                                    : "interrupted: a rank was asked to stop");
     file.close();
     std::printf("interrupted: %zu requests written this session; %s holds every finished "
                 "request: run again with --resume (or --auto-resume) to finish\n",

@@ -12,6 +12,7 @@
 #include "llmpi/cli/preset_options.hpp"
 #include "llmpi/config/planner.hpp"
 #include "llmpi/core/error.hpp"
+#include "llmpi/core/wait_watch.hpp"
 #include "llmpi/dist/mpi.hpp"
 #include "llmpi/model/checkpoint.hpp"
 #ifdef LLMPI_HAVE_CUDA
@@ -88,6 +89,14 @@ ModelSession::ModelSession(const ModelOptions& options, std::int64_t context_tok
   if (!options.preset.empty()) check_checkpoint_matches(preset_, config);
   const ParallelLayout layout = layout_for_world(preset_, world_size);
   validate_layout(config, layout, world_size);  // before any weight is read
+  int world_rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+  char host[MPI_MAX_PROCESSOR_NAME] = {};
+  int host_length = 0;
+  MPI_Get_processor_name(host, &host_length);
+  watchdog_ = std::make_unique<Watchdog>(
+      std::chrono::seconds(preset_.stall_limit_s),
+      "rank " + std::to_string(world_rank) + " (host " + std::string(host) + ")");
   topology_ = std::make_unique<Topology>(layout);
   const std::string rank_map = topology_->rank_map();
   if (leader()) std::printf("%s", rank_map.c_str());
@@ -130,15 +139,22 @@ ModelSession::ModelSession(const ModelOptions& options, std::int64_t context_tok
   kv_token_budget_ =
       rank_memory(config, settings, layout, coordinates.tp_rank, coordinates.pp_rank, memory)
           .tokens_fit;
-  mpi_check(MPI_Allreduce(MPI_IN_PLACE, &kv_token_budget_, 1, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD),
-            "MPI_Allreduce");
+  {
+    const WaitScope wait("MPI_Allreduce (the KV budget, after the planner)", world_description());
+    mpi_check(
+        MPI_Allreduce(MPI_IN_PLACE, &kv_token_budget_, 1, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD),
+        "MPI_Allreduce");
+  }
   Checkpoint checkpoint(model_dir_);
   ModelWeights weights = load_model_weights(config, checkpoint, *backend_, shard);
   const double load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
   double bytes = static_cast<double>(weights.checkpoint_bytes);
   double all_bytes = bytes;
-  MPI_Allreduce(&bytes, &all_bytes, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  {
+    const WaitScope wait("MPI_Allreduce (after loading the weights)", world_description());
+    MPI_Allreduce(&bytes, &all_bytes, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  }
   if (leader()) {
     std::printf(
         "model: %s (%s, %d layers, hidden %d, heads %d/%d kv, vocab %d), tp %d pp %d dp %d\n",

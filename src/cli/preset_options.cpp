@@ -17,6 +17,9 @@ void add_preset_override_options(CLI::App& command, PresetOverrides& overrides, 
                      "Tokens per engine step (preset: batch.max_tokens)");
   command.add_option("--gpu-memory-fraction", overrides.gpu_memory_fraction,
                      "Share of each GPU's memory llmpi may use (preset: memory.gpu_fraction)");
+  command.add_option("--stall-limit", overrides.stall_limit_s,
+                     "Seconds a rank may wait on the others in one step before the job is "
+                     "aborted as stuck; 0: never (preset: stall_limit_s, default 600)");
 }
 
 }  // namespace llmpi

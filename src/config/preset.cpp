@@ -160,6 +160,10 @@ void apply_overrides(Preset& preset, const PresetOverrides& overrides) {
     preset_rules::fraction(*overrides.gpu_memory_fraction, "--gpu-memory-fraction");
     preset.memory.gpu_fraction = *overrides.gpu_memory_fraction;
   }
+  if (overrides.stall_limit_s) {
+    preset_rules::non_negative(*overrides.stall_limit_s, "--stall-limit");
+    preset.stall_limit_s = *overrides.stall_limit_s;
+  }
 }
 
 namespace {

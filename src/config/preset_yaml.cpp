@@ -107,7 +107,7 @@ Preset parse_preset(const std::string& yaml_text, const std::string& source) {
   }
   const YamlMap top(document, source, "",
                     {"name", "description", "checkpoint", "dtype", "context_length", "parallel",
-                     "batch", "memory", "model"},
+                     "batch", "memory", "stall_limit_s", "model"},
                     1);
   Preset preset;
   preset.source = source;
@@ -129,6 +129,9 @@ Preset parse_preset(const std::string& yaml_text, const std::string& source) {
   preset.dtype = preset_rules::dtype(top.string("dtype", "bf16"), top.where("dtype"));
   preset.context_length = top.small_integer("context_length", model.max_position_embeddings);
   preset_rules::context_length(model, preset.context_length, top.where("context_length"));
+
+  preset.stall_limit_s = top.small_integer("stall_limit_s", preset.stall_limit_s);
+  preset_rules::non_negative(preset.stall_limit_s, top.where("stall_limit_s"));
 
   const YamlMap parallel = top.map("parallel", {"tp", "pp", "dp"});
   preset.layout.tp = parallel.small_integer("tp", 1);

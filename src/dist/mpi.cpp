@@ -1,8 +1,10 @@
 #include "llmpi/dist/mpi.hpp"
 
 #include <utility>
+#include <vector>
 
 #include "llmpi/core/error.hpp"
+#include "llmpi/core/wait_watch.hpp"
 
 namespace llmpi {
 
@@ -17,7 +19,41 @@ void mpi_check(int code, const char* call) {
               std::string(text, static_cast<std::size_t>(length)));
 }
 
+namespace {
+
+// "ranks 0-3, 8" from sorted world ranks.
+std::string rank_list(const std::vector<int>& ranks) {
+  std::string text;
+  for (std::size_t i = 0; i < ranks.size();) {
+    std::size_t j = i;
+    while (j + 1 < ranks.size() && ranks[j + 1] == ranks[j] + 1) ++j;
+    text += (text.empty() ? "" : ", ") + std::to_string(ranks[i]) +
+            (j > i ? "-" + std::to_string(ranks[j]) : "");
+    i = j + 1;
+  }
+  return text;
+}
+
+}  // namespace
+
+const std::string& world_description() {
+  static const std::string description = [] {
+    int size = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    return "the world (ranks 0-" + std::to_string(size - 1) + ")";
+  }();
+  return description;
+}
+
+int largest_on_any_rank(int value) {
+  const WaitScope wait("MPI_Allreduce (does any rank want to stop?)", world_description());
+  mpi_check(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD),
+            "MPI_Allreduce");
+  return value;
+}
+
 std::string broadcast_from_root(std::string text) {
+  const WaitScope wait("MPI_Bcast from rank 0", world_description());
   long long length = static_cast<long long>(text.size());
   mpi_check(MPI_Bcast(&length, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD), "MPI_Bcast");
   text.resize(static_cast<std::size_t>(length));
@@ -26,7 +62,8 @@ std::string broadcast_from_root(std::string text) {
   return text;
 }
 
-std::vector<std::string> gather_to_root(const std::string& text) {
+std::vector<std::string> gather_to_root(const std::string& text, double allowance_s) {
+  const WaitScope wait("MPI_Gather to rank 0", world_description(), allowance_s);
   int world = 1;
   int rank = 0;
   MPI_Comm_size(MPI_COMM_WORLD, &world);
@@ -89,20 +126,32 @@ int count_of(const Tensor& t) {
 }
 }  // namespace
 
-MpiComm::MpiComm(OwnedComm comm) : comm_(std::move(comm)) {
+MpiComm::MpiComm(OwnedComm comm, const std::string& name) : comm_(std::move(comm)) {
   MPI_Comm_set_errhandler(comm_.get(), MPI_ERRORS_RETURN);
   MPI_Comm_rank(comm_.get(), &rank_);
   MPI_Comm_size(comm_.get(), &size_);
+  // Its members as world ranks, for messages about waits on them.
+  MPI_Group group = MPI_GROUP_NULL, world = MPI_GROUP_NULL;
+  MPI_Comm_group(comm_.get(), &group);
+  MPI_Comm_group(MPI_COMM_WORLD, &world);
+  std::vector<int> local(static_cast<std::size_t>(size_)), global(local.size());
+  for (int i = 0; i < size_; ++i) local[static_cast<std::size_t>(i)] = i;
+  MPI_Group_translate_ranks(group, size_, local.data(), world, global.data());
+  MPI_Group_free(&group);
+  MPI_Group_free(&world);
+  description_ = name + " (world ranks " + rank_list(global) + ")";
 }
 
 void MpiComm::all_reduce_sum(Tensor& tensor) {
   if (size_ == 1) return;
+  const WaitScope wait("MPI_Allreduce", description_);
   mpi_check(
       MPI_Allreduce(MPI_IN_PLACE, tensor.data, count_of(tensor), MPI_FLOAT, MPI_SUM, comm_.get()),
       "MPI_Allreduce");
 }
 
 void MpiComm::all_gather(const Tensor& part, Tensor& out) {
+  const WaitScope wait("MPI_Allgather", description_);
   if (out.numel() != part.numel() * size_) throw Error("MPI all_gather: output size mismatch");
   mpi_check(MPI_Allgather(part.data, count_of(part), MPI_FLOAT, out.data, count_of(part), MPI_FLOAT,
                           comm_.get()),
@@ -110,6 +159,7 @@ void MpiComm::all_gather(const Tensor& part, Tensor& out) {
 }
 
 void MpiComm::all_gather(std::span<const float> part, std::span<float> out) {
+  const WaitScope wait("MPI_Allgather", description_);
   if (out.size() != part.size() * static_cast<std::size_t>(size_)) {
     throw Error("MPI all_gather: output size mismatch");
   }
@@ -119,10 +169,12 @@ void MpiComm::all_gather(std::span<const float> part, std::span<float> out) {
 }
 
 void MpiComm::send(const Tensor& tensor, int peer) {
+  const WaitScope wait("MPI_Send to the next pipeline stage", description_);
   mpi_check(MPI_Send(tensor.data, count_of(tensor), MPI_FLOAT, peer, 0, comm_.get()), "MPI_Send");
 }
 
 void MpiComm::receive(Tensor& tensor, int peer) {
+  const WaitScope wait("MPI_Recv from the previous pipeline stage", description_);
   mpi_check(
       MPI_Recv(tensor.data, count_of(tensor), MPI_FLOAT, peer, 0, comm_.get(), MPI_STATUS_IGNORE),
       "MPI_Recv");
@@ -130,6 +182,7 @@ void MpiComm::receive(Tensor& tensor, int peer) {
 
 void MpiComm::all_reduce_sum(std::span<std::uint64_t> values) {
   if (size_ == 1 || values.empty()) return;
+  const WaitScope wait("MPI_Allreduce", description_);
   mpi_check(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()),
                           MPI_UINT64_T, MPI_SUM, comm_.get()),
             "MPI_Allreduce");
@@ -137,6 +190,7 @@ void MpiComm::all_reduce_sum(std::span<std::uint64_t> values) {
 
 void MpiComm::broadcast(std::span<std::int32_t> values, int root) {
   if (size_ == 1) return;
+  const WaitScope wait("MPI_Bcast", description_);
   mpi_check(
       MPI_Bcast(values.data(), static_cast<int>(values.size()), MPI_INT32_T, root, comm_.get()),
       "MPI_Bcast");
@@ -144,6 +198,7 @@ void MpiComm::broadcast(std::span<std::int32_t> values, int root) {
 
 void MpiComm::broadcast(std::span<double> values, int root) {
   if (size_ == 1) return;
+  const WaitScope wait("MPI_Bcast", description_);
   mpi_check(
       MPI_Bcast(values.data(), static_cast<int>(values.size()), MPI_DOUBLE, root, comm_.get()),
       "MPI_Bcast");
@@ -155,6 +210,7 @@ void MpiComm::arg_max(std::span<float> values, std::span<std::int64_t> indices) 
                 std::to_string(indices.size()) + " indices");
   }
   if (size_ == 1 || values.empty()) return;
+  const WaitScope wait("MPI_Allgather (arg max)", description_);
   // Gather every candidate and pick on each rank: the tie rule (lowest index) stays exact.
   const int count = static_cast<int>(values.size());
   std::vector<float> all_values(values.size() * static_cast<std::size_t>(size_));

@@ -29,10 +29,10 @@ OwnedComm split_node(int world_rank) {
   return OwnedComm(node);
 }
 
-std::unique_ptr<MpiComm> split(int color, int key) {
+std::unique_ptr<MpiComm> split(int color, int key, const std::string& name) {
   MPI_Comm comm = MPI_COMM_NULL;
   mpi_check(MPI_Comm_split(MPI_COMM_WORLD, color, key, &comm), "MPI_Comm_split");
-  return std::make_unique<MpiComm>(OwnedComm(comm));
+  return std::make_unique<MpiComm>(OwnedComm(comm), name);
 }
 
 }  // namespace
@@ -95,9 +95,9 @@ Topology::Topology(const ParallelLayout& layout) : layout_(layout) {
   }
 
   const auto& c = coordinates_;
-  tp_ = split(c.dp_rank * layout.pp + c.pp_rank, c.tp_rank);
-  pp_ = split(c.dp_rank * layout.tp + c.tp_rank, c.pp_rank);
-  dp_ = split(c.pp_rank * layout.tp + c.tp_rank, c.dp_rank);
+  tp_ = split(c.dp_rank * layout.pp + c.pp_rank, c.tp_rank, "the tensor-parallel group");
+  pp_ = split(c.dp_rank * layout.tp + c.tp_rank, c.pp_rank, "the pipeline chain");
+  dp_ = split(c.pp_rank * layout.tp + c.tp_rank, c.dp_rank, "the data-parallel group");
 }
 
 Topology::~Topology() = default;

@@ -5,11 +5,13 @@
 #include <signal.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <thread>
 
 #include "checkpoint_writer.hpp"
 #include "command.hpp"
@@ -308,4 +310,42 @@ TEST_CASE("chaos: killed and signalled at random points, resumed until done, the
   CHECK(interruptions >= 5);
   check_same_results(rows_by_id(out), rows_by_id(reference));
   CHECK(ResultsReader(out).sessions().size() >= 2);
+}
+
+TEST_CASE("a rank that is stopped or killed ends the job within the stall limit, named",
+          "[cli][eval][watchdog]") {
+  TempDir temp("eval-stall");
+  const auto model = write_tiny_eval_model(temp.path() / "model");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 30000; ++i) ids.push_back("q" + std::to_string(i));
+  write_questions(temp.path() / "data.jsonl", ids);
+  const auto task = (temp.path() / "t.yaml").string();
+  write_task(task, "t", "data.jsonl");
+  for (const int signal : {SIGSTOP, SIGKILL}) {
+    INFO("rank 1 gets signal " << signal);
+    const auto out = temp.path() / ("stall-" + std::to_string(signal) + ".h5");
+    Spawned run(eval(model, 2, task, out,
+                     "--stall-limit 3 --max-batch-sequences 1 --batches-per-round 1"));
+    REQUIRE(run.wait_for("[10/30000]", std::chrono::seconds(60)));
+    const pid_t rank1 = find_rank_pid(out.string(), 1);
+    REQUIRE(rank1 > 0);
+    const auto start = std::chrono::steady_clock::now();
+    ::kill(rank1, signal);
+    const CommandResult ended = run.finish(std::chrono::seconds(60));
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    INFO(ended.output);
+    CHECK(ended.exit_code != 0);
+    CHECK(seconds < 3 + 30);
+    if (signal == SIGSTOP) {
+      // Rank 0 says what it was waiting for, and on whom.
+      CHECK_THAT(ended.output, Contains("rank 0") && Contains("no progress for") &&
+                                   Contains("ranks 0-1") && Contains("--stall-limit"));
+    }
+    // The launcher may return a moment before the last rank is gone and lets the file go.
+    for (int wait = 0; wait < 100 && held_by_another_process(out); ++wait) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    CHECK(ResultsReader(out).rows() > 0);  // what was flushed is kept
+  }
 }

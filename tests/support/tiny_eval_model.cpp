@@ -7,21 +7,15 @@
 
 namespace llmpi::testing {
 
-namespace {
-
-// GPT-2's byte-to-character table: printable bytes stand for themselves, the rest are moved to
-// U+0100 onwards, so every byte has a visible one-character token.
-std::string byte_character(int byte) {
-  const bool printable = (byte >= '!' && byte <= '~') || (byte >= 0xA1 && byte <= 0xAC) ||
-                         (byte >= 0xAE && byte <= 0xFF);
+std::string gpt2_byte_character(int byte) {
+  // Printable bytes stand for themselves, the rest move to U+0100 onwards in byte order.
+  const auto printable = [](int b) {
+    return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+  };
   int code = byte;
-  if (!printable) {
-    int shifted = 0;
-    for (int b = 0; b < byte; ++b) {
-      const bool p = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-      if (!p) ++shifted;
-    }
-    code = 256 + shifted;
+  if (!printable(byte)) {
+    code = 256;
+    for (int b = 0; b < byte; ++b) code += printable(b) ? 0 : 1;
   }
   std::string utf8;
   if (code < 0x80) {
@@ -33,17 +27,16 @@ std::string byte_character(int byte) {
   return utf8;
 }
 
-}  // namespace
-
-std::filesystem::path write_tiny_eval_model(const std::filesystem::path& dir) {
+std::filesystem::path write_tiny_eval_model(const std::filesystem::path& dir,
+                                            const std::string& fixture) {
   std::filesystem::create_directories(dir);
-  const std::filesystem::path source = fixtures_dir() / "llama_gqa_f32";
-  for (const char* file : {"config.json", "generation_config.json", "model.safetensors"}) {
-    std::filesystem::copy_file(source / file, dir / file,
+  for (const auto& entry : std::filesystem::directory_iterator(fixtures_dir() / fixture)) {
+    if (entry.path().filename() == "reference.json") continue;
+    std::filesystem::copy_file(entry.path(), dir / entry.path().filename(),
                                std::filesystem::copy_options::overwrite_existing);
   }
   nlohmann::json vocab = nlohmann::json::object();
-  for (int byte = 0; byte < 256; ++byte) vocab[byte_character(byte)] = byte;
+  for (int byte = 0; byte < 256; ++byte) vocab[gpt2_byte_character(byte)] = byte;
   const nlohmann::json byte_level = {
       {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true},
       {"use_regex", true}};

@@ -6,6 +6,7 @@
 #include "llmpi/core/error.hpp"
 #include "llmpi/tokenizer/tokenizer.hpp"
 #include "reference_fixture.hpp"
+#include "tiny_eval_model.hpp"
 
 using namespace llmpi;
 using llmpi::testing::fixtures_dir;
@@ -18,20 +19,8 @@ namespace {
 // need no downloaded files: vocabulary of the 256 byte characters plus a few merges.
 std::string tiny_byte_level_json() {
   nlohmann::json vocab = nlohmann::json::object();
-  // GPT-2's byte map: printable bytes stand for themselves, the others for U+0100 onwards.
   int id = 0;
-  int next = 256;
-  for (int b = 0; b < 256; ++b) {
-    const bool printable = (b >= '!' && b <= '~') || (b >= 0xa1 && b <= 0xac) || b >= 0xae;
-    const int cp = printable ? b : next++;
-    std::string utf8;
-    if (cp < 0x80) {
-      utf8 = std::string(1, static_cast<char>(cp));
-    } else {
-      utf8 = {static_cast<char>(0xc0 | (cp >> 6)), static_cast<char>(0x80 | (cp & 0x3f))};
-    }
-    vocab[utf8] = id++;
-  }
+  for (int b = 0; b < 256; ++b) vocab[llmpi::testing::gpt2_byte_character(b)] = id++;
   vocab
       ["h"
        "e"] = id++;

@@ -8,6 +8,7 @@
 #include "llmpi/backend/backend.hpp"
 #include "llmpi/config/preset.hpp"
 #include "llmpi/dist/topology.hpp"
+#include "llmpi/dist/watchdog.hpp"
 #include "llmpi/model/transformer.hpp"
 
 namespace llmpi {
@@ -48,6 +49,7 @@ class ModelSession {
   Preset preset_;
   std::string model_dir_;
   std::int64_t kv_token_budget_ = 0;
+  std::unique_ptr<Watchdog> watchdog_;  // before the first wait on other ranks
   std::unique_ptr<Topology> topology_;
   std::unique_ptr<Backend> backend_;
   // The CUDA backend's communicators (NCCL); the CPU backend uses the topology's MPI ones.

@@ -38,6 +38,9 @@ struct Preset {
   int context_length = 0;     // longest sequence, prompt plus generation
   BatchLimits batch;
   MemoryLimits memory;
+  // How long a rank may wait on the others in one step before the job is aborted as stuck
+  // (dist/watchdog.hpp); 0: never. Well above the slowest step expected at this model's size.
+  int stall_limit_s = 600;
 };
 
 // Reads and validates a preset file. Every message names the file, the line and the key.
@@ -62,6 +65,7 @@ struct PresetOverrides {
   std::optional<int> context_length;
   std::optional<int> max_batch_sequences, max_batch_tokens;
   std::optional<double> gpu_memory_fraction;
+  std::optional<int> stall_limit_s;
 };
 void apply_overrides(Preset& preset, const PresetOverrides& overrides);
 

@@ -32,7 +32,8 @@ void mpi_check(int code, const char* call);
 // Rank 0's text to every rank of MPI_COMM_WORLD.
 std::string broadcast_from_root(std::string text);
 // Every rank's text to rank 0 of MPI_COMM_WORLD, in rank order (empty elsewhere).
-std::vector<std::string> gather_to_root(const std::string& text);
+// `allowance_s`: how much longer than the stall limit the wait for the slowest rank may take.
+std::vector<std::string> gather_to_root(const std::string& text, double allowance_s = 0);
 
 // A communicator handle freed on destruction (never MPI_COMM_WORLD).
 class OwnedComm {
@@ -49,10 +50,17 @@ class OwnedComm {
   MPI_Comm comm_;
 };
 
-// Comm over MPI for the CPU backend: tensors are fp32 in host memory.
+// "the world (ranks 0-7)": everyone, for the watchdog's messages about world-wide waits.
+const std::string& world_description();
+// The largest of every rank's `value` (an all-reduce over MPI_COMM_WORLD).
+int largest_on_any_rank(int value);
+
+// Comm over MPI for the CPU backend: tensors are fp32 in host memory. Every operation is a
+// wait the watchdog watches (core/wait_watch.hpp), described by the group's name and members.
 class MpiComm final : public Comm {
  public:
-  explicit MpiComm(OwnedComm comm);
+  // `name`: "the tensor-parallel group", ... (the description adds its world ranks).
+  explicit MpiComm(OwnedComm comm, const std::string& name = "a group");
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -71,6 +79,7 @@ class MpiComm final : public Comm {
   OwnedComm comm_;
   int rank_ = 0;
   int size_ = 1;
+  std::string description_;
 };
 
 }  // namespace llmpi
