@@ -48,6 +48,16 @@ void write_task(const std::filesystem::path& path, const std::string& name,
                        extra);
 }
 
+// A task `t` of `count` questions with ids q0, q1, ... in `dir`; returns the task file.
+std::string numbered_task(const std::filesystem::path& dir, int count) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < count; ++i) ids.push_back("q" + std::to_string(i));
+  write_questions(dir / "data.jsonl", ids);
+  const auto task = dir / "t.yaml";
+  write_task(task, "t", "data.jsonl");
+  return task.string();
+}
+
 std::string eval(const std::filesystem::path& model, int ranks, const std::string& tasks,
                  const std::filesystem::path& out, const std::string& extra) {
   return "timeout 120 " + mpiexec(ranks) + LLMPI_BINARY " eval --model " + model.string() +
@@ -212,11 +222,7 @@ TEST_CASE("a stop request on one rank ends the run with every finished row; resu
           "[cli][eval][preemption]") {
   TempDir temp("eval-stop");
   const auto model = write_tiny_eval_model(temp.path() / "model");
-  std::vector<std::string> ids;
-  for (int i = 0; i < 400; ++i) ids.push_back("q" + std::to_string(i));
-  write_questions(temp.path() / "data.jsonl", ids);
-  const auto task = (temp.path() / "t.yaml").string();
-  write_task(task, "t", "data.jsonl");
+  const std::string task = numbered_task(temp.path(), 400);
   const std::string slow = "--max-batch-sequences 1 --batches-per-round 1";
 
   const auto reference = temp.path() / "reference.h5";
@@ -316,11 +322,7 @@ TEST_CASE("a rank that is stopped or killed ends the job within the stall limit,
           "[cli][eval][watchdog]") {
   TempDir temp("eval-stall");
   const auto model = write_tiny_eval_model(temp.path() / "model");
-  std::vector<std::string> ids;
-  for (int i = 0; i < 30000; ++i) ids.push_back("q" + std::to_string(i));
-  write_questions(temp.path() / "data.jsonl", ids);
-  const auto task = (temp.path() / "t.yaml").string();
-  write_task(task, "t", "data.jsonl");
+  const std::string task = numbered_task(temp.path(), 30000);
   for (const int signal : {SIGSTOP, SIGKILL}) {
     INFO("rank 1 gets signal " << signal);
     const auto out = temp.path() / ("stall-" + std::to_string(signal) + ".h5");

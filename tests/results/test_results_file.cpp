@@ -154,6 +154,51 @@ void set_schema_version(const fs::path& path, long long version) {
   H5Fclose(file);
 }
 
+// Another process writing `path`: it creates the file with `rows` rows and holds it open until
+// release(), then appends `more_rows` more and closes it.
+class OtherWriter {
+ public:
+  OtherWriter(const fs::path& path, int rows, int more_rows = 0) {
+    REQUIRE(pipe(ready_) == 0);
+    REQUIRE(pipe(done_) == 0);
+    child_ = fork();
+    REQUIRE(child_ >= 0);
+    if (child_ == 0) {
+      try {
+        ResultsFile file = ResultsFile::create(path, sample_metadata());
+        file.append(batch(0, rows));
+        file.flush();
+        char byte = 1;
+        if (write(ready_[1], &byte, 1) != 1) _exit(3);
+        if (read(done_[0], &byte, 1) != 1) _exit(3);  // hold the file open until told
+        if (more_rows > 0) file.append(batch(rows, more_rows));
+        file.close();
+      } catch (...) {
+        _exit(3);
+      }
+      _exit(0);
+    }
+    char byte = 0;
+    REQUIRE(read(ready_[0], &byte, 1) == 1);
+  }
+  ~OtherWriter() {
+    for (const int fd : {ready_[0], ready_[1], done_[0], done_[1]}) close(fd);
+  }
+  // Lets it finish; checks that it did.
+  void release() {
+    char byte = 1;
+    REQUIRE(write(done_[1], &byte, 1) == 1);
+    int status = 0;
+    REQUIRE(waitpid(child_, &status, 0) == child_);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  }
+
+ private:
+  int ready_[2] = {-1, -1};
+  int done_[2] = {-1, -1};
+  pid_t child_ = -1;
+};
+
 }  // namespace
 
 TEST_CASE("a run written in three batches reads back field by field", "[results]") {
@@ -383,26 +428,7 @@ TEST_CASE("a file another process is writing is refused, and readable without lo
           "[results][crash]") {
   TempDir dir;
   const fs::path path = dir.path / "run.h5";
-  int ready[2], done[2];
-  REQUIRE(pipe(ready) == 0);
-  REQUIRE(pipe(done) == 0);
-  const pid_t child = fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    try {
-      ResultsFile file = ResultsFile::create(path, sample_metadata());
-      file.append(batch(0, 3));
-      file.flush();
-      char byte = 1;
-      if (write(ready[1], &byte, 1) != 1) _exit(3);
-      if (read(done[0], &byte, 1) != 1) _exit(3);  // hold the file open until told
-    } catch (...) {
-      _exit(3);
-    }
-    _exit(0);
-  }
-  char byte = 0;
-  REQUIRE(read(ready[0], &byte, 1) == 1);
+  OtherWriter writer(path, 3);
   CHECK_THROWS_WITH(ResultsFile::resume(path), Contains(path.string()) &&
                                                    Contains("unable to lock file") &&
                                                    Contains("is another llmpi run writing it?"));
@@ -413,11 +439,7 @@ TEST_CASE("a file another process is writing is refused, and readable without lo
     CHECK(status == 0);
     CHECK_THAT(dump, Contains("\"gsm8k/1\""));
   }
-  REQUIRE(write(done[1], &byte, 1) == 1);
-  int status = 0;
-  REQUIRE(waitpid(child, &status, 0) == child);
-  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
-  for (const int fd : {ready[0], ready[1], done[0], done[1]}) close(fd);
+  writer.release();
   CHECK(ResultsFile::resume(path).finished_ids().size() == 3);
 }
 
@@ -527,36 +549,11 @@ TEST_CASE("overwriting a file another process is writing leaves it whole",
           "[results][bad-input]") {
   TempDir dir;
   const fs::path path = dir.path / "run.h5";
-  int ready[2], done[2];
-  REQUIRE(pipe(ready) == 0);
-  REQUIRE(pipe(done) == 0);
-  const pid_t child = fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    try {
-      ResultsFile file = ResultsFile::create(path, sample_metadata());
-      file.append(batch(0, 30));
-      file.flush();
-      char byte = 1;
-      if (write(ready[1], &byte, 1) != 1) _exit(3);
-      if (read(done[0], &byte, 1) != 1) _exit(3);
-      file.append(batch(30, 30));  // the other run goes on writing after the refusal
-      file.close();
-    } catch (...) {
-      _exit(3);
-    }
-    _exit(0);
-  }
-  char byte = 0;
-  REQUIRE(read(ready[0], &byte, 1) == 1);
+  OtherWriter writer(path, 30, 30);  // goes on writing after the refusal
   CHECK_THROWS_WITH(ResultsFile::create(path, sample_metadata(), OpenMode::overwrite),
                     Contains(path.string()) && Contains("another process has it open") &&
                         Contains("left as it is"));
-  REQUIRE(write(done[1], &byte, 1) == 1);
-  int status = 0;
-  REQUIRE(waitpid(child, &status, 0) == child);
-  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
-  for (const int fd : {ready[0], ready[1], done[0], done[1]}) close(fd);
+  writer.release();
   CHECK(ResultsReader(path).rows() == 60);
   // No staging file is left behind.
   CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
