@@ -147,6 +147,13 @@ TEST_CASE("a request that cannot run or be scored fails alone; the run goes on",
   const CommandResult report = run_command(LLMPI_BINARY " report " + out.string());
   CHECK(report.exit_code == 0);
   CHECK_THAT(report.output, Contains("t/long") && Contains("failed"));
+  // A file that cannot be read fully is an error, not an empty table.
+  const auto cut = temp.path() / "cut.h5";
+  std::filesystem::copy_file(out, cut);
+  std::filesystem::resize_file(cut, std::filesystem::file_size(cut) * 3 / 4);
+  const CommandResult damaged = run_command(LLMPI_BINARY " report " + cut.string());
+  CHECK(damaged.exit_code == 1);
+  CHECK_THAT(damaged.output, Contains("cut.h5"));
 
   CHECK(run_command(eval(model, 1, task.string(), out, "--overwrite --long-prompt skip"))
             .exit_code == 0);
