@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -66,24 +65,6 @@ std::vector<std::int32_t> parse_token_ids(const std::string& text) {
   return ids;
 }
 
-namespace {
-
-// For the dead-rank test: LLMPI_FAULT_KILL_RANK=r LLMPI_FAULT_KILL_AT_TOKEN=n makes rank r
-// kill itself (SIGKILL, no clean-up) when it has seen n new tokens.
-std::function<bool(std::int32_t)> fault_injection(int world_rank) {
-  const char* rank = std::getenv("LLMPI_FAULT_KILL_RANK");
-  const char* at = std::getenv("LLMPI_FAULT_KILL_AT_TOKEN");
-  if (rank == nullptr || at == nullptr || std::atoi(rank) != world_rank) return {};
-  auto seen = std::make_shared<int>(0);
-  const int limit = std::atoi(at);
-  return [seen, limit](std::int32_t) {
-    if (++*seen >= limit) std::raise(SIGKILL);
-    return false;
-  };
-}
-
-}  // namespace
-
 int run_generate(const GenerateArgs& args) {
   if (args.prompt_text.empty() && args.prompt_ids.empty()) {
     throw Error("generate: give the prompt as --prompt TEXT or --prompt-ids 1,2,3");
@@ -103,7 +84,6 @@ int run_generate(const GenerateArgs& args) {
   GenerationOptions options;
   options.max_new_tokens = args.max_new_tokens;
   options.stop_at_eos = !args.ignore_eos;
-  options.on_token = fault_injection(session.topology().world_rank());
   const GenerationResult result = generate(model, prompt, options);
   if (!leader) return 0;
 
