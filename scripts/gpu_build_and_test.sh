@@ -46,6 +46,9 @@ cmake --build build-gpu -j16 > "$OUT/build.log" 2>&1 || { grep -B2 -A8 error "$O
 status=0
 ./build-gpu/tests/gpu_tests 2>&1 | tee "$OUT/gpu_tests.log" | grep -vE "^\s*$" | tail -80
 [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+# Telemetry: the sampler's NVML readings against nvidia-smi's during GEMMs (issue: telemetry).
+./build-gpu/tests/telemetry_probe 2>&1 | tee "$OUT/telemetry_probe.log"
+[[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
 # LLMPI_GPU_CPU_TESTS=0 skips the CPU tests (already run where the lease's time is short).
 if [[ "${LLMPI_GPU_CPU_TESTS:-1}" != 0 ]]; then
   ctest --test-dir build-gpu -LE gpu -j8 --output-on-failure > "$OUT/ctest_cpu.log" 2>&1 || status=1

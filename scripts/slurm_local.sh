@@ -60,7 +60,7 @@ SlurmdLogFile=$DIR/log/slurmd-%n.log
 TmpFS=$DIR/tmp/%n
 SlurmdParameters=config_overrides
 ReturnToService=2
-NodeName=n[1-2] NodeHostname=$HOST NodeAddr=127.0.0.1 Port=[17001-17002] CPUs=2 State=UNKNOWN
+NodeName=n[1-2] NodeHostname=$HOST NodeAddr=127.0.0.1 Port=[17001-17002] CPUs=2 RealMemory=16000 State=UNKNOWN
 PartitionName=debug Nodes=n[1-2] Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 CONF
 mkdir -p "$DIR/spool/n1" "$DIR/spool/n2"

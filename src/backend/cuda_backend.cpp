@@ -107,6 +107,12 @@ CudaBackend::~CudaBackend() {
   wait_checks_.clear();
 }
 
+std::string CudaBackend::pci_bus_id() const {
+  char id[32] = {};
+  LLMPI_CUDA_CHECK(device_, cudaDeviceGetPCIBusId(id, sizeof id, device_));
+  return id;
+}
+
 std::string CudaBackend::name() const {
   cudaDeviceProp properties{};
   if (cudaGetDeviceProperties(&properties, device_) != cudaSuccess) return "cuda";

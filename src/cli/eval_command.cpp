@@ -12,9 +12,12 @@
 #include <unordered_set>
 
 #include "llmpi/core/error.hpp"
+#include "llmpi/cli/progress_line.hpp"
 #include "llmpi/core/stop_request.hpp"
+#include "llmpi/core/time_ledger.hpp"
 #include "llmpi/dist/mpi.hpp"
 #include "llmpi/eval/evaluator.hpp"
+#include "llmpi/monitor/telemetry_sampler.hpp"
 #include "llmpi/results/results_file.hpp"
 #include "llmpi/results/summary.hpp"
 
@@ -49,6 +52,21 @@ CLI::App& add_eval_command(CLI::App& app, EvalArgs& args) {
                    "is skipped (skip) or loses its first tokens (truncate-left); default: each "
                    "task's long_prompt")
       ->check(CLI::IsMember({"fail", "skip", "truncate-left"}));
+  command
+      ->add_option("--telemetry-interval", args.telemetry_interval_s,
+                   "Seconds between readings of each rank's GPU and host (0: none; every round "
+                   "still records the time breakdown; default 1)")
+      ->check(CLI::Range(0.0, 3600.0));
+  command
+      ->add_option("--telemetry-device", args.telemetry_device,
+                   "NVML index of the GPU a rank reads (default: the rank's CUDA device; "
+                   "none on the CPU backend)")
+      ->check(CLI::Range(0, 1023));
+  command
+      ->add_option("--progress-interval", args.progress_interval_s,
+                   "Seconds between progress lines when the output is not a terminal "
+                   "(0: one per round; default 30)")
+      ->check(CLI::Range(0, 86400));
   return *command;
 }
 
@@ -168,6 +186,19 @@ ResultsTarget open_results(const EvalArgs& args, ModelSession& session,
   return target;
 }
 
+// Per task, in the order of the task files: its requests, and how many are already done.
+std::vector<std::pair<std::string, std::pair<std::size_t, std::size_t>>> task_counts(
+    const EvalWork& work, const std::unordered_set<std::string>& finished) {
+  std::vector<std::pair<std::string, std::pair<std::size_t, std::size_t>>> counts;
+  for (const TaskSpec& task : work.tasks) counts.push_back({task.name, {0, 0}});
+  for (const EvalWork::Item& item : work.items) {
+    auto& [total, done] = counts[item.task].second;
+    ++total;
+    done += finished.contains(item.request.id) ? 1 : 0;
+  }
+  return counts;
+}
+
 // Round r runs group r x dp + d on replica d. A group holds consecutive requests of one task,
 // up to --batches-per-round x batch.max_sequences sequences (every sample of every request),
 // which the replica decodes with continuous batching, batch.max_sequences at once.
@@ -206,6 +237,51 @@ double scoring_allowance(const EvalWork& work, const std::vector<Group>& groups,
   return longest;
 }
 
+// Every rank's telemetry, to rank 0: where it comes from once, then its samples with every
+// round's results.
+class RunTelemetry {
+ public:
+  RunTelemetry(const EvalArgs& args, ModelSession& session, ResultsTarget& target)
+      : target_(target) {
+    GpuChoice gpu = session.gpu();
+    if (args.telemetry_device >= 0) gpu = {"", args.telemetry_device};
+    sampler_ = std::make_unique<TelemetrySampler>(
+        session.topology().world_rank(),
+        std::chrono::milliseconds(static_cast<long long>(args.telemetry_interval_s * 1000)), gpu);
+    TelemetrySource source = sampler_->source();
+    source.planned_bytes = static_cast<double>(session.planned_bytes());
+    std::vector<TelemetrySource> sources;
+    for (const std::string& part : gather_to_root(pack_sources(std::span(&source, 1)))) {
+      for (TelemetrySource& s : unpack_sources(part)) sources.push_back(std::move(s));
+    }
+    if (!target_.file) return;
+    target_.file->append_sources(sources);
+    // Said once, in the file and here: which ranks have no GPU readings, and why.
+    std::map<std::string, std::vector<int>> without;
+    for (const TelemetrySource& s : sources) {
+      if (s.gpu.empty() && s.interval_s > 0) without[s.note].push_back(s.rank);
+    }
+    for (const auto& [note, ranks] : without) {
+      std::printf("telemetry: %zu rank(s): %s\n", ranks.size(), note.c_str());
+    }
+  }
+
+  // Every rank: its samples since the last exchange reach rank 0's file (flushed with the
+  // round's rows).
+  void exchange() {
+    const std::vector<TelemetrySample> mine = sampler_->take();
+    std::vector<TelemetrySample> all;
+    for (const std::string& part : gather_to_root(pack_samples(mine))) {
+      for (TelemetrySample& s : unpack_samples(part)) all.push_back(std::move(s));
+    }
+    if (target_.file) target_.file->append_samples(all);
+  }
+
+ private:
+  ResultsTarget& target_;
+  std::unique_ptr<TelemetrySampler> sampler_;
+};
+
 struct RoundsEnd {
   bool interrupted = false;
   int signal = 0;  // the stop request's signal; -1: unknown (a replica stopped by its peers)
@@ -216,13 +292,12 @@ struct RoundsEnd {
 // every rank learns whether any was asked to stop. A stopped round keeps the groups that
 // finished and drops the ones abandoned mid-way (they run again on --resume).
 RoundsEnd run_rounds(const EvalWork& work, const std::vector<Group>& groups, Evaluator& evaluator,
-                     ResultsTarget& target, Topology& topology) {
+                     ResultsTarget& target, Topology& topology, RunTelemetry& telemetry,
+                     ProgressLine& progress) {
   const auto& me = topology.coordinates();
   const bool replica_leader = me.tp_rank == 0 && me.pp_rank == 0;
   const auto dp = static_cast<std::size_t>(topology.layout().dp);
   const std::size_t rounds = (groups.size() + dp - 1) / dp;
-  std::size_t total = 0;
-  for (const Group& group : groups) total += group.size();
   RoundsEnd end;
   for (std::size_t round = 0; round < rounds; ++round) {
     const std::size_t index = round * dp + static_cast<std::size_t>(me.dp_rank);
@@ -246,7 +321,9 @@ RoundsEnd run_rounds(const EvalWork& work, const std::vector<Group>& groups, Eva
     const std::vector<std::string> parts = gather_to_root(
         replica_leader && !interrupted ? pack_results(rows) : std::string(),
         2 * own_round + scoring_allowance(work, groups, round, dp));
+    telemetry.exchange();
     if (target.file) {
+      const PhaseScope writing(Phase::writing);
       std::vector<RequestResult> batch;
       for (const std::string& part : parts) {
         for (RequestResult& row : unpack_results(part)) batch.push_back(std::move(row));
@@ -254,11 +331,7 @@ RoundsEnd run_rounds(const EvalWork& work, const std::vector<Group>& groups, Eva
       target.file->append(batch);
       target.file->flush();
       end.written += batch.size();
-      if (!batch.empty()) {
-        std::printf("[%zu/%zu] %s %s score %g\n", end.written, total, batch.front().id.c_str(),
-                    status_name(batch.front().status).c_str(), batch.front().score);
-        std::fflush(stdout);
-      }
+      progress.record(batch);
     }
     // The signal any rank got (or SIGTERM's number for a replica that stopped on its peers'
     // word): how the session ended, on every rank alike.
@@ -326,11 +399,19 @@ int run_eval(const EvalArgs& args, const std::string& command_line) {
                        .context_tokens = session.preset().context_length,
                        .keeps_results = me.tp_rank == 0 && me.pp_rank == 0});
   ResultsTarget target = open_results(args, session, command_line);
+  RunTelemetry telemetry(args, session, target);
+  ProgressLine progress(stdout, std::chrono::seconds(args.progress_interval_s));
+  for (const auto& [task, counts] : task_counts(work, target.finished)) {
+    progress.add_task(task, counts.first, counts.second);
+  }
   const std::vector<Group> groups =
       group_requests(work, target.finished, static_cast<std::size_t>(args.batches_per_round),
                      session.preset().batch.max_sequences);
   try {
-    const RoundsEnd end = run_rounds(work, groups, evaluator, target, session.topology());
+    const RoundsEnd end =
+        run_rounds(work, groups, evaluator, target, session.topology(), telemetry, progress);
+    progress.finish();
+    telemetry.exchange();  // the last readings, and the whole time breakdown
     const int code = target.file ? finish_run(*target.file, end, args, start) : 0;
     return end.interrupted ? kInterruptedExitCode : code;
   } catch (const std::exception& e) {

@@ -77,7 +77,17 @@ std::chrono::seconds comm_timeout() {
 
 }  // namespace
 
+GpuChoice ModelSession::gpu() const {
+#ifdef LLMPI_HAVE_CUDA
+  if (const auto* cuda = dynamic_cast<const CudaBackend*>(backend_.get())) {
+    return {cuda->pci_bus_id(), cuda->device()};
+  }
+#endif
+  return {};
+}
+
 ModelSession::ModelSession(const ModelOptions& options, std::int64_t context_tokens) {
+  const PhaseScope loading(Phase::loading);
   int world_size = 1;
   MPI_Comm_size(MPI_COMM_WORLD, &world_size);
   const auto load_start = std::chrono::steady_clock::now();
@@ -136,9 +146,11 @@ ModelSession::ModelSession(const ModelOptions& options, std::int64_t context_tok
              layout);
   // The KV tokens every rank can hold beside its weights: batches are sized to it.
   const auto& coordinates = topology_->coordinates();
-  kv_token_budget_ =
-      rank_memory(config, settings, layout, coordinates.tp_rank, coordinates.pp_rank, memory)
-          .tokens_fit;
+  const RankMemory planned =
+      rank_memory(config, settings, layout, coordinates.tp_rank, coordinates.pp_rank, memory);
+  kv_token_budget_ = planned.tokens_fit;
+  planned_bytes_ = planned.weight_bytes + planned.activation_bytes + planned.reserve_bytes +
+                   std::max<std::int64_t>(planned.kv_budget_bytes, 0);
   {
     const WaitScope wait("MPI_Allreduce (the KV budget, after the planner)", world_description());
     mpi_check(

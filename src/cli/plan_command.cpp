@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "llmpi/cli/preset_options.hpp"
 #include "llmpi/config/planner.hpp"
@@ -157,6 +158,37 @@ void describe_ranks(Report& out, const LayoutPlan& plan, const Cluster& cluster,
            static_cast<long long>(context_length), layout.dp, layout.dp == 1 ? "" : "s");
 }
 
+// What a job generator needs for one replica of the chosen layout: its nodes and ranks per node,
+// and the host memory a node needs (the checkpoint bytes its ranks read, plus 4 GiB a rank for
+// the process, its buffers and the communication libraries).
+std::string plan_json(const Preset& preset, const PlanSettings& settings,
+                      const Placement& chosen) {
+  const ParallelLayout& layout = chosen.layout;
+  const int replica = layout.tp * layout.pp;
+  const int per_node = std::min(replica, chosen.cluster.gpus_per_node);
+  const int nodes = (replica + per_node - 1) / per_node;
+  const LayoutPlan plan = plan_layout(preset.model, settings, chosen.cluster, layout);
+  std::vector<std::int64_t> node_bytes(static_cast<std::size_t>(nodes), 0);
+  for (const RankPlan& rank : plan.ranks) {
+    if (rank.rank >= replica) break;
+    node_bytes[static_cast<std::size_t>(rank.rank / per_node)] +=
+        rank.memory.weight_bytes + 4 * kGiB;
+  }
+  const std::int64_t host_bytes = *std::max_element(node_bytes.begin(), node_bytes.end());
+  nlohmann::json json = {
+      {"preset", preset.name},
+      {"layout", {{"tp", layout.tp}, {"pp", layout.pp}, {"dp", layout.dp}}},
+      {"replica", {{"ranks", replica},
+                   {"nodes", nodes},
+                   {"ranks_per_node", per_node},
+                   {"host_memory_gib_per_node",
+                    static_cast<std::int64_t>((host_bytes + kGiB - 1) / kGiB)}}},
+      {"tokens_fit", plan.tokens_fit},
+      {"context_length", preset.context_length},
+      {"fits", plan.fits}};
+  return json.dump(1) + "\n";
+}
+
 }  // namespace
 
 CLI::App& add_plan_command(CLI::App& app, PlanArgs& args) {
@@ -172,6 +204,10 @@ CLI::App& add_plan_command(CLI::App& app, PlanArgs& args) {
       ->check(CLI::Range(0.01, 1048576.0));
   command->add_option("--nodes", args.nodes, "Nodes (default: the fewest that hold the model)")
       ->check(CLI::Range(1, 1 << 24));
+  command->add_option("--format", args.format,
+                      "text, or json: the layout and the job one replica needs (nodes, ranks "
+                      "per node, host memory per node)")
+      ->check(CLI::IsMember({"text", "json"}));
   add_preset_override_options(*command, args.overrides);
   return *command;
 }
@@ -197,6 +233,26 @@ std::string plan_report(const PlanArgs& args) {
     chosen = *smallest;
   } else {
     throw Error(preset.source + ": " + propose_layout(model, settings, cluster));
+  }
+
+  if (args.format == "json") {
+    // What a job would run: the preset's own layout (one replica) where it fits, else the
+    // smallest that does.
+    Placement job = chosen;
+    if (!explicit_layout(args.overrides)) {
+      try {
+        ParallelLayout own = preset.layout;
+        own.dp = 1;
+        Cluster one = chosen.cluster;  // the nodes one replica fills
+        one.gpus_per_node = std::min(one.gpus_per_node, own.tp * own.pp);
+        one.nodes = (own.tp * own.pp + one.gpus_per_node - 1) / one.gpus_per_node;
+        check_fits(model, settings, one, own);
+        job = {one, own};
+      } catch (const Error&) {
+        // the smallest layout stands
+      }
+    }
+    return plan_json(preset, settings, job);
   }
 
   Report out;

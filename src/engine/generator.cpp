@@ -5,6 +5,7 @@
 
 #include "llmpi/core/error.hpp"
 #include "llmpi/core/stop_request.hpp"
+#include "llmpi/core/time_ledger.hpp"
 #include "llmpi/model/sampler.hpp"
 
 namespace llmpi {
@@ -95,6 +96,7 @@ std::vector<GenerationResult> generate_batch(Transformer& model,
   // Every rank of the replica runs each step; the last stage's choices reach all of them.
   // `active` lists the sequences the logits rows belong to.
   auto take = [&](const Tensor& logits, std::span<const int> active) {
+    const PhaseScope sampling(Phase::sampling);
     std::vector<std::int32_t> tokens;
     if (temperature > 0.0) {
       std::vector<SeededRandom> randoms;
@@ -152,8 +154,13 @@ std::vector<GenerationResult> generate_batch(Transformer& model,
       sequence.slot = free_slots.back();
       free_slots.pop_back();
       const auto clock = std::chrono::steady_clock::now();
-      take(model.forward(sequence.request->prompt, cache, LogitsFor::last_token, sequence.slot),
-           std::span(&index, 1));
+      Tensor logits;
+      {
+        const PhaseScope prefill(Phase::prefill);
+        logits = model.forward(sequence.request->prompt, cache, LogitsFor::last_token,
+                               sequence.slot);
+      }
+      take(logits, std::span(&index, 1));
       sequence.decode_start = std::chrono::steady_clock::now();
       sequence.result.prefill_seconds =
           std::chrono::duration<double>(sequence.decode_start - clock).count();
@@ -184,7 +191,12 @@ std::vector<GenerationResult> generate_batch(Transformer& model,
     if (const int signal = stop_signal(); model.any_rank_of_replica(signal != 0)) {
       throw Interrupted(signal);
     }
-    take(model.decode(inputs, active_slots, cache), active);
+    Tensor logits;
+    {
+      const PhaseScope decode(Phase::decode);
+      logits = model.decode(inputs, active_slots, cache);
+    }
+    take(logits, active);
     for (const int s : active) {
       Sequence& sequence = sequences[static_cast<std::size_t>(s)];
       if (!sequence.done) continue;

@@ -7,6 +7,7 @@
 
 #include "llmpi/core/error.hpp"
 #include "llmpi/core/stop_request.hpp"
+#include "llmpi/core/time_ledger.hpp"
 #include "llmpi/engine/generator.hpp"
 #include "llmpi/eval/answer_extraction.hpp"
 #include "llmpi/eval/code_scorer.hpp"
@@ -183,6 +184,7 @@ std::optional<std::vector<std::int32_t>> Evaluator::fit_prompt(const TaskSpec& t
 void Evaluator::score_completion(const TaskSpec& task, const TaskRequest& request,
                                  const std::string& text, double& score, std::string& detail,
                                  std::string& error) {
+  const PhaseScope scoring(Phase::scoring);
   score = 0.0;
   try {
     if (task.scorer.kind == ScorerKind::exact_match) {
@@ -453,6 +455,7 @@ RequestResult Evaluator::choose(const TaskSpec& task, const TaskRequest& request
     for (std::size_t c = 0; c < wholes.size(); ++c) {
       const auto whole = std::span(wholes[c]).subspan(cut);
       const std::size_t common = splits[c] - cut;
+      const PhaseScope prefill(Phase::prefill);
       loglik.push_back(
           model_.continuation_log_likelihood(whole.first(common), whole.subspan(common)));
     }

@@ -122,7 +122,6 @@ struct ChildPlan {
   bool root = false;
   std::string uid_map, gid_map;
   std::vector<Mount> mounts;
-  std::vector<std::string> cgroup_join_files;
   std::string tmp_options, small_options;
   std::string program;
   std::string python;
@@ -187,14 +186,14 @@ void arrange_descriptors(int output, int report) {
 
 // The child: its cgroup, namespaces, read-only filesystems with private scratch space, the
 // program written there, then PID 1 of the new PID namespace.
-[[noreturn]] void run_child(const ChildPlan& plan, int output, int report) {
+[[noreturn]] void run_child(const ChildPlan& plan, int output, int report, int go) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != plan.parent) _exit(kSetupFailed);  // llmpi died before the line above
   setpgid(0, 0);
+  // Wait until llmpi has put this process in the sandbox's cgroup (or decided to go without).
+  char byte = 0;
+  if (read(go, &byte, 1) != 1) _exit(kSetupFailed);
   arrange_descriptors(output, report);
-  for (const std::string& join : plan.cgroup_join_files) {
-    write_file(join.c_str(), "0", "join the sandbox's cgroup");
-  }
   int flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
   if (!plan.root) flags |= CLONE_NEWUSER;
   if (unshare(flags) != 0) fail_setup("unshare (namespaces for the sandbox)");
@@ -349,23 +348,31 @@ SandboxResult run_python_sandboxed(const std::string& program, const SandboxLimi
   plan.python = find_python(limits.python);
   plan.limits = limits;
   std::string fallback;
-  const std::unique_ptr<SandboxCgroup> cgroup = make_cgroup(limits, fallback);
-  if (cgroup) plan.cgroup_join_files = cgroup->join_files();
+  std::unique_ptr<SandboxCgroup> cgroup = make_cgroup(limits, fallback);
   static std::once_flag told;
   std::call_once(told, [] { std::fprintf(stderr, "llmpi: sandbox: %s\n", sandbox_description().c_str()); });
 
   int output[2];
   int report[2];
-  if (pipe2(output, O_CLOEXEC) != 0 || pipe2(report, O_CLOEXEC) != 0) {
+  int go[2];
+  if (pipe2(output, O_CLOEXEC) != 0 || pipe2(report, O_CLOEXEC) != 0 ||
+      pipe2(go, O_CLOEXEC) != 0) {
     throw Error("sandbox: pipe failed: " + std::string(std::strerror(errno)));
   }
   const auto start = std::chrono::steady_clock::now();
   const pid_t child = fork();
   if (child < 0) throw Error("sandbox: fork failed: " + std::string(std::strerror(errno)));
-  if (child == 0) run_child(plan, output[1], report[1]);
+  if (child == 0) run_child(plan, output[1], report[1], go[0]);
   setpgid(child, child);  // also done in the child: whichever runs first
   close(output[1]);
   close(report[1]);
+  close(go[0]);
+  // Into the cgroup before the child makes its namespaces; where the kernel refuses, the run
+  // goes without it, its memory held by the watch below.
+  if (cgroup && !cgroup->admit(child)) cgroup.reset();
+  const char byte = 1;
+  if (write(go[1], &byte, 1) != 1) kill(child, SIGKILL);
+  close(go[1]);
 
   SandboxResult result;
   enum class Ended { normally, timed_out, memory, stopped } ended = Ended::normally;

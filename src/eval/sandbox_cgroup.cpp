@@ -161,6 +161,13 @@ SandboxCgroup::~SandboxCgroup() {
   }
 }
 
+bool SandboxCgroup::admit(int pid) const {
+  for (const std::string& file : join_files_) {
+    if (!write_value(file, std::to_string(pid))) return false;
+  }
+  return true;
+}
+
 bool SandboxCgroup::out_of_memory() const {
   std::ifstream file(oom_file_);
   for (std::string key, value; file >> key >> value;) {

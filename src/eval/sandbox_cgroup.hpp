@@ -20,8 +20,9 @@ class SandboxCgroup {
   SandboxCgroup(const SandboxCgroup&) = delete;
   SandboxCgroup& operator=(const SandboxCgroup&) = delete;
 
-  // The files a process writes "0" into to join (all of them, one per v1 hierarchy).
-  const std::vector<std::string>& join_files() const { return join_files_; }
+  // Moves process `pid` into it (every v1 hierarchy, or the v2 group); false when the kernel
+  // refuses (the caller then goes without the cgroup).
+  bool admit(int pid) const;
   // Whether the kernel's OOM killer acted inside it.
   bool out_of_memory() const;
   // "cgroup v2 at /sys/fs/cgroup/..." or "cgroup v1 (memory, pids)".

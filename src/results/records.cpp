@@ -91,7 +91,7 @@ class Unpacker {
     return begin;
   }
   [[noreturn]] void refuse() const {
-    throw Error("request results from another rank are cut short at byte " + std::to_string(at_) +
+    throw Error("results from another rank are cut short at byte " + std::to_string(at_) +
                 " of " + std::to_string(bytes_.size()) + " (a different llmpi build on that rank?)");
   }
 
@@ -108,28 +108,73 @@ void visit_fields(Visitor& v, Row& r) {
       v(r.choice_loglik_normalised), v(r.chosen), v(r.detail);
 }
 
-}  // namespace
+template <typename Visitor, typename Sample>
+void visit_sample_fields(Visitor& v, Sample& s) {
+  v(s.rank), v(s.session), v(s.time_s), v(s.gpu_memory_used_bytes), v(s.gpu_memory_total_bytes),
+      v(s.gpu_utilization_pct), v(s.gpu_memory_utilization_pct), v(s.gpu_temperature_c),
+      v(s.gpu_power_w), v(s.gpu_sm_clock_mhz), v(s.gpu_throttle_reasons), v(s.host_rss_bytes),
+      v(s.host_cpu_s), v(s.phase_s);
+}
 
-std::string pack_results(std::span<const RequestResult> rows) {
+template <typename Visitor, typename Source>
+void visit_source_fields(Visitor& v, Source& s) {
+  v(s.rank), v(s.session), v(s.gpu), v(s.note), v(s.planned_bytes), v(s.interval_s);
+}
+
+template <typename Row, typename Visit>
+std::string pack_all(std::span<const Row> rows, Visit visit) {
   Packer packer;
   packer.put(static_cast<std::uint64_t>(rows.size()));
   auto put = [&](const auto& field) { packer.put(field); };
-  for (const RequestResult& row : rows) visit_fields(put, row);
+  for (const Row& row : rows) visit(put, row);
   return packer.take();
 }
 
-std::vector<RequestResult> unpack_results(std::string_view bytes) {
+template <typename Row, typename Visit>
+std::vector<Row> unpack_all(std::string_view bytes, Visit visit, const char* what) {
   if (bytes.empty()) return {};
   Unpacker unpacker(bytes);
   std::uint64_t count = 0;
   unpacker.get(count);
-  std::vector<RequestResult> rows;
+  std::vector<Row> rows;
   auto get = [&](auto& field) { unpacker.get(field); };
-  for (std::uint64_t i = 0; i < count; ++i) visit_fields(get, rows.emplace_back());
+  for (std::uint64_t i = 0; i < count; ++i) visit(get, rows.emplace_back());
   if (!unpacker.done()) {
-    throw Error("request results from another rank have " + std::to_string(bytes.size()) +
+    throw Error(std::string(what) + " from another rank have " + std::to_string(bytes.size()) +
                 " bytes, more than their " + std::to_string(count) + " rows");
   }
+  return rows;
+}
+
+}  // namespace
+
+std::string pack_samples(std::span<const TelemetrySample> samples) {
+  return pack_all(samples, [](auto& put, const TelemetrySample& s) { visit_sample_fields(put, s); });
+}
+
+std::vector<TelemetrySample> unpack_samples(std::string_view bytes) {
+  return unpack_all<TelemetrySample>(
+      bytes, [](auto& get, TelemetrySample& s) { visit_sample_fields(get, s); },
+      "telemetry samples");
+}
+
+std::string pack_sources(std::span<const TelemetrySource> sources) {
+  return pack_all(sources, [](auto& put, const TelemetrySource& s) { visit_source_fields(put, s); });
+}
+
+std::vector<TelemetrySource> unpack_sources(std::string_view bytes) {
+  return unpack_all<TelemetrySource>(
+      bytes, [](auto& get, TelemetrySource& s) { visit_source_fields(get, s); },
+      "telemetry sources");
+}
+
+std::string pack_results(std::span<const RequestResult> rows) {
+  return pack_all(rows, [](auto& put, const RequestResult& row) { visit_fields(put, row); });
+}
+
+std::vector<RequestResult> unpack_results(std::string_view bytes) {
+  std::vector<RequestResult> rows = unpack_all<RequestResult>(
+      bytes, [](auto& get, RequestResult& row) { visit_fields(get, row); }, "request results");
   const auto valid = [](RequestStatus s) {
     return s == RequestStatus::ok || s == RequestStatus::truncated ||
            s == RequestStatus::skipped || s == RequestStatus::failed;

@@ -500,6 +500,28 @@ void ResultsFile::append(std::span<const RequestResult> batch) {
   for (RequestResult& row : stored) impl.ids.insert(std::move(row.id));
 }
 
+void ResultsFile::append_sources(std::span<const TelemetrySource> sources) {
+  Impl& impl = live(impl_);
+  std::vector<TelemetrySource> stored(sources.begin(), sources.end());
+  for (TelemetrySource& source : stored) {
+    source.session = static_cast<std::int32_t>(impl.session_index);
+    source.gpu = results_text::make_storable(source.gpu);
+    source.note = results_text::make_storable(source.note);
+  }
+  reserve_room(impl.check, impl.file.id(), 512 * (stored.size() + 8), impl.flushed_rows);
+  impl.writing([&] { schema::append_sources(impl.check, impl.file.id(), stored); });
+}
+
+void ResultsFile::append_samples(std::span<const TelemetrySample> samples) {
+  Impl& impl = live(impl_);
+  std::vector<TelemetrySample> stored(samples.begin(), samples.end());
+  for (TelemetrySample& sample : stored) {
+    sample.session = static_cast<std::int32_t>(impl.session_index);
+  }
+  reserve_room(impl.check, impl.file.id(), 192 * (stored.size() + 8), impl.flushed_rows);
+  impl.writing([&] { schema::append_samples(impl.check, impl.file.id(), stored); });
+}
+
 void ResultsFile::flush() {
   Impl& impl = live(impl_);
   impl.writing([&] {
@@ -623,6 +645,18 @@ std::vector<TaskSummary> ResultsReader::task_summaries() const {
 std::vector<CategorySummary> ResultsReader::category_summaries() const {
   const Impl& impl = live(impl_);
   return schema::read_category_summaries(impl.check, impl.file.id());
+}
+
+std::vector<TelemetrySource> ResultsReader::telemetry_sources() const {
+  const Impl& impl = live(impl_);
+  if (impl.version < 3) return {};
+  return schema::read_sources(impl.check, impl.file.id());
+}
+
+std::vector<TelemetrySample> ResultsReader::telemetry_samples() const {
+  const Impl& impl = live(impl_);
+  if (impl.version < 3) return {};
+  return schema::read_samples(impl.check, impl.file.id());
 }
 
 std::optional<RunStats> ResultsReader::run_stats() const {

@@ -94,6 +94,18 @@ void replace_table(const h5::Checker& check, hid_t file, const char* path,
   h5::write_rows(check, dataset.id(), path, memory.id(), 0, rows.size(), rows.size(), rows.data());
 }
 
+// Adds `rows` at the end of a table.
+template <typename Row>
+void append_table(const h5::Checker& check, hid_t file, const char* path,
+                  std::span<const Field> fields, const std::vector<Row>& rows) {
+  if (rows.empty()) return;
+  const h5::Dataset dataset = h5::open_dataset(check, file, path);
+  const h5::Datatype memory = row_type(check, fields, sizeof(Row), false);
+  const auto first = static_cast<hsize_t>(h5::row_count(check, dataset.id(), path));
+  h5::write_rows(check, dataset.id(), path, memory.id(), first, rows.size(), first + rows.size(),
+                 rows.data());
+}
+
 // Reads a table block by block, handing each row to `take` while its strings are alive.
 template <typename Row, typename Take>
 void read_table(const h5::Checker& check, hid_t dataset, const std::string& name,
@@ -205,6 +217,7 @@ struct TaskRow {
   std::int64_t skipped;
   std::int64_t truncated;
   double mean_score;
+  double score_stderr;
   double mean_latency_s;
   double p50_latency_s;
   double p95_latency_s;
@@ -222,6 +235,7 @@ const Field kTaskFields[] = {
     {"skipped", offsetof(TaskRow, skipped), Kind::int64},
     {"truncated", offsetof(TaskRow, truncated), Kind::int64},
     {"mean_score", offsetof(TaskRow, mean_score), Kind::float64},
+    {"score_stderr", offsetof(TaskRow, score_stderr), Kind::float64},
     {"mean_latency_s", offsetof(TaskRow, mean_latency_s), Kind::float64},
     {"p50_latency_s", offsetof(TaskRow, p50_latency_s), Kind::float64},
     {"p95_latency_s", offsetof(TaskRow, p95_latency_s), Kind::float64},
@@ -239,6 +253,7 @@ struct CategoryRow {
   std::int64_t skipped;
   std::int64_t truncated;
   double mean_score;
+  double score_stderr;
   double macro_mean_score;
   double mean_latency_s;
   double mean_ttft_s;
@@ -255,12 +270,81 @@ const Field kCategoryFields[] = {
     {"skipped", offsetof(CategoryRow, skipped), Kind::int64},
     {"truncated", offsetof(CategoryRow, truncated), Kind::int64},
     {"mean_score", offsetof(CategoryRow, mean_score), Kind::float64},
+    {"score_stderr", offsetof(CategoryRow, score_stderr), Kind::float64},
     {"macro_mean_score", offsetof(CategoryRow, macro_mean_score), Kind::float64},
     {"mean_latency_s", offsetof(CategoryRow, mean_latency_s), Kind::float64},
     {"mean_ttft_s", offsetof(CategoryRow, mean_ttft_s), Kind::float64},
     {"prompt_tokens", offsetof(CategoryRow, prompt_tokens), Kind::int64},
     {"generated_tokens", offsetof(CategoryRow, generated_tokens), Kind::int64},
 };
+
+// --- /telemetry
+
+struct SourceRow {
+  std::int32_t rank;
+  std::int32_t session;
+  char* gpu;
+  char* note;
+  double planned_bytes;
+  double interval_s;
+};
+
+const Field kSourceFields[] = {
+    {"rank", offsetof(SourceRow, rank), Kind::int32},
+    {"session", offsetof(SourceRow, session), Kind::int32},
+    {"gpu", offsetof(SourceRow, gpu), Kind::text},
+    {"note", offsetof(SourceRow, note), Kind::text},
+    {"planned_bytes", offsetof(SourceRow, planned_bytes), Kind::float64},
+    {"interval_s", offsetof(SourceRow, interval_s), Kind::float64},
+};
+
+struct SampleRow {
+  std::int32_t rank;
+  std::int32_t session;
+  double time_s;
+  double gpu_memory_used_bytes;
+  double gpu_memory_total_bytes;
+  double gpu_utilization_pct;
+  double gpu_memory_utilization_pct;
+  double gpu_temperature_c;
+  double gpu_power_w;
+  double gpu_sm_clock_mhz;
+  std::int64_t gpu_throttle_reasons;
+  double host_rss_bytes;
+  double host_cpu_s;
+  double phase_s[kTelemetryPhases];
+};
+
+#define LLMPI_SAMPLE_REAL(name) {#name, offsetof(SampleRow, name), Kind::float64}
+#define LLMPI_SAMPLE_PHASE(name, i) \
+  {name, offsetof(SampleRow, phase_s) + (i) * sizeof(double), Kind::float64}
+const Field kSampleFields[] = {
+    {"rank", offsetof(SampleRow, rank), Kind::int32},
+    {"session", offsetof(SampleRow, session), Kind::int32},
+    LLMPI_SAMPLE_REAL(time_s),
+    LLMPI_SAMPLE_REAL(gpu_memory_used_bytes),
+    LLMPI_SAMPLE_REAL(gpu_memory_total_bytes),
+    LLMPI_SAMPLE_REAL(gpu_utilization_pct),
+    LLMPI_SAMPLE_REAL(gpu_memory_utilization_pct),
+    LLMPI_SAMPLE_REAL(gpu_temperature_c),
+    LLMPI_SAMPLE_REAL(gpu_power_w),
+    LLMPI_SAMPLE_REAL(gpu_sm_clock_mhz),
+    {"gpu_throttle_reasons", offsetof(SampleRow, gpu_throttle_reasons), Kind::int64},
+    LLMPI_SAMPLE_REAL(host_rss_bytes),
+    LLMPI_SAMPLE_REAL(host_cpu_s),
+    // The time breakdown, in core/time_ledger.hpp's order.
+    LLMPI_SAMPLE_PHASE("other_s", 0),
+    LLMPI_SAMPLE_PHASE("loading_s", 1),
+    LLMPI_SAMPLE_PHASE("prefill_s", 2),
+    LLMPI_SAMPLE_PHASE("decode_s", 3),
+    LLMPI_SAMPLE_PHASE("sampling_s", 4),
+    LLMPI_SAMPLE_PHASE("scoring_s", 5),
+    LLMPI_SAMPLE_PHASE("writing_s", 6),
+    LLMPI_SAMPLE_PHASE("waiting_s", 7),
+};
+#undef LLMPI_SAMPLE_REAL
+#undef LLMPI_SAMPLE_PHASE
+static_assert(kTelemetryPhases == 8, "kSampleFields names eight phases");
 
 // RunStats as attributes of /summary/throughput, in this order.
 struct StatsAttribute {
@@ -333,10 +417,11 @@ void create_layout(const h5::Checker& check, hid_t file, const RunMetadata& meta
   create_table(check, file, kCategorySummaries, kCategoryFields, sizeof(CategoryRow), 16);
   h5::create_group(check, file, kThroughput);
 
-  // Reserved: per-rank GPU telemetry will live here (docs/results.md).
-  const h5::Group telemetry = h5::create_group(check, file, "/telemetry");
-  h5::write_attribute(check, telemetry.id(), "/telemetry", "description",
-                      std::string("reserved for per-rank GPU telemetry"));
+  const h5::Group telemetry = h5::create_group(check, file, kTelemetry);
+  h5::write_attribute(check, telemetry.id(), kTelemetry, "description",
+                      std::string("per-rank GPU and host readings and time breakdown"));
+  create_table(check, file, kTelemetrySources, kSourceFields, sizeof(SourceRow), 64);
+  create_table(check, file, kTelemetrySamples, kSampleFields, sizeof(SampleRow), 1024);
 }
 
 std::int64_t check_version(const h5::Checker& check, hid_t file, VersionUse use) {
@@ -489,16 +574,17 @@ void write_summaries(const h5::Checker& check, hid_t file, std::span<const TaskS
   std::vector<TaskRow> task_rows;
   for (const TaskSummary& t : tasks) {
     task_rows.push_back({c_text(t.task), c_text(t.category), t.requests, t.scored, t.failed,
-                         t.skipped, t.truncated, t.mean_score, t.mean_latency_s, t.p50_latency_s,
-                         t.p95_latency_s, t.mean_ttft_s, t.prompt_tokens, t.generated_tokens});
+                         t.skipped, t.truncated, t.mean_score, t.score_stderr, t.mean_latency_s,
+                         t.p50_latency_s, t.p95_latency_s, t.mean_ttft_s, t.prompt_tokens,
+                         t.generated_tokens});
   }
   replace_table(check, file, kTaskSummaries, kTaskFields, task_rows);
   std::vector<CategoryRow> category_rows;
   for (const CategorySummary& c : categories) {
     category_rows.push_back({c_text(c.category), c.tasks, c.requests, c.scored, c.failed,
-                             c.skipped, c.truncated, c.mean_score, c.macro_mean_score,
-                             c.mean_latency_s, c.mean_ttft_s, c.prompt_tokens,
-                             c.generated_tokens});
+                             c.skipped, c.truncated, c.mean_score, c.score_stderr,
+                             c.macro_mean_score, c.mean_latency_s, c.mean_ttft_s,
+                             c.prompt_tokens, c.generated_tokens});
   }
   replace_table(check, file, kCategorySummaries, kCategoryFields, category_rows);
 
@@ -521,9 +607,9 @@ std::vector<TaskSummary> read_task_summaries(const h5::Checker& check, hid_t fil
   std::vector<TaskSummary> tasks;
   read_table<TaskRow>(check, file, kTaskSummaries, kTaskFields, [&](const TaskRow& row) {
     tasks.push_back({text_of(row.task), text_of(row.category), row.requests, row.scored,
-                     row.failed, row.skipped, row.truncated, row.mean_score, row.mean_latency_s,
-                     row.p50_latency_s, row.p95_latency_s, row.mean_ttft_s, row.prompt_tokens,
-                     row.generated_tokens});
+                     row.failed, row.skipped, row.truncated, row.mean_score, row.score_stderr,
+                     row.mean_latency_s, row.p50_latency_s, row.p95_latency_s, row.mean_ttft_s,
+                     row.prompt_tokens, row.generated_tokens});
   });
   return tasks;
 }
@@ -534,8 +620,8 @@ std::vector<CategorySummary> read_category_summaries(const h5::Checker& check, h
       check, file, kCategorySummaries, kCategoryFields, [&](const CategoryRow& row) {
         categories.push_back({text_of(row.category), row.tasks, row.requests, row.scored,
                               row.failed, row.skipped, row.truncated, row.mean_score,
-                              row.macro_mean_score, row.mean_latency_s, row.mean_ttft_s,
-                              row.prompt_tokens, row.generated_tokens});
+                              row.score_stderr, row.macro_mean_score, row.mean_latency_s,
+                              row.mean_ttft_s, row.prompt_tokens, row.generated_tokens});
       });
   return categories;
 }
@@ -558,6 +644,62 @@ RunStats read_run_stats(const h5::Checker& check, hid_t file) {
     }
   }
   return stats;
+}
+
+void append_sources(const h5::Checker& check, hid_t file, std::span<const TelemetrySource> rows) {
+  std::vector<SourceRow> table;
+  for (const TelemetrySource& r : rows) {
+    table.push_back({r.rank, r.session, c_text(r.gpu), c_text(r.note), r.planned_bytes,
+                     r.interval_s});
+  }
+  append_table(check, file, kTelemetrySources, kSourceFields, table);
+}
+
+void append_samples(const h5::Checker& check, hid_t file, std::span<const TelemetrySample> rows) {
+  std::vector<SampleRow> table;
+  for (const TelemetrySample& r : rows) {
+    SampleRow row{r.rank, r.session, r.time_s, r.gpu_memory_used_bytes, r.gpu_memory_total_bytes,
+                  r.gpu_utilization_pct, r.gpu_memory_utilization_pct, r.gpu_temperature_c,
+                  r.gpu_power_w, r.gpu_sm_clock_mhz, r.gpu_throttle_reasons, r.host_rss_bytes,
+                  r.host_cpu_s, {}};
+    for (int i = 0; i < kTelemetryPhases && static_cast<std::size_t>(i) < r.phase_s.size(); ++i) {
+      row.phase_s[i] = r.phase_s[static_cast<std::size_t>(i)];
+    }
+    table.push_back(row);
+  }
+  append_table(check, file, kTelemetrySamples, kSampleFields, table);
+}
+
+std::vector<TelemetrySource> read_sources(const h5::Checker& check, hid_t file) {
+  std::vector<TelemetrySource> sources;
+  read_table<SourceRow>(check, file, kTelemetrySources, kSourceFields, [&](const SourceRow& row) {
+    sources.push_back({row.rank, row.session, text_of(row.gpu), text_of(row.note),
+                       row.planned_bytes, row.interval_s});
+  });
+  return sources;
+}
+
+std::vector<TelemetrySample> read_samples(const h5::Checker& check, hid_t file) {
+  std::vector<TelemetrySample> samples;
+  read_table<SampleRow>(check, file, kTelemetrySamples, kSampleFields, [&](const SampleRow& row) {
+    TelemetrySample s;
+    s.rank = row.rank;
+    s.session = row.session;
+    s.time_s = row.time_s;
+    s.gpu_memory_used_bytes = row.gpu_memory_used_bytes;
+    s.gpu_memory_total_bytes = row.gpu_memory_total_bytes;
+    s.gpu_utilization_pct = row.gpu_utilization_pct;
+    s.gpu_memory_utilization_pct = row.gpu_memory_utilization_pct;
+    s.gpu_temperature_c = row.gpu_temperature_c;
+    s.gpu_power_w = row.gpu_power_w;
+    s.gpu_sm_clock_mhz = row.gpu_sm_clock_mhz;
+    s.gpu_throttle_reasons = row.gpu_throttle_reasons;
+    s.host_rss_bytes = row.host_rss_bytes;
+    s.host_cpu_s = row.host_cpu_s;
+    s.phase_s.assign(std::begin(row.phase_s), std::end(row.phase_s));
+    samples.push_back(std::move(s));
+  });
+  return samples;
 }
 
 }  // namespace llmpi::results_schema

@@ -19,6 +19,9 @@ inline constexpr const char* kSummary = "/summary";
 inline constexpr const char* kTaskSummaries = "/summary/tasks";
 inline constexpr const char* kCategorySummaries = "/summary/categories";
 inline constexpr const char* kThroughput = "/summary/throughput";
+inline constexpr const char* kTelemetry = "/telemetry";
+inline constexpr const char* kTelemetrySources = "/telemetry/sources";
+inline constexpr const char* kTelemetrySamples = "/telemetry/samples";
 
 // Version 1 files (before request statuses) are still read; only current ones are appended to.
 inline constexpr std::int64_t kOldestReadableVersion = 1;
@@ -54,5 +57,11 @@ std::vector<TaskSummary> read_task_summaries(const h5::Checker& check, hid_t fil
 std::vector<CategorySummary> read_category_summaries(const h5::Checker& check, hid_t file);
 bool has_run_stats(const h5::Checker& check, hid_t file);
 RunStats read_run_stats(const h5::Checker& check, hid_t file);
+
+// /telemetry (version 3 on).
+void append_sources(const h5::Checker& check, hid_t file, std::span<const TelemetrySource> rows);
+void append_samples(const h5::Checker& check, hid_t file, std::span<const TelemetrySample> rows);
+std::vector<TelemetrySource> read_sources(const h5::Checker& check, hid_t file);
+std::vector<TelemetrySample> read_samples(const h5::Checker& check, hid_t file);
 
 }  // namespace llmpi::results_schema

@@ -15,6 +15,24 @@ double mean(double sum, std::int64_t count) {
   return count > 0 ? sum / static_cast<double>(count) : 0.0;
 }
 
+// The sample standard deviation (n - 1) over the root of n, from the sum and the sum of
+// squares of n values.
+double standard_error(double sum, double square_sum, std::int64_t n) {
+  if (n < 2) return kNotScored;
+  const double count = static_cast<double>(n);
+  const double variance = std::max(0.0, (square_sum - sum * sum / count) / (count - 1));
+  return std::sqrt(variance / count);
+}
+
+// The sum of squares of a task's scores, recovered from its mean and standard error.
+double sum_of_squares(const TaskSummary& task) {
+  const double n = static_cast<double>(task.scored);
+  const double variance = task.scored > 1 && !std::isnan(task.score_stderr)
+                              ? task.score_stderr * task.score_stderr * n
+                              : 0.0;
+  return variance * (n - 1) + n * task.mean_score * task.mean_score;
+}
+
 }  // namespace
 
 double quantile(std::vector<double> values, double q) {
@@ -32,6 +50,7 @@ std::vector<TaskSummary> summarise_tasks(std::span<const RequestResult> rows) {
     TaskSummary summary;
     std::vector<double> latencies;
     double score_sum = 0;
+    double score_square_sum = 0;
     double ttft_sum = 0;
     std::string first_id;
   };
@@ -56,6 +75,7 @@ std::vector<TaskSummary> summarise_tasks(std::span<const RequestResult> rows) {
     if (!std::isnan(row.score)) {
       ++s.scored;
       totals.score_sum += row.score;
+      totals.score_square_sum += row.score * row.score;
     }
     totals.latencies.push_back(row.latency_s);
     totals.ttft_sum += row.ttft_s;
@@ -66,6 +86,7 @@ std::vector<TaskSummary> summarise_tasks(std::span<const RequestResult> rows) {
   for (auto& [name, totals] : by_task) {
     TaskSummary& s = totals.summary;
     s.mean_score = s.scored > 0 ? totals.score_sum / static_cast<double>(s.scored) : kNotScored;
+    s.score_stderr = standard_error(totals.score_sum, totals.score_square_sum, s.scored);
     double latency_sum = 0;
     for (const double latency : totals.latencies) latency_sum += latency;
     s.mean_latency_s = mean(latency_sum, s.requests);
@@ -81,6 +102,7 @@ std::vector<CategorySummary> summarise_categories(std::span<const TaskSummary> t
   struct Totals {
     CategorySummary summary;
     double score_sum = 0;
+    double score_square_sum = 0;  // rebuilt from each task's mean and standard error
     double task_score_sum = 0;
     std::int64_t tasks_scored = 0;
     double latency_sum = 0;
@@ -99,6 +121,7 @@ std::vector<CategorySummary> summarise_categories(std::span<const TaskSummary> t
     c.truncated += task.truncated;
     if (task.scored > 0 && !std::isnan(task.mean_score)) {
       totals.score_sum += task.mean_score * static_cast<double>(task.scored);
+      totals.score_square_sum += sum_of_squares(task);
       totals.task_score_sum += task.mean_score;
       ++totals.tasks_scored;
     }
@@ -111,6 +134,7 @@ std::vector<CategorySummary> summarise_categories(std::span<const TaskSummary> t
   for (auto& [name, totals] : by_category) {
     CategorySummary& c = totals.summary;
     c.mean_score = c.scored > 0 ? totals.score_sum / static_cast<double>(c.scored) : kNotScored;
+    c.score_stderr = standard_error(totals.score_sum, totals.score_square_sum, c.scored);
     c.macro_mean_score = totals.tasks_scored > 0
                              ? totals.task_score_sum / static_cast<double>(totals.tasks_scored)
                              : kNotScored;

@@ -28,7 +28,7 @@ std::string eval_command(int ranks, const std::filesystem::path& task,
                          const std::string& environment = "") {
   return "timeout 300 " + mpiexec(ranks, environment) + LLMPI_BINARY +
          " eval --model " LLMPI_SMOLLM2_DIR " --tasks " + task.string() + " --out " + out.string() +
-         " --limit 4 " + extra;
+         " --limit 4 --progress-interval 0 " + extra;
 }
 
 std::map<std::string, std::pair<double, std::string>> scores_of(const std::filesystem::path& file) {
@@ -98,7 +98,7 @@ TEST_CASE("eval: one rank, two replicas, and a killed-then-resumed run agree", "
   const auto resumed = temp.path() / "resumed.h5";
   {
     Spawned run(eval_command(2, task, resumed, "--max-batch-sequences 1 --batches-per-round 1"));
-    REQUIRE(run.wait_for("[2/4]", std::chrono::seconds(240)));
+    REQUIRE(run.wait_for("gsm8k-short 2/4", std::chrono::seconds(240)));
     const pid_t rank0 = find_rank_pid(resumed.string(), 0);
     REQUIRE(rank0 > 0);
     ::kill(rank0, SIGKILL);

@@ -61,7 +61,7 @@ std::string numbered_task(const std::filesystem::path& dir, int count) {
 std::string eval(const std::filesystem::path& model, int ranks, const std::string& tasks,
                  const std::filesystem::path& out, const std::string& extra) {
   return "timeout 120 " + mpiexec(ranks) + LLMPI_BINARY " eval --model " + model.string() +
-         " --tasks " + tasks + " --out " + out.string() + " " + extra;
+         " --tasks " + tasks + " --out " + out.string() + " --progress-interval 0 " + extra;
 }
 
 std::map<std::string, RequestResult> rows_by_id(const std::filesystem::path& file) {
@@ -239,7 +239,7 @@ TEST_CASE("a stop request on one rank ends the run with every finished row; resu
     INFO("signal " << signal);
     const auto out = temp.path() / ("stopped-" + std::to_string(signal) + ".h5");
     Spawned run(eval(model, 2, task, out, slow));
-    REQUIRE(run.wait_for("[20/400]", std::chrono::seconds(60)));
+    REQUIRE(run.wait_for("t 20/400", std::chrono::seconds(60)));
     const pid_t rank1 = find_rank_pid(out.string(), 1);
     REQUIRE(rank1 > 0);
     ::kill(rank1, signal);  // one rank only: the other learns it at the round's end
@@ -293,7 +293,7 @@ TEST_CASE("chaos: killed and signalled at random points, resumed until done, the
     const int action = attempt < 8 ? static_cast<int>(random() % 5) : -1;
     if (action >= 0) {
       // Somewhere in the run: after a random stretch of time.
-      run.wait_for("\n[", std::chrono::milliseconds(100 + random() % 1500));
+      run.wait_for(" req/s", std::chrono::milliseconds(100 + random() % 1500));
       const pid_t rank0 = find_rank_pid(out.string(), 0);
       const pid_t rank1 = find_rank_pid(out.string(), 1);
       switch (action) {
@@ -335,7 +335,7 @@ TEST_CASE("a rank that is stopped or killed ends the job within the stall limit,
     const auto out = temp.path() / ("stall-" + std::to_string(signal) + ".h5");
     Spawned run(eval(model, 2, task, out,
                      "--stall-limit 3 --max-batch-sequences 1 --batches-per-round 1"));
-    REQUIRE(run.wait_for("[10/30000]", std::chrono::seconds(60)));
+    REQUIRE(run.wait_for("t 10/30000", std::chrono::seconds(60)));
     const pid_t rank1 = find_rank_pid(out.string(), 1);
     REQUIRE(rank1 > 0);
     const auto start = std::chrono::steady_clock::now();

@@ -4,7 +4,9 @@
 //     requeues itself and, resumed, ends with every request exactly once, as a run that was
 //     never stopped;
 //  2. a job one of whose ranks is stopped (SIGSTOP) ends within its stall limit plus 30 s, the
-//     message naming what the others waited for.
+//     message naming what the others waited for;
+//  3. jobs/sweep.sh over three tiny presets: a job per preset sized from its plan, three results
+//     files, and one side-by-side report.
 // Exit 77 (skipped) where Slurm is not installed; 1 on a failed check.
 #include <signal.h>
 
@@ -125,7 +127,7 @@ int main() {
   write_task(temp.path(), requests);
   const std::string common = "--model " + model.string() + " --tasks " +
                              (temp.path() / "t.yaml").string() +
-                             " --max-batch-sequences 1 --batches-per-round 1";
+                             " --max-batch-sequences 1 --batches-per-round 1 --progress-interval 0";
 
   // The same evaluation never interrupted, under mpirun on the same layout.
   const fs::path reference = temp.path() / "reference.h5";
@@ -141,7 +143,7 @@ int main() {
     const fs::path log = temp.path() / "requeued.log";
     const std::string job = submit(log, common + " --out " + out.string());
     const bool started_writing =
-        wait_until([&] { return contains(log, "[10/" + std::to_string(requests) + "]"); }, 120);
+        wait_until([&] { return contains(log, "t 10/" + std::to_string(requests)); }, 120);
     expect(started_writing, "job " + job + " writes its first rows");
     run_command("scancel --signal=USR1 " + job);  // as --signal=USR1@N does before the limit
     const bool requeued = wait_until([&] { return contains(log, "requeueing job " + job); }, 60);
@@ -181,7 +183,7 @@ int main() {
     const fs::path out = temp.path() / "stalled.h5";
     const fs::path log = temp.path() / "stalled.log";
     const std::string job = submit(log, common + " --stall-limit 5 --out " + out.string());
-    const bool running = wait_until([&] { return contains(log, "[10/20000]"); }, 120);
+    const bool running = wait_until([&] { return contains(log, "t 10/20000"); }, 120);
     expect(running, "job " + job + " runs");
     const pid_t rank3 = find_rank_pid(out.string(), 3);
     expect(rank3 > 0, "rank 3's process is found");
@@ -201,6 +203,48 @@ int main() {
            "a rank says what it waited for");
     if (rank3 > 0) ::kill(rank3, SIGKILL);
     run_command("scancel " + job);
+  }
+  // 3. A sweep over three models: a job per preset sized from its plan, then one report.
+  {
+    write_task(temp.path(), 30);
+    std::string presets;
+    for (const auto& [preset, fixture] :
+         {std::pair<std::string, std::string>{"tiny-llama-gqa", "llama_gqa_f32"},
+          {"tiny-llama-tied", "llama_tied_f16"},
+          {"tiny-falcon-gqa", "falcon_gqa_bf16_sharded"}}) {
+      // The shipped preset, its checkpoint the fixture with a tokenizer.
+      const fs::path preset_model =
+          write_tiny_eval_model(temp.path() / ("sweep-" + preset), fixture);
+      std::string text = read_text(repo / "presets" / (preset + ".yaml"));
+      const std::size_t at = text.find("checkpoint:");
+      text.replace(at, text.find('\n', at) - at, "checkpoint: " + preset_model.string());
+      const fs::path file = temp.path() / (preset + ".yaml");
+      write_text(file, text);
+      presets += (presets.empty() ? "" : ",") + file.string();
+    }
+    const fs::path out_dir = temp.path() / "sweep";
+    const CommandResult sweep = run_command(
+        "bash jobs/sweep.sh --cpu --gpus-per-node 2 --gpu-mem-gib 2 --time 00:10:00 --tasks " +
+        (temp.path() / "t.yaml").string() + " --out-dir " + out_dir.string() + " --presets " +
+        presets + " -- --progress-interval 0");
+    std::printf("%s", sweep.output.c_str());
+    expect(sweep.exit_code == 0, "jobs/sweep.sh submits the jobs");
+    const bool reported =
+        wait_until([&] { return fs::exists(out_dir / "report.json") &&
+                                fs::file_size(out_dir / "report.json") > 0; },
+                   300);
+    expect(reported, "the report job writes report.txt, .csv and .json");
+    if (reported) {
+      const auto report = nlohmann::json::parse(read_text(out_dir / "report.json"));
+      expect(report.at("runs").size() == 3, "the report has the three models");
+      bool complete = true;
+      for (const auto& run : report.at("runs")) {
+        complete = complete && run.at("requests") == 30 && run.at("finished") == true;
+      }
+      expect(complete, "each model's run finished its 30 requests");
+      expect(report.at("comparisons").size() == 2, "two models compared with the first");
+      expect(contains(out_dir / "report.txt", "[3]"), "report.txt shows them side by side");
+    }
   }
   run_command("bash scripts/slurm_local.sh stop");
   std::printf("%s\n", failures == 0 ? "all Slurm checks passed" : "Slurm checks FAILED");

@@ -469,7 +469,7 @@ TEST_CASE("files that are not llmpi results files are refused clearly", "[result
   set_schema_version(future, 99);
   CHECK_THROWS_WITH(ResultsFile::resume(future), Contains(future.string()) &&
                                                      Contains("results schema version 99") &&
-                                                     Contains("reads versions 1 to 2"));
+                                                     Contains("reads versions 1 to 3"));
 }
 
 TEST_CASE("a truncated file is reported as damaged, not as held by another process",
@@ -635,7 +635,6 @@ TEST_CASE("a full disk stops the writes with the file as last flushed; --resume 
       _exit(5);  // the limit never hit
     } catch (const Error& e) {
       const std::string message = e.what();
-      std::fprintf(stderr, "write stopped: %s\n", e.what());
       // Refused before HDF5 wrote anything (the reservation failed), naming what the file keeps.
       const bool explained = message.find(std::to_string(flushed) + " flushed rows intact") !=
                                  std::string::npos &&
@@ -719,4 +718,41 @@ TEST_CASE("rows travel between ranks with every field", "[results]") {
   CHECK_THROWS_WITH(unpack_results(std::string_view(bytes).substr(0, bytes.size() - 3)),
                     Contains("cut short"));
   CHECK_THROWS_WITH(unpack_results(bytes + "x"), Contains("more than their 9 rows"));
+}
+
+TEST_CASE("telemetry sources and samples read back with their session", "[results]") {
+  TempDir dir;
+  const fs::path path = dir.path / "run.h5";
+  {
+    ResultsFile file = ResultsFile::create(path, sample_metadata());
+    std::vector<TelemetrySource> sources = {{0, 9, "NVIDIA H200 (00000000:3B:00.0)", "", 7.5e10, 1.0},
+                                            {1, 9, "", "NVML not loaded", 7.5e10, 1.0}};
+    file.append_sources(sources);
+    std::vector<TelemetrySample> samples(3);
+    for (int i = 0; i < 3; ++i) {
+      samples[static_cast<std::size_t>(i)].rank = i % 2;
+      samples[static_cast<std::size_t>(i)].time_s = 0.5 * i;
+      samples[static_cast<std::size_t>(i)].gpu_memory_used_bytes = 1e9 * (i + 1);
+      samples[static_cast<std::size_t>(i)].host_rss_bytes = 2e8;
+      samples[static_cast<std::size_t>(i)].phase_s[3] = 1.25 * i;  // decode
+    }
+    file.append_samples(samples);
+    file.close();
+  }
+  const ResultsReader reader(path);
+  const auto sources = reader.telemetry_sources();
+  REQUIRE(sources.size() == 2);
+  CHECK(sources[0].session == 0);  // stamped by the writer
+  CHECK(sources[0].gpu == "NVIDIA H200 (00000000:3B:00.0)");
+  CHECK(sources[1].note == "NVML not loaded");
+  const auto samples = reader.telemetry_samples();
+  REQUIRE(samples.size() == 3);
+  CHECK(samples[2].gpu_memory_used_bytes == 3e9);
+  CHECK(samples[2].phase_s[3] == 2.5);
+  CHECK(std::isnan(samples[0].gpu_power_w));
+  if (have_h5dump()) {
+    const auto [status, dump] = run(std::string(LLMPI_H5DUMP) + " -H " + path.string());
+    CHECK_THAT(dump, Contains("\"waiting_s\"") && Contains("\"gpu_utilization_pct\"") &&
+                         Contains("DATASET \"sources\""));
+  }
 }

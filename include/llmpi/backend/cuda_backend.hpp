@@ -36,6 +36,8 @@ class CudaBackend final : public Backend {
   DType storage_dtype() const override { return DType::bf16; }
   std::int64_t memory_bytes() const override;
   int device() const { return device_; }
+  // "00000000:3B:00.0": the device as NVML and nvidia-smi know it, whatever CUDA's numbering.
+  std::string pci_bus_id() const;
   cudaStream_t stream() const;
   void synchronize() override;
 

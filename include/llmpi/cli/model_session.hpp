@@ -9,6 +9,7 @@
 #include "llmpi/config/preset.hpp"
 #include "llmpi/dist/topology.hpp"
 #include "llmpi/dist/watchdog.hpp"
+#include "llmpi/monitor/telemetry_sampler.hpp"
 #include "llmpi/model/transformer.hpp"
 
 namespace llmpi {
@@ -44,11 +45,17 @@ class ModelSession {
   Backend& backend() { return *backend_; }
   // KV-cache tokens every rank of the job can hold (the planner's tokens_fit, smallest rank).
   std::int64_t kv_token_budget() const { return kv_token_budget_; }
+  // The planner's estimate of this rank's memory: weights, activations, workspace and its KV
+  // budget (GPU memory, or the host's share on the CPU backend).
+  std::int64_t planned_bytes() const { return planned_bytes_; }
+  // The GPU this rank computes on, for telemetry: none on the CPU backend.
+  GpuChoice gpu() const;
 
  private:
   Preset preset_;
   std::string model_dir_;
   std::int64_t kv_token_budget_ = 0;
+  std::int64_t planned_bytes_ = 0;
   std::unique_ptr<Watchdog> watchdog_;  // before the first wait on other ranks
   std::unique_ptr<Topology> topology_;
   std::unique_ptr<Backend> backend_;

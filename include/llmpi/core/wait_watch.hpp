@@ -5,6 +5,8 @@
 // operation and the peers. Only the main thread sets it; the watchdog thread reads it.
 #include <string>
 
+#include "llmpi/core/time_ledger.hpp"
+
 namespace llmpi {
 
 class WaitScope {
@@ -18,6 +20,7 @@ class WaitScope {
   WaitScope& operator=(const WaitScope&) = delete;
 
  private:
+  PhaseScope waiting_{Phase::waiting};  // its time is the rank's time spent waiting
   const char* previous_operation_;
   const std::string* previous_peers_;
   long long previous_since_ns_;

@@ -82,6 +82,44 @@ struct RequestResult {
 std::string pack_results(std::span<const RequestResult> rows);
 std::vector<RequestResult> unpack_results(std::string_view bytes);
 
+// Where one rank's telemetry came from, once per session (schema 3: /telemetry/sources).
+struct TelemetrySource {
+  std::int32_t rank = 0;
+  std::int32_t session = 0;  // index into /run/sessions
+  std::string gpu;           // "NVIDIA H200 (00000000:3B:00.0)"; empty without GPU readings
+  std::string note;          // why there are no GPU readings; empty when there are
+  double planned_bytes = 0;  // the planner's estimate of this rank's memory (GPU, or host)
+  double interval_s = 0;     // sampling interval; 0: sampling off (rounds still record time)
+};
+
+// How many phases the time breakdown has (core/time_ledger.hpp: other, loading, prefill,
+// decode, sampling, scoring, writing, waiting).
+inline constexpr int kTelemetryPhases = 8;
+
+// One reading of one rank (schema 3: /telemetry/samples). GPU values are NaN without readings.
+struct TelemetrySample {
+  std::int32_t rank = 0;
+  std::int32_t session = 0;  // set by the writer
+  double time_s = 0;         // since the session's start on this rank
+  double gpu_memory_used_bytes = kNotScored;
+  double gpu_memory_total_bytes = kNotScored;
+  double gpu_utilization_pct = kNotScored;
+  double gpu_memory_utilization_pct = kNotScored;
+  double gpu_temperature_c = kNotScored;
+  double gpu_power_w = kNotScored;
+  double gpu_sm_clock_mhz = kNotScored;
+  std::int64_t gpu_throttle_reasons = 0;
+  double host_rss_bytes = 0;  // the rank's resident memory
+  double host_cpu_s = 0;      // the rank's CPU time, user and system
+  // Seconds spent so far in each phase, in the order above (cumulative over the session).
+  std::vector<double> phase_s = std::vector<double>(kTelemetryPhases, 0.0);
+};
+
+std::string pack_samples(std::span<const TelemetrySample> samples);
+std::vector<TelemetrySample> unpack_samples(std::string_view bytes);
+std::string pack_sources(std::span<const TelemetrySource> sources);
+std::vector<TelemetrySource> unpack_sources(std::string_view bytes);
+
 // One task, or (in CategorySummary) one category, over its requests.
 struct TaskSummary {
   std::string task;
@@ -92,6 +130,9 @@ struct TaskSummary {
   std::int64_t skipped = 0;        // status skipped
   std::int64_t truncated = 0;      // status truncated
   double mean_score = kNotScored;  // over the scored requests
+  // Standard error of mean_score: the scored requests' sample standard deviation over the root
+  // of their number, as lm-evaluation-harness reports it (NaN below two requests).
+  double score_stderr = kNotScored;
   double mean_latency_s = 0;
   double p50_latency_s = 0;
   double p95_latency_s = 0;
@@ -109,6 +150,7 @@ struct CategorySummary {
   std::int64_t skipped = 0;
   std::int64_t truncated = 0;
   double mean_score = kNotScored;        // over the scored requests of all its tasks
+  double score_stderr = kNotScored;      // of mean_score, pooled over its tasks' requests
   double macro_mean_score = kNotScored;  // unweighted mean of its tasks' mean scores
   double mean_latency_s = 0;
   double mean_ttft_s = 0;

@@ -15,8 +15,9 @@ namespace llmpi {
 
 // The layout version written to the root attribute `llmpi_results_schema_version`.
 // Version 2 added each request's status, error, normalised score and detail, the failed, skipped
-// and truncated counts of the summaries, and how each session ended. Version 1 files are read.
-inline constexpr std::int64_t kResultsSchemaVersion = 2;
+// and truncated counts of the summaries, and how each session ended; version 3 the telemetry
+// tables. Versions 1 and 2 are still read.
+inline constexpr std::int64_t kResultsSchemaVersion = 3;
 
 // Now, as ISO 8601 UTC to the second: "2024-05-01T12:34:56Z".
 std::string utc_now_iso();
@@ -65,6 +66,10 @@ class ResultsFile {
   // valid UTF-8 and new; choice vectors of equal length; `chosen` in range) and refused without
   // writing anything. Generated text is stored with invalid UTF-8 and NUL replaced by U+FFFD.
   void append(std::span<const RequestResult> batch);
+  // Telemetry of this session's ranks, stamped with the session: where it comes from (once per
+  // session) and its samples (every round). Reach the disk at the next flush.
+  void append_sources(std::span<const TelemetrySource> sources);
+  void append_samples(std::span<const TelemetrySample> samples);
   // Everything written so far reaches the file and the disk (H5Fflush, then fsync).
   void flush();
 
@@ -110,6 +115,9 @@ class ResultsReader {
   std::vector<TaskSummary> task_summaries() const;
   std::vector<CategorySummary> category_summaries() const;
   std::optional<RunStats> run_stats() const;
+  // Empty for files before version 3.
+  std::vector<TelemetrySource> telemetry_sources() const;
+  std::vector<TelemetrySample> telemetry_samples() const;
 
  private:
   struct Impl;
