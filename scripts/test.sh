@@ -24,8 +24,10 @@ echo "== tests"
 ctest --test-dir build --output-on-failure -j2
 
 echo "== build (AddressSanitizer + UndefinedBehaviorSanitizer)"
+# -O1 -g1: line tables are all a sanitizer report needs, and the build is a third faster.
 bash scripts/build.sh build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLMPI_SANITIZE=ON \
-  -DLLMPI_ENABLE_CUDA=OFF
+  -DLLMPI_ENABLE_CUDA=OFF "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1" \
+  "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1"
 echo "== unit tests under the sanitizers"
 # halt_on_error: any report fails the test; leaks are checked too...
 ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
