@@ -49,6 +49,7 @@ status=0
 # Telemetry: the sampler's NVML readings against nvidia-smi's during GEMMs (issue: telemetry).
 ./build-gpu/tests/telemetry_probe 2>&1 | tee "$OUT/telemetry_probe.log"
 [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+./build-gpu/tests/bench_sampler 2000 2>&1 | tee -a "$OUT/telemetry_probe.log"  # with real NVML
 # LLMPI_GPU_CPU_TESTS=0 skips the CPU tests (already run where the lease's time is short).
 if [[ "${LLMPI_GPU_CPU_TESTS:-1}" != 0 ]]; then
   ctest --test-dir build-gpu -LE gpu -j8 --output-on-failure > "$OUT/ctest_cpu.log" 2>&1 || status=1
