@@ -206,13 +206,20 @@ using Group = std::vector<const EvalWork::Item*>;
 
 std::vector<Group> group_requests(const EvalWork& work,
                                   const std::unordered_set<std::string>& finished,
-                                  std::size_t batches_per_round, int max_sequences) {
+                                  std::size_t batches_per_round, int max_sequences,
+                                  std::size_t replicas) {
+  // A task's requests are shared out among the replicas even when one group could hold them.
+  std::vector<std::size_t> pending(work.tasks.size(), 0);
+  for (const EvalWork::Item& item : work.items) {
+    pending[item.task] += finished.contains(item.request.id) ? 0 : 1;
+  }
   std::vector<Group> groups;
   for (const EvalWork::Item& item : work.items) {
     if (finished.contains(item.request.id)) continue;
     const auto samples = static_cast<std::size_t>(work.tasks[item.task].generation.samples);
+    const std::size_t share = (pending[item.task] + replicas - 1) / replicas;
     const std::size_t room = std::max<std::size_t>(
-        1, batches_per_round * static_cast<std::size_t>(max_sequences) / samples);
+        1, std::min(share, batches_per_round * static_cast<std::size_t>(max_sequences) / samples));
     if (groups.empty() || groups.back().front()->task != item.task ||
         groups.back().size() >= room) {
       groups.emplace_back();
@@ -406,7 +413,8 @@ int run_eval(const EvalArgs& args, const std::string& command_line) {
   }
   const std::vector<Group> groups =
       group_requests(work, target.finished, static_cast<std::size_t>(args.batches_per_round),
-                     session.preset().batch.max_sequences);
+                     session.preset().batch.max_sequences,
+                     static_cast<std::size_t>(session.topology().layout().dp));
   try {
     const RoundsEnd end =
         run_rounds(work, groups, evaluator, target, session.topology(), telemetry, progress);

@@ -149,8 +149,13 @@ ModelSession::ModelSession(const ModelOptions& options, std::int64_t context_tok
   const RankMemory planned =
       rank_memory(config, settings, layout, coordinates.tp_rank, coordinates.pp_rank, memory);
   kv_token_budget_ = planned.tokens_fit;
+  // What the run can hold at most: the KV pool is the budget, or what a full batch of
+  // full-length sequences needs where that is less (the engine sizes it so).
+  const std::int64_t batch_kv = std::int64_t{preset_.batch.max_sequences} *
+                                settings.context_length * planned.kv_bytes_per_token;
   planned_bytes_ = planned.weight_bytes + planned.activation_bytes + planned.reserve_bytes +
-                   std::max<std::int64_t>(planned.kv_budget_bytes, 0);
+                   std::clamp<std::int64_t>(batch_kv, 0, std::max<std::int64_t>(
+                                                             planned.kv_budget_bytes, 0));
   {
     const WaitScope wait("MPI_Allreduce (the KV budget, after the planner)", world_description());
     mpi_check(

@@ -277,15 +277,18 @@ void print_side_by_side(const std::vector<RunReport>& runs) {
   for (const auto& [task, category] : category_of) categories[category] = true;
   for (const auto& [category, unused] : categories) line("category " + category, category, true);
 
+  const auto rate = [](const RunReport& run, double RunStats::*field) {
+    char cell[32] = "-";
+    if (run.stats) std::snprintf(cell, sizeof cell, "%.2f", (*run.stats).*field);
+    return std::string(cell);
+  };
   std::printf("\n%-28s", "requests/s");
   for (const RunReport& run : runs) {
-    std::printf(" %16s", run.stats ? std::to_string(run.stats->requests_per_s).substr(0, 8).c_str() : "-");
+    std::printf(" %16s", rate(run, &RunStats::requests_per_s).c_str());
   }
   std::printf("\n%-28s", "generated tokens/s");
   for (const RunReport& run : runs) {
-    std::printf(" %16s",
-                run.stats ? std::to_string(run.stats->generated_tokens_per_s).substr(0, 8).c_str()
-                          : "-");
+    std::printf(" %16s", rate(run, &RunStats::generated_tokens_per_s).c_str());
   }
   std::printf("\n%-28s", "peak memory GiB");
   for (const RunReport& run : runs) {

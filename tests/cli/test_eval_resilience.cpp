@@ -268,7 +268,7 @@ TEST_CASE("chaos: killed and signalled at random points, resumed until done, the
   const auto model = write_tiny_eval_model(temp.path() / "model");
   // Ids that are suffixes and prefixes of each other, in two tasks whose names are too.
   std::vector<std::string> ids;
-  for (int i = 0; i < 150; ++i) {
+  for (int i = 0; i < 600; ++i) {
     ids.push_back(std::to_string(i));
     if (i % 3 == 0) ids.push_back("x" + std::to_string(i));
     if (i % 5 == 0) ids.push_back(std::to_string(i) + "x");
@@ -285,40 +285,47 @@ TEST_CASE("chaos: killed and signalled at random points, resumed until done, the
   REQUIRE(run_command(eval(model, 2, tasks, reference, settings)).exit_code == 0);
   REQUIRE(rows_by_id(reference).size() == total);
 
+  // Runs interrupted at a random point, each resuming the last, until six were interrupted;
+  // then one more to the end. A run that finishes before its interruption ends the chaos early
+  // (and the check on the count below tells).
   const auto out = temp.path() / "chaos.h5";
   std::mt19937 random(20261201);
   int interruptions = 0;
-  for (int attempt = 0; attempt < 20; ++attempt) {
+  bool finished = false;
+  for (int attempt = 0; attempt < 30 && interruptions < 6 && !finished; ++attempt) {
     Spawned run(eval(model, 2, tasks, out, settings + " --auto-resume"));
-    const int action = attempt < 8 ? static_cast<int>(random() % 5) : -1;
-    if (action >= 0) {
-      // Somewhere in the run: after a random stretch of time.
-      run.wait_for(" req/s", std::chrono::milliseconds(100 + random() % 1500));
-      const pid_t rank0 = find_rank_pid(out.string(), 0);
-      const pid_t rank1 = find_rank_pid(out.string(), 1);
-      switch (action) {
-        case 0:
-          if (rank0 > 0) ::kill(rank0, SIGKILL);
-          break;
-        case 1:
-          if (rank1 > 0) ::kill(rank1, SIGKILL);
-          break;
-        case 2:
-          if (rank1 > 0) ::kill(rank1, SIGTERM);
-          break;
-        case 3:
-          if (rank0 > 0) ::kill(rank0, SIGUSR1);
-          break;
-        default:
-          run.signal_all(SIGTERM);  // as Slurm's preemption does: every process at once
-      }
-      ++interruptions;
+    const int action = static_cast<int>(random() % 5);
+    // Somewhere in the run: a random stretch after its first progress line.
+    const bool running = run.wait_for(" req/s", std::chrono::seconds(60));
+    std::this_thread::sleep_for(std::chrono::milliseconds(random() % 1200));
+    const pid_t rank0 = find_rank_pid(out.string(), 0);
+    const pid_t rank1 = find_rank_pid(out.string(), 1);
+    switch (action) {
+      case 0:
+        if (rank0 > 0) ::kill(rank0, SIGKILL);
+        break;
+      case 1:
+        if (rank1 > 0) ::kill(rank1, SIGKILL);
+        break;
+      case 2:
+        if (rank1 > 0) ::kill(rank1, SIGTERM);
+        break;
+      case 3:
+        if (rank0 > 0) ::kill(rank0, SIGUSR1);
+        break;
+      default:
+        run.signal_all(SIGTERM);  // as Slurm's preemption does: every process at once
     }
     const CommandResult result = run.finish(std::chrono::seconds(120));
     INFO("attempt " << attempt << " action " << action << "\n" << result.output);
-    if (result.exit_code == 0) break;
+    CHECK(running);
+    finished = result.exit_code == 0;
+    if (!finished) ++interruptions;
     // Interrupted or killed, never failed for another reason.
     CHECK(result.output.find("results file") == std::string::npos);
+  }
+  if (!finished) {
+    REQUIRE(run_command(eval(model, 2, tasks, out, settings + " --auto-resume")).exit_code == 0);
   }
   CHECK(interruptions >= 5);
   check_same_results(rows_by_id(out), rows_by_id(reference));
