@@ -6,4 +6,5 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${1:-$REPO/build}"
 shift || true
 cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DLLMPI_WERROR=ON "$@"
-cmake --build "$BUILD" -j2
+# LLMPI_BUILD_TARGETS: only these targets (space separated); default: everything.
+cmake --build "$BUILD" -j2 ${LLMPI_BUILD_TARGETS:+--target $LLMPI_BUILD_TARGETS}
