@@ -22,8 +22,7 @@ CLI::App& add_bench_command(CLI::App& app, BenchArgs& args) {
       ->required();
   command->add_option("--backend", args.backend, "cpu, or cuda where built with CUDA")
       ->check(CLI::IsMember({"cpu", "cuda"}));
-  command->add_option("--device", args.device, "CUDA device index")
-      ->check(CLI::Range(0, 1023));
+  command->add_option("--device", args.device, "CUDA device index")->check(CLI::Range(0, 1023));
   command->add_option("--tp", args.tp, "Tensor-parallel slice to time (default: the preset's tp)")
       ->check(CLI::Range(1, 1 << 24));
   LayerBenchSettings& s = args.settings;

@@ -11,8 +11,8 @@
 #include <sstream>
 #include <unordered_set>
 
-#include "llmpi/core/error.hpp"
 #include "llmpi/cli/progress_line.hpp"
+#include "llmpi/core/error.hpp"
 #include "llmpi/core/stop_request.hpp"
 #include "llmpi/core/time_ledger.hpp"
 #include "llmpi/dist/mpi.hpp"
@@ -86,10 +86,9 @@ struct EvalWork {
 void add_task(EvalWork& work, TaskSpec task, const EvalArgs& args) {
   if (!args.long_prompt.empty()) task.long_prompt = *parse_long_prompt_policy(args.long_prompt);
   const auto shots = static_cast<std::size_t>(task.few_shot.count);
-  const DatasetOptions options{
-      task.required_fields(), args.skip_bad,
-      static_cast<std::size_t>(args.limit) +
-          (args.limit > 0 && task.few_shot.dataset.empty() ? shots : 0)};
+  const DatasetOptions options{task.required_fields(), args.skip_bad,
+                               static_cast<std::size_t>(args.limit) +
+                                   (args.limit > 0 && task.few_shot.dataset.empty() ? shots : 0)};
   const Dataset dataset = read_jsonl(task.dataset, options);
   for (const std::string& skipped : dataset.skipped)
     std::fprintf(stderr, "skipped %s\n", skipped.c_str());
@@ -168,7 +167,8 @@ ResultsTarget open_results(const EvalArgs& args, ModelSession& session,
   std::vector<RequestResult> done;
   if (session.leader()) {
     std::error_code error;
-    const bool resume = args.resume || (args.auto_resume && std::filesystem::exists(args.out, error));
+    const bool resume =
+        args.resume || (args.auto_resume && std::filesystem::exists(args.out, error));
     if (resume) {
       target.file.emplace(ResultsFile::resume(args.out));
       std::printf("resuming %s: %zu requests already done\n", args.out.c_str(),
@@ -232,14 +232,14 @@ std::vector<Group> group_requests(const EvalWork& work,
 // The longest that running the model's code for one group of this round may take on a
 // replica's first rank, while the replica's other ranks wait for it: every sample of every
 // request of the group timing out in the sandbox.
-double scoring_allowance(const EvalWork& work, const std::vector<Group>& groups,
-                         std::size_t round, std::size_t dp) {
+double scoring_allowance(const EvalWork& work, const std::vector<Group>& groups, std::size_t round,
+                         std::size_t dp) {
   double longest = 0;
   for (std::size_t g = round * dp; g < std::min(groups.size(), (round + 1) * dp); ++g) {
     const TaskSpec& task = work.tasks[groups[g].front()->task];
     if (task.scorer.kind != ScorerKind::code) continue;
-    longest = std::max(longest, static_cast<double>(groups[g].size()) *
-                                    task.generation.samples * task.scorer.timeout_s);
+    longest = std::max(longest, static_cast<double>(groups[g].size()) * task.generation.samples *
+                                    task.scorer.timeout_s);
   }
   return longest;
 }
@@ -325,9 +325,9 @@ RoundsEnd run_rounds(const EvalWork& work, const std::vector<Group>& groups, Eva
     // that (plus the sandbox's worst case for code) on top of its stall limit.
     const double own_round =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - round_start).count();
-    const std::vector<std::string> parts = gather_to_root(
-        replica_leader && !interrupted ? pack_results(rows) : std::string(),
-        2 * own_round + scoring_allowance(work, groups, round, dp));
+    const std::vector<std::string> parts =
+        gather_to_root(replica_leader && !interrupted ? pack_results(rows) : std::string(),
+                       2 * own_round + scoring_allowance(work, groups, round, dp));
     telemetry.exchange();
     if (target.file) {
       const PhaseScope writing(Phase::writing);
@@ -356,10 +356,9 @@ void print_summary(const std::vector<TaskSummary>& tasks, const RunStats& stats)
   std::printf("%-16s %-10s %8s %8s %8s %10s %10s\n", "task", "category", "requests", "failed",
               "score", "latency s", "ttft s");
   for (const TaskSummary& t : tasks) {
-    std::printf("%-16s %-10s %8lld %8lld %8.3f %10.2f %10.2f\n", t.task.c_str(),
-                t.category.c_str(), static_cast<long long>(t.requests),
-                static_cast<long long>(t.failed + t.skipped), t.mean_score, t.mean_latency_s,
-                t.mean_ttft_s);
+    std::printf("%-16s %-10s %8lld %8lld %8.3f %10.2f %10.2f\n", t.task.c_str(), t.category.c_str(),
+                static_cast<long long>(t.requests), static_cast<long long>(t.failed + t.skipped),
+                t.mean_score, t.mean_latency_s, t.mean_ttft_s);
   }
   std::printf("throughput: %.2f requests/s, %.1f generated tokens/s over %.1f s\n",
               stats.requests_per_s, stats.generated_tokens_per_s, stats.wall_time_s);
@@ -373,9 +372,10 @@ int finish_run(ResultsFile& file, const RoundsEnd& end, const EvalArgs& args,
     file.end_session(end.signal > 0 ? "interrupted by " + signal_name(end.signal)
                                     : "interrupted: a rank was asked to stop");
     file.close();
-    std::printf("interrupted: %zu requests written this session; %s holds every finished "
-                "request: run again with --resume (or --auto-resume) to finish\n",
-                end.written, args.out.c_str());
+    std::printf(
+        "interrupted: %zu requests written this session; %s holds every finished "
+        "request: run again with --resume (or --auto-resume) to finish\n",
+        end.written, args.out.c_str());
     return kInterruptedExitCode;
   }
   const std::vector<RequestResult> rows = file.read_requests(false);

@@ -153,9 +153,9 @@ ModelSession::ModelSession(const ModelOptions& options, std::int64_t context_tok
   // full-length sequences needs where that is less (the engine sizes it so).
   const std::int64_t batch_kv = std::int64_t{preset_.batch.max_sequences} *
                                 settings.context_length * planned.kv_bytes_per_token;
-  planned_bytes_ = planned.weight_bytes + planned.activation_bytes + planned.reserve_bytes +
-                   std::clamp<std::int64_t>(batch_kv, 0, std::max<std::int64_t>(
-                                                             planned.kv_budget_bytes, 0));
+  planned_bytes_ =
+      planned.weight_bytes + planned.activation_bytes + planned.reserve_bytes +
+      std::clamp<std::int64_t>(batch_kv, 0, std::max<std::int64_t>(planned.kv_budget_bytes, 0));
   {
     const WaitScope wait("MPI_Allreduce (the KV budget, after the planner)", world_description());
     mpi_check(

@@ -161,8 +161,7 @@ void describe_ranks(Report& out, const LayoutPlan& plan, const Cluster& cluster,
 // What a job generator needs for one replica of the chosen layout: its nodes and ranks per node,
 // and the host memory a node needs (the checkpoint bytes its ranks read, plus 4 GiB a rank for
 // the process, its buffers and the communication libraries).
-std::string plan_json(const Preset& preset, const PlanSettings& settings,
-                      const Placement& chosen) {
+std::string plan_json(const Preset& preset, const PlanSettings& settings, const Placement& chosen) {
   const ParallelLayout& layout = chosen.layout;
   const int replica = layout.tp * layout.pp;
   const int per_node = std::min(replica, chosen.cluster.gpus_per_node);
@@ -178,11 +177,11 @@ std::string plan_json(const Preset& preset, const PlanSettings& settings,
   nlohmann::json json = {
       {"preset", preset.name},
       {"layout", {{"tp", layout.tp}, {"pp", layout.pp}, {"dp", layout.dp}}},
-      {"replica", {{"ranks", replica},
-                   {"nodes", nodes},
-                   {"ranks_per_node", per_node},
-                   {"host_memory_gib_per_node",
-                    static_cast<std::int64_t>((host_bytes + kGiB - 1) / kGiB)}}},
+      {"replica",
+       {{"ranks", replica},
+        {"nodes", nodes},
+        {"ranks_per_node", per_node},
+        {"host_memory_gib_per_node", static_cast<std::int64_t>((host_bytes + kGiB - 1) / kGiB)}}},
       {"tokens_fit", plan.tokens_fit},
       {"context_length", preset.context_length},
       {"fits", plan.fits}};
@@ -204,9 +203,10 @@ CLI::App& add_plan_command(CLI::App& app, PlanArgs& args) {
       ->check(CLI::Range(0.01, 1048576.0));
   command->add_option("--nodes", args.nodes, "Nodes (default: the fewest that hold the model)")
       ->check(CLI::Range(1, 1 << 24));
-  command->add_option("--format", args.format,
-                      "text, or json: the layout and the job one replica needs (nodes, ranks "
-                      "per node, host memory per node)")
+  command
+      ->add_option("--format", args.format,
+                   "text, or json: the layout and the job one replica needs (nodes, ranks "
+                   "per node, host memory per node)")
       ->check(CLI::IsMember({"text", "json"}));
   add_preset_override_options(*command, args.overrides);
   return *command;

@@ -20,8 +20,8 @@
 namespace llmpi {
 
 CLI::App& add_report_command(CLI::App& app, ReportArgs& args) {
-  CLI::App* command = app.add_subcommand(
-      "report", "Summarise a results file, or compare several side by side");
+  CLI::App* command =
+      app.add_subcommand("report", "Summarise a results file, or compare several side by side");
   command->add_option("results", args.results, "Results files (HDF5) of llmpi eval")
       ->required()
       ->expected(1, -1);
@@ -131,8 +131,8 @@ void print_tasks(const RunReport& run) {
     std::printf("%-16s %-10s %8lld %7lld %7lld %15s %10.2f %10.2f %8.2f\n", t.task.c_str(),
                 t.category.c_str(), static_cast<long long>(t.requests),
                 static_cast<long long>(t.failed), static_cast<long long>(t.skipped),
-                score_text(t.mean_score, t.score_stderr).c_str(), t.p50_latency_s,
-                t.p95_latency_s, t.mean_ttft_s);
+                score_text(t.mean_score, t.score_stderr).c_str(), t.p50_latency_s, t.p95_latency_s,
+                t.mean_ttft_s);
   }
   std::printf("\n%-16s %8s %8s %8s %15s\n", "category", "tasks", "requests", "failed", "score");
   for (const CategorySummary& c : run.categories) {
@@ -152,8 +152,9 @@ void print_problems(const std::vector<RequestResult>& rows) {
   for (const RequestResult& row : rows) {
     if (row.status == RequestStatus::ok) continue;
     if (!header) {
-      std::printf("\nrequests not scored as run (failed: counted as the task's policy says; "
-                  "skipped: not scored; truncated: scored on a shortened prompt):\n");
+      std::printf(
+          "\nrequests not scored as run (failed: counted as the task's policy says; "
+          "skipped: not scored; truncated: scored on a shortened prompt):\n");
       header = true;
     }
     if (++shown[row.task] > kPerTask) continue;
@@ -167,14 +168,15 @@ void print_problems(const std::vector<RequestResult>& rows) {
 
 void print_ranks(const RunReport& run) {
   if (run.ranks.empty()) return;
-  std::printf("\n%-5s %-34s %10s %10s %7s %7s %7s %8s %9s\n", "rank", "gpu", "peak GiB",
-              "plan GiB", "diff", "util %", "temp C", "power W", "host GiB");
+  std::printf("\n%-5s %-34s %10s %10s %7s %7s %7s %8s %9s\n", "rank", "gpu", "peak GiB", "plan GiB",
+              "diff", "util %", "temp C", "power W", "host GiB");
   for (const RankTelemetry& r : run.ranks) {
     const bool gpu = !std::isnan(r.peak_gpu_memory_bytes);
     const double peak = gpu ? r.peak_gpu_memory_bytes : r.peak_host_rss_bytes;
     char diff[16] = "-";
     if (r.planned_bytes > 0) {
-      std::snprintf(diff, sizeof diff, "%+.0f%%", 100.0 * (peak - r.planned_bytes) / r.planned_bytes);
+      std::snprintf(diff, sizeof diff, "%+.0f%%",
+                    100.0 * (peak - r.planned_bytes) / r.planned_bytes);
     }
     const auto number = [](double value, const char* format) {
       char text[24];
@@ -202,9 +204,10 @@ void print_ranks(const RunReport& run) {
         std::find_if(run.ranks.begin(), run.ranks.end(),
                      [&](const RankTelemetry& r) { return r.rank == *run.straggler; }) -
         run.ranks.begin())];
-    std::printf("straggler: rank %d waited %.1f s on the others, far less than they waited on "
-                "it: the job runs at its pace\n",
-                slow.rank, slow.phase_s[kPhases - 1]);
+    std::printf(
+        "straggler: rank %d waited %.1f s on the others, far less than they waited on "
+        "it: the job runs at its pace\n",
+        slow.rank, slow.phase_s[kPhases - 1]);
   }
 }
 
@@ -239,7 +242,8 @@ void print_side_by_side(const std::vector<RunReport>& runs) {
                 runs[i].rows.size(), runs[i].finished() ? "finished" : "not finished");
   }
   std::printf("\n%-28s", "score ± standard error");
-  for (std::size_t i = 0; i < runs.size(); ++i) std::printf(" %16s", ("[" + std::to_string(i + 1) + "]").c_str());
+  for (std::size_t i = 0; i < runs.size(); ++i)
+    std::printf(" %16s", ("[" + std::to_string(i + 1) + "]").c_str());
   for (std::size_t i = 1; i < runs.size(); ++i) {
     std::printf("  %-36s", ("[" + std::to_string(i + 1) + "]-[1] 95% CI").c_str());
   }
@@ -306,7 +310,8 @@ nlohmann::json number(double value) {
 }
 
 nlohmann::json to_json(const std::vector<RunReport>& runs) {
-  nlohmann::json out = {{"runs", nlohmann::json::array()}, {"comparisons", nlohmann::json::array()}};
+  nlohmann::json out = {{"runs", nlohmann::json::array()},
+                        {"comparisons", nlohmann::json::array()}};
   for (const RunReport& run : runs) {
     nlohmann::json r = {{"file", run.file},
                         {"label", run.label},
@@ -373,11 +378,10 @@ nlohmann::json to_json(const std::vector<RunReport>& runs) {
 // One table for notebooks: a row per run and task or category, with the paired difference
 // against the first run.
 void print_csv(const std::vector<RunReport>& runs) {
-  std::printf("run,file,kind,name,category,requests,scored,score,stderr,difference,ci_low,"
-              "ci_high,pairs\n");
-  const auto value = [](double v) {
-    return std::isnan(v) ? std::string() : std::to_string(v);
-  };
+  std::printf(
+      "run,file,kind,name,category,requests,scored,score,stderr,difference,ci_low,"
+      "ci_high,pairs\n");
+  const auto value = [](double v) { return std::isnan(v) ? std::string() : std::to_string(v); };
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const RunReport& run = runs[i];
     const auto diff = [&](const std::function<bool(const RequestResult&)>& keep) {
@@ -394,10 +398,10 @@ void print_csv(const std::vector<RunReport>& runs) {
                   diff([&](const RequestResult& r) { return r.task == t.task; }).c_str());
     }
     for (const CategorySummary& c : run.categories) {
-      std::printf("%s,%s,category,%s,%s,%lld,%lld,%s,%s,%s\n", run.label.c_str(),
-                  run.file.c_str(), c.category.c_str(), c.category.c_str(),
-                  static_cast<long long>(c.requests), static_cast<long long>(c.scored),
-                  value(c.mean_score).c_str(), value(c.score_stderr).c_str(),
+      std::printf("%s,%s,category,%s,%s,%lld,%lld,%s,%s,%s\n", run.label.c_str(), run.file.c_str(),
+                  c.category.c_str(), c.category.c_str(), static_cast<long long>(c.requests),
+                  static_cast<long long>(c.scored), value(c.mean_score).c_str(),
+                  value(c.score_stderr).c_str(),
                   diff([&](const RequestResult& r) { return r.category == c.category; }).c_str());
     }
   }
@@ -417,8 +421,9 @@ void plot(const std::string& file, const std::string& png) {
   int status = 0;
   ::waitpid(child, &status, 0);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    throw Error("--plot: scripts/plot_results.py failed (it needs python3 with matplotlib and "
-                "h5py)");
+    throw Error(
+        "--plot: scripts/plot_results.py failed (it needs python3 with matplotlib and "
+        "h5py)");
   }
   std::printf("plot: %s\n", png.c_str());
 }

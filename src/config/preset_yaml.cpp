@@ -11,8 +11,8 @@
 #include <sstream>
 
 #include "llmpi/config/preset.hpp"
-#include "llmpi/config/yaml_map.hpp"
 #include "llmpi/config/yaml_document.hpp"
+#include "llmpi/config/yaml_map.hpp"
 #include "llmpi/core/error.hpp"
 #include "llmpi/core/input_file.hpp"
 #include "preset_rules.hpp"

@@ -14,8 +14,7 @@ static_assert(std::atomic<int>::is_always_lock_free, "set from a signal handler"
 
 void on_stop_signal(int signal) {
   int none = 0;
-  if (!requested.compare_exchange_strong(none, signal) &&
-      (signal == SIGINT || signal == SIGTERM)) {
+  if (!requested.compare_exchange_strong(none, signal) && (signal == SIGINT || signal == SIGTERM)) {
     // Asked twice: stop now.
     ::signal(signal, SIG_DFL);
     ::raise(signal);

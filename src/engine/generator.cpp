@@ -157,8 +157,8 @@ std::vector<GenerationResult> generate_batch(Transformer& model,
       Tensor logits;
       {
         const PhaseScope prefill(Phase::prefill);
-        logits = model.forward(sequence.request->prompt, cache, LogitsFor::last_token,
-                               sequence.slot);
+        logits =
+            model.forward(sequence.request->prompt, cache, LogitsFor::last_token, sequence.slot);
       }
       take(logits, std::span(&index, 1));
       sequence.decode_start = std::chrono::steady_clock::now();

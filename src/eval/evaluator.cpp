@@ -176,8 +176,8 @@ std::optional<std::vector<std::int32_t>> Evaluator::fit_prompt(const TaskSpec& t
   prompt.erase(prompt.begin(), prompt.end() - keep);
   result.status = RequestStatus::truncated;
   result.error = "prompt cut from " + std::to_string(length) + " to its last " +
-                 std::to_string(keep) + " tokens to fit the context of " +
-                 std::to_string(context) + " (long_prompt: truncate-left)";
+                 std::to_string(keep) + " tokens to fit the context of " + std::to_string(context) +
+                 " (long_prompt: truncate-left)";
   return prompt;
 }
 
@@ -415,8 +415,7 @@ RequestResult Evaluator::choose(const TaskSpec& task, const TaskRequest& request
       texts.push_back(continuation.render(fields, where));
       auto whole = tokenizer_.encode(request.prompt + texts.back(), true);
       std::size_t common = 0;
-      while (common < context.size() && common < whole.size() &&
-             whole[common] == context[common]) {
+      while (common < context.size() && common < whole.size() && whole[common] == context[common]) {
         ++common;
       }
       if (common == 0 || common == whole.size()) {
@@ -434,8 +433,7 @@ RequestResult Evaluator::choose(const TaskSpec& task, const TaskRequest& request
     if (longest > context_limit) {
       if (!may_truncate(task, out,
                         "the prompt with its longest choice has " + std::to_string(longest) +
-                            " tokens, more than the context of " +
-                            std::to_string(context_limit) +
+                            " tokens, more than the context of " + std::to_string(context_limit) +
                             " (the preset's context_length, or --context-length)")) {
         out.latency_s =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -155,9 +155,7 @@ void arrange_descriptors(int output, int report) {
   }
   const SandboxLimits& limits = plan.limits;
   auto limit = [](int resource, rlim_t value, const char* what) {
-    const struct rlimit bound {
-      value, value
-    };
+    const struct rlimit bound { value, value };
     if (setrlimit(resource, &bound) != 0) fail_setup(what);
   };
   limit(RLIMIT_CPU, static_cast<rlim_t>(limits.cpu_seconds + 0.999), "setrlimit cpu");
@@ -350,13 +348,13 @@ SandboxResult run_python_sandboxed(const std::string& program, const SandboxLimi
   std::string fallback;
   std::unique_ptr<SandboxCgroup> cgroup = make_cgroup(limits, fallback);
   static std::once_flag told;
-  std::call_once(told, [] { std::fprintf(stderr, "llmpi: sandbox: %s\n", sandbox_description().c_str()); });
+  std::call_once(
+      told, [] { std::fprintf(stderr, "llmpi: sandbox: %s\n", sandbox_description().c_str()); });
 
   int output[2];
   int report[2];
   int go[2];
-  if (pipe2(output, O_CLOEXEC) != 0 || pipe2(report, O_CLOEXEC) != 0 ||
-      pipe2(go, O_CLOEXEC) != 0) {
+  if (pipe2(output, O_CLOEXEC) != 0 || pipe2(report, O_CLOEXEC) != 0 || pipe2(go, O_CLOEXEC) != 0) {
     throw Error("sandbox: pipe failed: " + std::string(std::strerror(errno)));
   }
   const auto start = std::chrono::steady_clock::now();
@@ -436,12 +434,12 @@ SandboxResult run_python_sandboxed(const std::string& program, const SandboxLimi
   } else if (ended == Ended::memory || (cgroup && cgroup->out_of_memory())) {
     result.status = SandboxResult::Status::killed;
     result.signal = SIGKILL;
-    result.detail = "memory limit: " +
-                    (ended == Ended::memory
-                         ? "its processes together held " + mib(peak) + ", more than the " +
-                               mib(limits.memory_bytes) + " allowed"
-                         : "its processes together reached the " + mib(limits.memory_bytes) +
-                               " allowed (the kernel's OOM killer acted in its cgroup)");
+    result.detail =
+        "memory limit: " + (ended == Ended::memory
+                                ? "its processes together held " + mib(peak) + ", more than the " +
+                                      mib(limits.memory_bytes) + " allowed"
+                                : "its processes together reached the " + mib(limits.memory_bytes) +
+                                      " allowed (the kernel's OOM killer acted in its cgroup)");
   } else if (code == 0) {
     result.status = SandboxResult::Status::passed;
   } else if (code > 128) {

@@ -95,7 +95,8 @@ std::unique_ptr<SandboxCgroup> SandboxCgroup::create(std::int64_t memory_bytes, 
     if (type != "cgroup2") continue;
     const std::string parent = mount.point + own_path("");
     std::ifstream subtree(parent + "/cgroup.subtree_control");
-    std::string enabled((std::istreambuf_iterator<char>(subtree)), std::istreambuf_iterator<char>());
+    std::string enabled((std::istreambuf_iterator<char>(subtree)),
+                        std::istreambuf_iterator<char>());
     if (!has_word(enabled, "memory") || !has_word(enabled, "pids")) continue;
     const std::string dir = parent + "/" + name;
     if (::mkdir(dir.c_str(), 0755) != 0) continue;
@@ -123,8 +124,9 @@ std::unique_ptr<SandboxCgroup> SandboxCgroup::create(std::int64_t memory_bytes, 
     }
   }
   if (memory_dir.empty() || pids_dir.empty()) {
-    why_not = "no cgroup v2 with memory and pids delegated, and no cgroup v1 memory and pids "
-              "hierarchies";
+    why_not =
+        "no cgroup v2 with memory and pids delegated, and no cgroup v1 memory and pids "
+        "hierarchies";
     return nullptr;
   }
   for (const std::string& dir : {memory_dir, pids_dir}) {
@@ -154,8 +156,7 @@ SandboxCgroup::~SandboxCgroup() {
   // Its processes died with the sandbox's PID namespace; their exit may take a moment to be
   // accounted, so removal is retried briefly.
   for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
-    for (int attempt = 0; attempt < 100 && ::rmdir(it->c_str()) != 0 && errno == EBUSY;
-         ++attempt) {
+    for (int attempt = 0; attempt < 100 && ::rmdir(it->c_str()) != 0 && errno == EBUSY; ++attempt) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }

@@ -6,8 +6,8 @@
 
 #include "llmpi/config/yaml_document.hpp"
 #include "llmpi/config/yaml_map.hpp"
-#include "llmpi/core/input_file.hpp"
 #include "llmpi/core/error.hpp"
+#include "llmpi/core/input_file.hpp"
 #include "llmpi/eval/prompt_template.hpp"
 
 namespace llmpi {
@@ -99,8 +99,7 @@ TaskSpec parse_task(const std::string& yaml_text, const std::string& source) {
   if (failed != "wrong" && failed != "exclude") {
     throw Error(top.where("failed_requests") + " is '" + failed + "'; valid: wrong, exclude");
   }
-  task.failed_requests =
-      failed == "wrong" ? FailurePolicy::count_as_wrong : FailurePolicy::exclude;
+  task.failed_requests = failed == "wrong" ? FailurePolicy::count_as_wrong : FailurePolicy::exclude;
 
   const YamlMap few_shot = top.map("few_shot", {"count", "dataset", "template", "separator"});
   task.few_shot.count = few_shot.small_integer("count", 0);

@@ -33,8 +33,8 @@ Checkpoint::Checkpoint(const std::filesystem::path& dir) : dir_(dir) {
   std::error_code error;
   if (std::filesystem::exists(std::filesystem::symlink_status(index_path, error))) {
     constexpr std::uint64_t kMaxBytes = std::uint64_t{256} << 20;
-    const nlohmann::json index = parse_json(
-        read_input_file(index_path, "checkpoint index", kMaxBytes), index_path.string());
+    const nlohmann::json index =
+        parse_json(read_input_file(index_path, "checkpoint index", kMaxBytes), index_path.string());
     if (!index.is_object() || !index.contains("weight_map") ||
         !index.at("weight_map").is_object()) {
       throw Error(index_path.string() + ": expected an object with a 'weight_map' object");

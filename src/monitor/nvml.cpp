@@ -69,20 +69,20 @@ std::unique_ptr<Nvml> Nvml::load(std::string& why) {
   api->library = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (api->library == nullptr) {
     const char* reason = ::dlerror();
-    why = "NVML not loaded (" + path + ": " + (reason ? reason : "not found") +
-          "): no GPU readings";
+    why =
+        "NVML not loaded (" + path + ": " + (reason ? reason : "not found") + "): no GPU readings";
     return nullptr;
   }
   void* lib = api->library;
-  const bool complete =
-      bind(lib, "nvmlInit_v2", api->init) && bind(lib, "nvmlShutdown", api->shutdown) &&
-      bind(lib, "nvmlDeviceGetHandleByIndex_v2", api->by_index) &&
-      bind(lib, "nvmlDeviceGetHandleByPciBusId_v2", api->by_pci_bus_id) &&
-      bind(lib, "nvmlDeviceGetMemoryInfo", api->memory) &&
-      bind(lib, "nvmlDeviceGetUtilizationRates", api->utilization) &&
-      bind(lib, "nvmlDeviceGetTemperature", api->temperature) &&
-      bind(lib, "nvmlDeviceGetPowerUsage", api->power) &&
-      bind(lib, "nvmlDeviceGetClockInfo", api->clock);
+  const bool complete = bind(lib, "nvmlInit_v2", api->init) &&
+                        bind(lib, "nvmlShutdown", api->shutdown) &&
+                        bind(lib, "nvmlDeviceGetHandleByIndex_v2", api->by_index) &&
+                        bind(lib, "nvmlDeviceGetHandleByPciBusId_v2", api->by_pci_bus_id) &&
+                        bind(lib, "nvmlDeviceGetMemoryInfo", api->memory) &&
+                        bind(lib, "nvmlDeviceGetUtilizationRates", api->utilization) &&
+                        bind(lib, "nvmlDeviceGetTemperature", api->temperature) &&
+                        bind(lib, "nvmlDeviceGetPowerUsage", api->power) &&
+                        bind(lib, "nvmlDeviceGetClockInfo", api->clock);
   bind(lib, "nvmlErrorString", api->error_string);
   bind(lib, "nvmlDeviceGetName", api->name);
   // Renamed in newer drivers; the old name stays exported for compatibility.

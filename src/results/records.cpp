@@ -37,10 +37,8 @@ namespace {
 class Packer {
  public:
   template <typename T>
-    requires std::is_arithmetic_v<T> || std::is_enum_v<T>
-  void put(T value) {
-    bytes_.append(reinterpret_cast<const char*>(&value), sizeof value);
-  }
+  requires std::is_arithmetic_v<T> || std::is_enum_v<T>
+  void put(T value) { bytes_.append(reinterpret_cast<const char*>(&value), sizeof value); }
   void put(const std::string& text) {
     put(static_cast<std::uint64_t>(text.size()));
     bytes_ += text;
@@ -62,10 +60,8 @@ class Unpacker {
   bool done() const { return at_ == bytes_.size(); }
 
   template <typename T>
-    requires std::is_arithmetic_v<T> || std::is_enum_v<T>
-  void get(T& value) {
-    std::memcpy(&value, take(sizeof value), sizeof value);
-  }
+  requires std::is_arithmetic_v<T> || std::is_enum_v<T>
+  void get(T& value) { std::memcpy(&value, take(sizeof value), sizeof value); }
   void get(std::string& text) {
     const std::size_t size = count(1);
     text.assign(take(size), size);
@@ -91,8 +87,8 @@ class Unpacker {
     return begin;
   }
   [[noreturn]] void refuse() const {
-    throw Error("results from another rank are cut short at byte " + std::to_string(at_) +
-                " of " + std::to_string(bytes_.size()) + " (a different llmpi build on that rank?)");
+    throw Error("results from another rank are cut short at byte " + std::to_string(at_) + " of " +
+                std::to_string(bytes_.size()) + " (a different llmpi build on that rank?)");
   }
 
   std::string_view bytes_;
@@ -149,7 +145,8 @@ std::vector<Row> unpack_all(std::string_view bytes, Visit visit, const char* wha
 }  // namespace
 
 std::string pack_samples(std::span<const TelemetrySample> samples) {
-  return pack_all(samples, [](auto& put, const TelemetrySample& s) { visit_sample_fields(put, s); });
+  return pack_all(samples,
+                  [](auto& put, const TelemetrySample& s) { visit_sample_fields(put, s); });
 }
 
 std::vector<TelemetrySample> unpack_samples(std::string_view bytes) {
@@ -159,7 +156,8 @@ std::vector<TelemetrySample> unpack_samples(std::string_view bytes) {
 }
 
 std::string pack_sources(std::span<const TelemetrySource> sources) {
-  return pack_all(sources, [](auto& put, const TelemetrySource& s) { visit_source_fields(put, s); });
+  return pack_all(sources,
+                  [](auto& put, const TelemetrySource& s) { visit_source_fields(put, s); });
 }
 
 std::vector<TelemetrySource> unpack_sources(std::string_view bytes) {
@@ -176,8 +174,8 @@ std::vector<RequestResult> unpack_results(std::string_view bytes) {
   std::vector<RequestResult> rows = unpack_all<RequestResult>(
       bytes, [](auto& get, RequestResult& row) { visit_fields(get, row); }, "request results");
   const auto valid = [](RequestStatus s) {
-    return s == RequestStatus::ok || s == RequestStatus::truncated ||
-           s == RequestStatus::skipped || s == RequestStatus::failed;
+    return s == RequestStatus::ok || s == RequestStatus::truncated || s == RequestStatus::skipped ||
+           s == RequestStatus::failed;
   };
   for (const RequestResult& row : rows) {
     if (!valid(row.status)) throw Error("request results from another rank: unknown status");

@@ -144,7 +144,8 @@ std::pair<h5::File, std::int64_t> open_existing(const h5::Checker& check,
                      : ""));
   }
   const std::int64_t version = schema::check_version(
-      check, file.id(), flags == H5F_ACC_RDWR ? schema::VersionUse::write : schema::VersionUse::read);
+      check, file.id(),
+      flags == H5F_ACC_RDWR ? schema::VersionUse::write : schema::VersionUse::read);
   return {std::move(file), version};
 }
 
@@ -209,8 +210,7 @@ void reserve_room(const h5::Checker& check, hid_t file, std::uint64_t bytes,
     from = static_cast<std::uint64_t>(info.st_size);
   }
   const std::uint64_t needed = 2 * bytes + kMargin;
-  const int error =
-      ::posix_fallocate(fd, static_cast<off_t>(from), static_cast<off_t>(needed));
+  const int error = ::posix_fallocate(fd, static_cast<off_t>(from), static_cast<off_t>(needed));
   if (error != 0) {
     check.invalid("cannot reserve " + std::to_string(needed >> 10) + " KiB on disk for the next " +
                   "rows (" + std::strerror(error) + "); stopped before writing them, so the " +
@@ -221,8 +221,8 @@ void reserve_room(const h5::Checker& check, hid_t file, std::uint64_t bytes,
 
 // "<dir>/.<name>.llmpi-new-<pid>": where a new file is made before it takes its name.
 std::filesystem::path staging_path(const std::filesystem::path& path) {
-  return path.parent_path() / ("." + path.filename().string() + ".llmpi-new-" +
-                               std::to_string(::getpid()));
+  return path.parent_path() /
+         ("." + path.filename().string() + ".llmpi-new-" + std::to_string(::getpid()));
 }
 
 // Gives the finished staging file its name: replacing what is there (overwrite) or only if
@@ -494,8 +494,7 @@ void ResultsFile::append(std::span<const RequestResult> batch) {
              (row.choice_loglik.size() * 2 + row.generated_token_ids.size()) * 8 + 256;
   }
   reserve_room(impl.check, impl.file.id(), bytes, impl.flushed_rows);  // refused: file intact
-  impl.writing(
-      [&] { schema::write_requests(impl.check, impl.requests.id(), impl.rows, stored); });
+  impl.writing([&] { schema::write_requests(impl.check, impl.requests.id(), impl.rows, stored); });
   impl.rows += static_cast<std::int64_t>(stored.size());
   for (RequestResult& row : stored) impl.ids.insert(std::move(row.id));
 }
@@ -540,8 +539,7 @@ void ResultsFile::flush() {
 
 std::vector<RequestResult> ResultsFile::read_requests(bool with_text) const {
   const Impl& impl = live(impl_);
-  return schema::read_requests(impl.check, impl.requests.id(), with_text,
-                               kResultsSchemaVersion);
+  return schema::read_requests(impl.check, impl.requests.id(), with_text, kResultsSchemaVersion);
 }
 
 void ResultsFile::write_summaries(const std::vector<TaskSummary>& tasks, const RunStats& stats) {
@@ -553,8 +551,8 @@ void ResultsFile::write_summaries(const std::vector<TaskSummary>& tasks, const R
   }
   reserve_room(impl.check, impl.file.id(), 512 * (stored.size() + 16), impl.flushed_rows);
   impl.writing([&] {
-    schema::write_summaries(impl.check, impl.file.id(), stored, summarise_categories(stored),
-                            stats, impl.rows);
+    schema::write_summaries(impl.check, impl.file.id(), stored, summarise_categories(stored), stats,
+                            impl.rows);
   });
   flush();
 }
@@ -603,8 +601,7 @@ struct ResultsReader::Impl {
 ResultsReader::ResultsReader(const std::filesystem::path& path)
     : impl_(std::make_unique<Impl>(path)) {
   h5::silence_errors();
-  std::tie(impl_->file, impl_->version) =
-      open_existing(impl_->check, path, H5F_ACC_RDONLY, "read");
+  std::tie(impl_->file, impl_->version) = open_existing(impl_->check, path, H5F_ACC_RDONLY, "read");
   impl_->metadata = schema::read_metadata(impl_->check, impl_->file.id());
 }
 

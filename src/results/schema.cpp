@@ -315,9 +315,10 @@ struct SampleRow {
   double phase_s[kTelemetryPhases];
 };
 
-#define LLMPI_SAMPLE_REAL(name) {#name, offsetof(SampleRow, name), Kind::float64}
+#define LLMPI_SAMPLE_REAL(name) \
+  { #name, offsetof(SampleRow, name), Kind::float64 }
 #define LLMPI_SAMPLE_PHASE(name, i) \
-  {name, offsetof(SampleRow, phase_s) + (i) * sizeof(double), Kind::float64}
+  { name, offsetof(SampleRow, phase_s) + (i) * sizeof(double), Kind::float64 }
 const Field kSampleFields[] = {
     {"rank", offsetof(SampleRow, rank), Kind::int32},
     {"session", offsetof(SampleRow, session), Kind::int32},
@@ -433,8 +434,8 @@ std::int64_t check_version(const h5::Checker& check, hid_t file, VersionUse use)
   const std::string current = std::to_string(kResultsSchemaVersion);
   if (version < kOldestReadableVersion || version > kResultsSchemaVersion) {
     check.invalid("has results schema version " + std::to_string(version) +
-                  "; this llmpi reads versions " + std::to_string(kOldestReadableVersion) +
-                  " to " + current + " and resumes version " + current);
+                  "; this llmpi reads versions " + std::to_string(kOldestReadableVersion) + " to " +
+                  current + " and resumes version " + current);
   }
   if (use == VersionUse::write && version != kResultsSchemaVersion) {
     check.invalid("has results schema version " + std::to_string(version) +
@@ -581,10 +582,9 @@ void write_summaries(const h5::Checker& check, hid_t file, std::span<const TaskS
   replace_table(check, file, kTaskSummaries, kTaskFields, task_rows);
   std::vector<CategoryRow> category_rows;
   for (const CategorySummary& c : categories) {
-    category_rows.push_back({c_text(c.category), c.tasks, c.requests, c.scored, c.failed,
-                             c.skipped, c.truncated, c.mean_score, c.score_stderr,
-                             c.macro_mean_score, c.mean_latency_s, c.mean_ttft_s,
-                             c.prompt_tokens, c.generated_tokens});
+    category_rows.push_back({c_text(c.category), c.tasks, c.requests, c.scored, c.failed, c.skipped,
+                             c.truncated, c.mean_score, c.score_stderr, c.macro_mean_score,
+                             c.mean_latency_s, c.mean_ttft_s, c.prompt_tokens, c.generated_tokens});
   }
   replace_table(check, file, kCategorySummaries, kCategoryFields, category_rows);
 
@@ -606,8 +606,8 @@ void write_summaries(const h5::Checker& check, hid_t file, std::span<const TaskS
 std::vector<TaskSummary> read_task_summaries(const h5::Checker& check, hid_t file) {
   std::vector<TaskSummary> tasks;
   read_table<TaskRow>(check, file, kTaskSummaries, kTaskFields, [&](const TaskRow& row) {
-    tasks.push_back({text_of(row.task), text_of(row.category), row.requests, row.scored,
-                     row.failed, row.skipped, row.truncated, row.mean_score, row.score_stderr,
+    tasks.push_back({text_of(row.task), text_of(row.category), row.requests, row.scored, row.failed,
+                     row.skipped, row.truncated, row.mean_score, row.score_stderr,
                      row.mean_latency_s, row.p50_latency_s, row.p95_latency_s, row.mean_ttft_s,
                      row.prompt_tokens, row.generated_tokens});
   });
@@ -649,8 +649,8 @@ RunStats read_run_stats(const h5::Checker& check, hid_t file) {
 void append_sources(const h5::Checker& check, hid_t file, std::span<const TelemetrySource> rows) {
   std::vector<SourceRow> table;
   for (const TelemetrySource& r : rows) {
-    table.push_back({r.rank, r.session, c_text(r.gpu), c_text(r.note), r.planned_bytes,
-                     r.interval_s});
+    table.push_back(
+        {r.rank, r.session, c_text(r.gpu), c_text(r.note), r.planned_bytes, r.interval_s});
   }
   append_table(check, file, kTelemetrySources, kSourceFields, table);
 }
@@ -658,10 +658,20 @@ void append_sources(const h5::Checker& check, hid_t file, std::span<const Teleme
 void append_samples(const h5::Checker& check, hid_t file, std::span<const TelemetrySample> rows) {
   std::vector<SampleRow> table;
   for (const TelemetrySample& r : rows) {
-    SampleRow row{r.rank, r.session, r.time_s, r.gpu_memory_used_bytes, r.gpu_memory_total_bytes,
-                  r.gpu_utilization_pct, r.gpu_memory_utilization_pct, r.gpu_temperature_c,
-                  r.gpu_power_w, r.gpu_sm_clock_mhz, r.gpu_throttle_reasons, r.host_rss_bytes,
-                  r.host_cpu_s, {}};
+    SampleRow row{r.rank,
+                  r.session,
+                  r.time_s,
+                  r.gpu_memory_used_bytes,
+                  r.gpu_memory_total_bytes,
+                  r.gpu_utilization_pct,
+                  r.gpu_memory_utilization_pct,
+                  r.gpu_temperature_c,
+                  r.gpu_power_w,
+                  r.gpu_sm_clock_mhz,
+                  r.gpu_throttle_reasons,
+                  r.host_rss_bytes,
+                  r.host_cpu_s,
+                  {}};
     for (int i = 0; i < kTelemetryPhases && static_cast<std::size_t>(i) < r.phase_s.size(); ++i) {
       row.phase_s[i] = r.phase_s[static_cast<std::size_t>(i)];
     }

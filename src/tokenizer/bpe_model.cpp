@@ -171,7 +171,8 @@ void BpeModel::merge_all(std::vector<std::int32_t>& symbols) const {
     push(top.position);
   }
   std::size_t kept = 0;
-  for (int i = 0; i >= 0; i = next[static_cast<std::size_t>(i)]) symbols[kept++] = symbols[static_cast<std::size_t>(i)];
+  for (int i = 0; i >= 0; i = next[static_cast<std::size_t>(i)])
+    symbols[kept++] = symbols[static_cast<std::size_t>(i)];
   symbols.resize(kept);
 }
 

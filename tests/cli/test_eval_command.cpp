@@ -14,8 +14,8 @@
 
 #include "checkpoint_writer.hpp"
 #include "command.hpp"
-#include "process.hpp"
 #include "llmpi/results/results_file.hpp"
+#include "process.hpp"
 #include "reference_fixture.hpp"
 
 using namespace llmpi;

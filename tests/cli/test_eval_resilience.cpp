@@ -124,7 +124,8 @@ TEST_CASE("a request that cannot run or be scored fails alone; the run goes on",
   const auto model = write_tiny_eval_model(temp.path() / "model");
   write_text(temp.path() / "data.jsonl",
              "{\"id\": \"fine\", \"question\": \"1 + 1?\", \"answer\": \"#### 2\"}\n"
-             "{\"id\": \"long\", \"question\": \"" + std::string(300, 'x') +
+             "{\"id\": \"long\", \"question\": \"" +
+                 std::string(300, 'x') +
                  "\", \"answer\": \"#### 1\"}\n"
                  "{\"id\": \"no-reference\", \"question\": \"2 + 2?\", \"answer\": \"four\"}\n"
                  "{\"id\": \"mid\", \"question\": \"" +
@@ -155,8 +156,9 @@ TEST_CASE("a request that cannot run or be scored fails alone; the run goes on",
   CHECK(damaged.exit_code == 1);
   CHECK_THAT(damaged.output, Contains("cut.h5"));
 
-  CHECK(run_command(eval(model, 1, task.string(), out, "--overwrite --long-prompt skip"))
-            .exit_code == 0);
+  CHECK(
+      run_command(eval(model, 1, task.string(), out, "--overwrite --long-prompt skip")).exit_code ==
+      0);
   rows = rows_by_id(out);
   CHECK(rows.at("t/long").status == RequestStatus::skipped);
   CHECK(std::isnan(rows.at("t/long").score));
@@ -340,8 +342,8 @@ TEST_CASE("a rank that is stopped or killed ends the job within the stall limit,
   for (const int signal : {SIGSTOP, SIGKILL}) {
     INFO("rank 1 gets signal " << signal);
     const auto out = temp.path() / ("stall-" + std::to_string(signal) + ".h5");
-    Spawned run(eval(model, 2, task, out,
-                     "--stall-limit 3 --max-batch-sequences 1 --batches-per-round 1"));
+    Spawned run(
+        eval(model, 2, task, out, "--stall-limit 3 --max-batch-sequences 1 --batches-per-round 1"));
     REQUIRE(run.wait_for("t 10/30000", std::chrono::seconds(60)));
     const pid_t rank1 = find_rank_pid(out.string(), 1);
     REQUIRE(rank1 > 0);

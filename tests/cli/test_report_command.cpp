@@ -53,9 +53,8 @@ TEST_CASE("every rank's GPU and host readings and time breakdown reach the resul
   const std::string task = questions_task(temp.path(), 200);
   const auto out = temp.path() / "fake-nvml.h5";
   // Both ranks read the stand-in's GPU 0 (a CPU run names the GPU with --telemetry-device).
-  const CommandResult run =
-      eval("LLMPI_NVML_LIBRARY=" LLMPI_FAKE_NVML, model, task, out,
-           "--telemetry-device 0 --telemetry-interval 0.01");
+  const CommandResult run = eval("LLMPI_NVML_LIBRARY=" LLMPI_FAKE_NVML, model, task, out,
+                                 "--telemetry-device 0 --telemetry-interval 0.01");
   INFO(run.output);
   REQUIRE(run.exit_code == 0);
   const ResultsReader reader(out);
@@ -86,8 +85,7 @@ TEST_CASE("every rank's GPU and host readings and time breakdown reach the resul
   INFO(report.output);
   CHECK(report.exit_code == 0);
   CHECK_THAT(report.output, Contains("Fake GPU 0") && Contains("seconds per rank") &&
-                                Contains("loading") && Contains("decode") &&
-                                Contains("waiting"));
+                                Contains("loading") && Contains("decode") && Contains("waiting"));
 }
 
 TEST_CASE("without NVML the run completes, says so once, and writes the host readings",
@@ -96,8 +94,8 @@ TEST_CASE("without NVML the run completes, says so once, and writes the host rea
   const auto model = write_tiny_eval_model(temp.path() / "model");
   const std::string task = questions_task(temp.path(), 20);
   const auto out = temp.path() / "no-nvml.h5";
-  const CommandResult run = eval("LLMPI_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1", model,
-                                 task, out, "--telemetry-device 0");
+  const CommandResult run = eval("LLMPI_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1", model, task,
+                                 out, "--telemetry-device 0");
   INFO(run.output);
   REQUIRE(run.exit_code == 0);
   // One line for both ranks.
@@ -137,16 +135,16 @@ TEST_CASE("two runs side by side: scores with standard errors and their paired d
                               Contains("[2]-[1] 95% CI") && Contains("n=60") &&
                               Contains("category math") && Contains("peak memory GiB"));
 
-  const CommandResult json = run_command(LLMPI_BINARY " report --format json " + first.string() +
-                                         " " + second.string());
+  const CommandResult json =
+      run_command(LLMPI_BINARY " report --format json " + first.string() + " " + second.string());
   REQUIRE(json.exit_code == 0);
   const auto parsed = nlohmann::json::parse(json.output);
   REQUIRE(parsed.at("runs").size() == 2);
   CHECK(parsed.at("runs")[0].at("tasks")[0].at("requests") == 60);
   CHECK(parsed.at("comparisons")[0].at("tasks")[0].at("pairs") == 60);
 
-  const CommandResult csv = run_command(LLMPI_BINARY " report --format csv " + first.string() +
-                                        " " + second.string());
+  const CommandResult csv =
+      run_command(LLMPI_BINARY " report --format csv " + first.string() + " " + second.string());
   REQUIRE(csv.exit_code == 0);
   CHECK_THAT(csv.output, Contains("run,file,kind,name,category,requests,scored,score,stderr,"
                                   "difference,ci_low,ci_high,pairs") &&
@@ -158,6 +156,6 @@ TEST_CASE("a version-1 results file is still reported", "[cli][report]") {
       run_command(LLMPI_BINARY " report " + (fixtures_dir() / "results" / "schema1.h5").string());
   INFO(report.output);
   CHECK(report.exit_code == 0);
-  CHECK_THAT(report.output, Contains("results schema 1") && Contains("tiny-llama-gqa") &&
-                                Contains("math"));
+  CHECK_THAT(report.output,
+             Contains("results schema 1") && Contains("tiny-llama-gqa") && Contains("math"));
 }

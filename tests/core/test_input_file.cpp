@@ -57,6 +57,5 @@ TEST_CASE("deeply nested JSON is refused before it is parsed", "[core][bad-input
   // Brackets inside strings do not count; real documents parse.
   const auto fine = parse_json("{\"text\": \"" + std::string(500, '[') + "\", \"n\": [[1]]}", "x");
   CHECK(fine.at("n")[0][0] == 1);
-  CHECK_THROWS_WITH(parse_json("{\"a\": ", "config.json"),
-                    Contains("config.json: not valid JSON"));
+  CHECK_THROWS_WITH(parse_json("{\"a\": ", "config.json"), Contains("config.json: not valid JSON"));
 }

@@ -7,22 +7,22 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <algorithm>
 #include <functional>
-#include <sstream>
 #include <iterator>
+#include <sstream>
 #include <thread>
 
 #include "llmpi/core/stop_request.hpp"
@@ -85,14 +85,17 @@ bool still_running(pid_t pid) {
 std::vector<Hostile> hostile_programs(const std::filesystem::path& dir, int held_fd,
                                       const std::filesystem::path& socket_path) {
   std::vector<Hostile> table;
-  table.push_back({"passing and failing programs are told apart",
-                   [] { return "def add(a, b):\n    return a + b\nassert add(2, 3) == 5\nprint('fine')\n"; },
-                   test_limits(), [](const SandboxResult& r) {
-                     CHECK(r.status == Status::passed);
-                     CHECK(r.output == "fine\n");
-                   }});
+  table.push_back(
+      {"passing and failing programs are told apart",
+       [] { return "def add(a, b):\n    return a + b\nassert add(2, 3) == 5\nprint('fine')\n"; },
+       test_limits(),
+       [](const SandboxResult& r) {
+         CHECK(r.status == Status::passed);
+         CHECK(r.output == "fine\n");
+       }});
   table.push_back({"a failing assertion fails", [] { return "assert 1 + 1 == 3, 'arithmetic'\n"; },
-                   test_limits(), [](const SandboxResult& r) {
+                   test_limits(),
+                   [](const SandboxResult& r) {
                      CHECK(r.status == Status::failed);
                      CHECK_THAT(r.output, Contains("AssertionError: arithmetic"));
                    }});
@@ -100,7 +103,8 @@ std::vector<Hostile> hostile_programs(const std::filesystem::path& dir, int held
     SandboxLimits fast = test_limits();
     fast.wall_seconds = 2.0;
     table.push_back({"a program that never ends is killed at the wall-clock limit",
-                     [] { return "while True:\n    pass\n"; }, fast, [](const SandboxResult& r) {
+                     [] { return "while True:\n    pass\n"; }, fast,
+                     [](const SandboxResult& r) {
                        CHECK((r.status == Status::timed_out || r.status == Status::killed));
                        CHECK(r.wall_seconds < 8.0);
                      }});
@@ -131,7 +135,8 @@ std::vector<Hostile> hostile_programs(const std::filesystem::path& dir, int held
                               "print('completed', done)\n"
                               "assert done == 6\n";
                      },
-                     one_gib, [](const SandboxResult& r) {
+                     one_gib,
+                     [](const SandboxResult& r) {
                        CHECK(r.status == Status::killed);
                        CHECK_THAT(r.detail, Contains("memory limit"));
                        CHECK(r.output.find("completed 6") == std::string::npos);
@@ -152,7 +157,8 @@ std::vector<Hostile> hostile_programs(const std::filesystem::path& dir, int held
                             "print('forked', children)\n"
                             "assert children < 500, 'no process limit'\n";
                    },
-                   test_limits(), [](const SandboxResult& r) {
+                   test_limits(),
+                   [](const SandboxResult& r) {
                      CHECK(r.status == Status::passed);  // the limit stopped the fork loop
                      CHECK(r.wall_seconds < 5.0);  // the sleeping children did not keep it alive
                    }});
@@ -163,7 +169,8 @@ std::vector<Hostile> hostile_programs(const std::filesystem::path& dir, int held
                             "s.settimeout(2)\n"
                             "s.connect(('1.1.1.1', 80))\n";
                    },
-                   test_limits(), [](const SandboxResult& r) {
+                   test_limits(),
+                   [](const SandboxResult& r) {
                      CHECK(r.status == Status::failed);
                      CHECK_THAT(r.output, Contains("OSError"));
                    }});
@@ -171,10 +178,13 @@ std::vector<Hostile> hostile_programs(const std::filesystem::path& dir, int held
                    [socket_path] {
                      return "import socket\n"
                             "s = socket.socket(socket.AF_UNIX)\n"
-                            "s.connect('" + socket_path.string() + "')\n"
+                            "s.connect('" +
+                            socket_path.string() +
+                            "')\n"
                             "print('connected')\n";
                    },
-                   test_limits(), [](const SandboxResult& r) {
+                   test_limits(),
+                   [](const SandboxResult& r) {
                      CHECK(r.status == Status::failed);
                      CHECK_THAT(r.output, Contains("PermissionError"));
                      CHECK(r.output.find("connected") == std::string::npos);
@@ -199,7 +209,8 @@ std::vector<Hostile> hostile_programs(const std::filesystem::path& dir, int held
                             ")\n"
                             "assert not hits, hits\n";
                    },
-                   test_limits(), [](const SandboxResult& r) { CHECK(r.status == Status::passed); }});
+                   test_limits(),
+                   [](const SandboxResult& r) { CHECK(r.status == Status::passed); }});
   table.push_back({"/proc shows only the sandbox's own processes",
                    [] {
                      return "import os\n"
@@ -215,7 +226,8 @@ std::vector<Hostile> hostile_programs(const std::filesystem::path& dir, int held
                             "assert not any('eval_tests' in c for c in commands)\n"
                             "assert not os.listdir('/run') and not os.listdir('/sys')\n";
                    },
-                   test_limits(), [](const SandboxResult& r) { CHECK(r.status == Status::passed); }});
+                   test_limits(),
+                   [](const SandboxResult& r) { CHECK(r.status == Status::passed); }});
   table.push_back({"SysV shared memory dies with the sandbox",
                    [] {
                      return "import ctypes\n"
@@ -224,7 +236,8 @@ std::vector<Hostile> hostile_programs(const std::filesystem::path& dir, int held
                             "assert segment >= 0, ctypes.get_errno()\n"
                             "print('segment', segment)\n";
                    },
-                   test_limits(), [](const SandboxResult& r) {
+                   test_limits(),
+                   [](const SandboxResult& r) {
                      CHECK(r.status == Status::passed);
                      // 0x4c4d5049 = 1280135241: not among the host's segments afterwards.
                      CHECK(read_file("/proc/sysvipc/shm").find(" 1280135241 ") ==
@@ -259,14 +272,14 @@ std::vector<Hostile> hostile_programs(const std::filesystem::path& dir, int held
                      CHECK(r.status == Status::passed);
                      CHECK_THAT(r.output, Contains("No space left"));
                    }});
-  table.push_back({"writes outside the private working directory fail and leave no trace",
-                   [dir] {
-                     return "open('" + (dir / "escaped.txt").string() + "', 'w').write('out')\n";
-                   },
-                   test_limits(), [dir](const SandboxResult& r) {
-                     CHECK(r.status == Status::failed);
-                     CHECK_FALSE(std::filesystem::exists(dir / "escaped.txt"));
-                   }});
+  table.push_back(
+      {"writes outside the private working directory fail and leave no trace",
+       [dir] { return "open('" + (dir / "escaped.txt").string() + "', 'w').write('out')\n"; },
+       test_limits(),
+       [dir](const SandboxResult& r) {
+         CHECK(r.status == Status::failed);
+         CHECK_FALSE(std::filesystem::exists(dir / "escaped.txt"));
+       }});
   table.push_back({"the working directory and /tmp are writable, and private",
                    [] {
                      return "import os\n"
@@ -274,7 +287,8 @@ std::vector<Hostile> hostile_programs(const std::filesystem::path& dir, int held
                             "open('/tmp/llmpi-scratch.txt', 'w').write('ok')\n"
                             "print(open('here.txt').read(), sorted(os.environ))\n";
                    },
-                   test_limits(), [](const SandboxResult& r) {
+                   test_limits(),
+                   [](const SandboxResult& r) {
                      CHECK(r.status == Status::passed);
                      CHECK_FALSE(std::filesystem::exists("/tmp/llmpi-scratch.txt"));
                      // The environment is the allowlist only.
@@ -335,7 +349,8 @@ struct HostState {
   std::filesystem::path socket_path;
 
   HostState() {
-    dir = std::filesystem::temp_directory_path() / ("llmpi-sandbox-host-" + std::to_string(getpid()));
+    dir =
+        std::filesystem::temp_directory_path() / ("llmpi-sandbox-host-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir);
     std::filesystem::permissions(dir, std::filesystem::perms::all);
     held_fd = ::open((dir / "results.h5").c_str(), O_RDWR | O_CREAT, 0666);  // no O_CLOEXEC
@@ -390,7 +405,8 @@ TEST_CASE("hostile programs are contained when llmpi runs as an unprivileged use
       if (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(4);
       prctl(PR_SET_DUMPABLE, 1);  // as a process started by that user would be
     }
-    for (const Hostile& hostile : table) send(results[1], run_python_sandboxed(hostile.program(), hostile.limits));
+    for (const Hostile& hostile : table)
+      send(results[1], run_python_sandboxed(hostile.program(), hostile.limits));
     _exit(0);
   }
   close(results[1]);

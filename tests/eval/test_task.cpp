@@ -93,8 +93,7 @@ TEST_CASE("bad JSONL lines stop the read with file:line, or are skipped and coun
 
   // A record nested 100,000 deep: refused with its line, with --skip-bad skipped, never a crash.
   llmpi::testing::write_text(path, "{\"question\": \"a\", \"answer\": \"#### 1\"}\n{\"q\": " +
-                                       std::string(100000, '[') + std::string(100000, ']') +
-                                       "}\n");
+                                       std::string(100000, '[') + std::string(100000, ']') + "}\n");
   CHECK_THROWS_WITH(read_jsonl(path, strict),
                     Contains("d.jsonl:2: JSON nested more than 128 levels deep"));
   const Dataset deep = read_jsonl(path, {{"question", "answer"}, true, 0});
@@ -111,11 +110,13 @@ TEST_CASE("bad JSONL lines stop the read with file:line, or are skipped and coun
 TEST_CASE("task files that would expand without bound are refused with file and line",
           "[eval][task][bad-input]") {
   // The billion laughs: nine levels of ten aliases each.
-  std::string bomb = "name: t\ncategory: math\ndataset: d.jsonl\nprompt: x\nscorer:\n"
-                     "  type: exact_match\nfew_shot:\n  template: &a0 [x]\n";
+  std::string bomb =
+      "name: t\ncategory: math\ndataset: d.jsonl\nprompt: x\nscorer:\n"
+      "  type: exact_match\nfew_shot:\n  template: &a0 [x]\n";
   for (int level = 1; level < 10; ++level) {
     bomb += "a" + std::to_string(level) + ": &a" + std::to_string(level) + " [";
-    for (int i = 0; i < 10; ++i) bomb += std::string(i ? ", " : "") + "*a" + std::to_string(level - 1);
+    for (int i = 0; i < 10; ++i)
+      bomb += std::string(i ? ", " : "") + "*a" + std::to_string(level - 1);
     bomb += "]\n";
   }
   const auto start = std::chrono::steady_clock::now();

@@ -229,10 +229,11 @@ int main() {
         presets + " -- --progress-interval 0");
     std::printf("%s", sweep.output.c_str());
     expect(sweep.exit_code == 0, "jobs/sweep.sh submits the jobs");
-    const bool reported =
-        wait_until([&] { return fs::exists(out_dir / "report.json") &&
-                                fs::file_size(out_dir / "report.json") > 0; },
-                   300);
+    const bool reported = wait_until(
+        [&] {
+          return fs::exists(out_dir / "report.json") && fs::file_size(out_dir / "report.json") > 0;
+        },
+        300);
     expect(reported, "the report job writes report.txt, .csv and .json");
     if (reported) {
       const auto report = nlohmann::json::parse(read_text(out_dir / "report.json"));

@@ -63,8 +63,8 @@ TEST_CASE("offsets before their start and shape/size mismatches are refused",
   CHECK_THROWS_WITH(SafetensorsFile(path), Contains("more elements than any file can hold") &&
                                                !Contains("18446744073709551612"));
   write(R"({"a":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,8]}})", 8);
-  CHECK_THROWS_WITH(SafetensorsFile(path), Contains("needs 2^64 bytes or more") &&
-                                               Contains("span 8"));
+  CHECK_THROWS_WITH(SafetensorsFile(path),
+                    Contains("needs 2^64 bytes or more") && Contains("span 8"));
   write(R"({"a":{"dtype":"F32","shape":[9223372036854775808],"data_offsets":[0,8]}})", 8);
   CHECK_THROWS_WITH(SafetensorsFile(path), !Contains("-9223372036854775808"));
 }

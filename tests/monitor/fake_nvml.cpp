@@ -21,14 +21,18 @@ struct Device {
 };
 Device devices[2] = {{0, 0}, {1, 0}};
 constexpr unsigned long long kGiB = 1ull << 30;
-constexpr int kNotFound = 6;        // NVML_ERROR_NOT_FOUND
+constexpr int kNotFound = 6;         // NVML_ERROR_NOT_FOUND
 constexpr int kInvalidArgument = 2;  // NVML_ERROR_INVALID_ARGUMENT
 }  // namespace
 
 extern "C" {
 
-int nvmlInit_v2() { return 0; }
-int nvmlShutdown() { return 0; }
+int nvmlInit_v2() {
+  return 0;
+}
+int nvmlShutdown() {
+  return 0;
+}
 const char* nvmlErrorString(int code) {
   return code == kNotFound ? "Not Found" : code == 0 ? "Success" : "Invalid Argument";
 }

@@ -110,11 +110,11 @@ int main() {
     for (const auto& r : rows) best = std::max(best, field(r));
     return best;
   };
-  const double our_memory = peak(ours, [](const TelemetrySample& s) {
-    return s.gpu_memory_used_bytes / (1024.0 * 1024.0);
-  });
+  const double our_memory = peak(
+      ours, [](const TelemetrySample& s) { return s.gpu_memory_used_bytes / (1024.0 * 1024.0); });
   const double smi_memory = peak(theirs, [](const Smi& s) { return s.memory_mib; });
-  const double our_util = mean(ours, [](const TelemetrySample& s) { return s.gpu_utilization_pct; });
+  const double our_util =
+      mean(ours, [](const TelemetrySample& s) { return s.gpu_utilization_pct; });
   const double smi_util = mean(theirs, [](const Smi& s) { return s.utilization; });
   const double our_temp = peak(ours, [](const TelemetrySample& s) { return s.gpu_temperature_c; });
   const double smi_temp = peak(theirs, [](const Smi& s) { return s.temperature; });

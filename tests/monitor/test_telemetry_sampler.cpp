@@ -61,8 +61,8 @@ TEST_CASE("without NVML, or without the GPU asked for, it says why and reads the
     const NvmlLibrary missing("/nonexistent/libnvidia-ml.so.1");
     TelemetrySampler sampler(0, std::chrono::milliseconds(20), {"00000000:01:00.0", -1});
     CHECK(sampler.source().gpu.empty());
-    CHECK_THAT(sampler.source().note, Contains("NVML not loaded") &&
-                                          Contains("/nonexistent/libnvidia-ml.so.1"));
+    CHECK_THAT(sampler.source().note,
+               Contains("NVML not loaded") && Contains("/nonexistent/libnvidia-ml.so.1"));
     const auto samples = sampler.take();
     CHECK(std::isnan(samples.back().gpu_memory_used_bytes));
     CHECK(samples.back().host_rss_bytes > 0);

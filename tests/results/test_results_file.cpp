@@ -545,8 +545,7 @@ TEST_CASE("bad batches and metadata are refused before anything is written",
   CHECK_THROWS_WITH(file.rows(), Contains("moved from"));  // NOLINT(bugprone-use-after-move)
 }
 
-TEST_CASE("overwriting a file another process is writing leaves it whole",
-          "[results][bad-input]") {
+TEST_CASE("overwriting a file another process is writing leaves it whole", "[results][bad-input]") {
   TempDir dir;
   const fs::path path = dir.path / "run.h5";
   OtherWriter writer(path, 30, 30);  // goes on writing after the refusal
@@ -624,8 +623,9 @@ TEST_CASE("a full disk stops the writes with the file as last flushed; --resume 
     long long flushed = -1;
     try {
       ResultsFile file = ResultsFile::create(path, sample_metadata());
-      const struct rlimit limit{static_cast<rlim_t>(fs::file_size(path)) + (4 << 20),
-                                RLIM_INFINITY};
+      const struct rlimit limit {
+        static_cast<rlim_t>(fs::file_size(path)) + (4 << 20), RLIM_INFINITY
+      };
       if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(4);
       for (int first = 0; first < 100000; first += 40) {
         file.append(batch(first, 40, 2048));
@@ -636,9 +636,9 @@ TEST_CASE("a full disk stops the writes with the file as last flushed; --resume 
     } catch (const Error& e) {
       const std::string message = e.what();
       // Refused before HDF5 wrote anything (the reservation failed), naming what the file keeps.
-      const bool explained = message.find(std::to_string(flushed) + " flushed rows intact") !=
-                                 std::string::npos &&
-                             message.find("--resume") != std::string::npos;
+      const bool explained =
+          message.find(std::to_string(flushed) + " flushed rows intact") != std::string::npos &&
+          message.find("--resume") != std::string::npos;
       if (write(report[1], &flushed, sizeof flushed) != sizeof flushed) _exit(3);
       _exit(explained ? 0 : 6);  // destructors run: the abandoned file must not be closed
     }
@@ -725,8 +725,9 @@ TEST_CASE("telemetry sources and samples read back with their session", "[result
   const fs::path path = dir.path / "run.h5";
   {
     ResultsFile file = ResultsFile::create(path, sample_metadata());
-    std::vector<TelemetrySource> sources = {{0, 9, "NVIDIA H200 (00000000:3B:00.0)", "", 7.5e10, 1.0},
-                                            {1, 9, "", "NVML not loaded", 7.5e10, 1.0}};
+    std::vector<TelemetrySource> sources = {
+        {0, 9, "NVIDIA H200 (00000000:3B:00.0)", "", 7.5e10, 1.0},
+        {1, 9, "", "NVML not loaded", 7.5e10, 1.0}};
     file.append_sources(sources);
     std::vector<TelemetrySample> samples(3);
     for (int i = 0; i < 3; ++i) {

@@ -9,9 +9,9 @@
 #include "tiny_eval_model.hpp"
 
 using namespace llmpi;
+using Catch::Matchers::Contains;
 using llmpi::testing::fixtures_dir;
 using llmpi::testing::read_text;
-using Catch::Matchers::Contains;
 
 namespace {
 
@@ -103,9 +103,9 @@ TEST_CASE("malformed tokenizer.json files are refused clearly", "[tokenizer][bad
     "normalizer": {"type": "NFKC"}})",
                                        "m/tokenizer.json"),
                     Contains("normalizer type 'NFKC' is not implemented"));
-  CHECK_THROWS_WITH(parse_hf_tokenizer("{\"model\": " + std::string(200000, '{'),
-                                       "m/tokenizer.json"),
-                    Contains("m/tokenizer.json: JSON nested more than 128 levels deep"));
+  CHECK_THROWS_WITH(
+      parse_hf_tokenizer("{\"model\": " + std::string(200000, '{'), "m/tokenizer.json"),
+      Contains("m/tokenizer.json: JSON nested more than 128 levels deep"));
   llmpi::testing::TempDir empty("no-tokenizer");
   CHECK_THROWS_WITH(load_tokenizer(empty.path()), Contains("no tokenizer.json or tokenizer.model"));
 }
@@ -128,8 +128,8 @@ TEST_CASE("the incremental decoder never emits half a character", "[tokenizer]")
 TEST_CASE("a word of 100000 letters encodes in well under a second, as Hugging Face does",
           "[tokenizer][bad-input]") {
   // scripts/make_long_word_fixture.py: the word's recipe and HF tokenizers' ids for it.
-  const auto expected = nlohmann::json::parse(
-      read_text(fixtures_dir() / "tokenizers" / "long_word.expected.json"));
+  const auto expected =
+      nlohmann::json::parse(read_text(fixtures_dir() / "tokenizers" / "long_word.expected.json"));
   std::uint64_t x = expected.at("seed").get<std::uint64_t>();
   std::string word;
   for (int i = 0; i < expected.at("letters").get<int>(); ++i) {

@@ -92,9 +92,10 @@ int main(int argc, char** argv) {
   const char* from_variable = variable ? std::getenv(variable) : nullptr;
   const bool unset = variable && (!from_variable || !*from_variable);
   if (std::string(argv[2]) == "-" && unset) {
-    std::printf("SKIP: %s is not set (the path of the tokenizer.model this test needs; see "
-                "docs/testing.md)\n",
-                variable);
+    std::printf(
+        "SKIP: %s is not set (the path of the tokenizer.model this test needs; see "
+        "docs/testing.md)\n",
+        variable);
     return 77;
   }
   const std::filesystem::path dir = std::string(argv[2]) == "-" ? from_variable : argv[2];

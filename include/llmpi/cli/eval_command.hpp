@@ -15,9 +15,9 @@ struct EvalArgs {
   bool overwrite = false;
   bool auto_resume = false;  // resume when the file exists, else create it
   bool skip_bad = false;
-  int limit = 0;              // records per task; 0: all
-  int batches_per_round = 4;  // a replica's round: this many batches of max_sequences
-  std::string long_prompt;    // overrides every task's long_prompt policy when set
+  int limit = 0;                      // records per task; 0: all
+  int batches_per_round = 4;          // a replica's round: this many batches of max_sequences
+  std::string long_prompt;            // overrides every task's long_prompt policy when set
   double telemetry_interval_s = 1.0;  // 0: no sampling thread
   int telemetry_device = -1;          // NVML index; -1: the rank's CUDA device, if any
   int progress_interval_s = 30;       // between progress lines in a batch log; 0: every round

@@ -9,8 +9,8 @@
 #include "llmpi/config/preset.hpp"
 #include "llmpi/dist/topology.hpp"
 #include "llmpi/dist/watchdog.hpp"
-#include "llmpi/monitor/telemetry_sampler.hpp"
 #include "llmpi/model/transformer.hpp"
+#include "llmpi/monitor/telemetry_sampler.hpp"
 
 namespace llmpi {
 

@@ -11,7 +11,7 @@ struct PlanArgs {
   std::string preset;  // a path, or NAME for presets/NAME.yaml
   int gpus_per_node = 0;
   double gpu_mem_gib = 0.0;
-  int nodes = 0;  // 0: the fewest nodes that hold the model
+  int nodes = 0;                // 0: the fewest nodes that hold the model
   std::string format = "text";  // text | json (what job generators read: jobs/sweep.sh)
   PresetOverrides overrides;
 };
