@@ -13,27 +13,20 @@ namespace llmpi {
 
 Watchdog::Watchdog(std::chrono::seconds stall_limit, std::string rank)
     : limit_(stall_limit), rank_(std::move(rank)) {
-  if (limit_.count() > 0) thread_ = std::thread([this] { watch(); });
+  if (limit_.count() <= 0) return;
+  // A tenth of the limit, at most a second.
+  const auto period =
+      std::chrono::milliseconds(std::clamp<long long>(limit_.count() * 100, 100, 1000));
+  thread_ = std::make_unique<PeriodicThread>(period, [this] { check(); });
 }
 
-Watchdog::~Watchdog() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+Watchdog::~Watchdog() = default;
 
-void Watchdog::watch() {
-  const auto period = std::chrono::milliseconds(
-      std::clamp<long long>(limit_.count() * 100, 100, 1000));  // a tenth of the limit, at most 1 s
-  std::unique_lock<std::mutex> lock(mutex_);
-  while (!wake_.wait_for(lock, period, [this] { return stopping_; })) {
-    const CurrentWait wait = current_wait();
-    if (wait.operation == nullptr) continue;
-    const double limit = static_cast<double>(limit_.count()) + wait.allowance_s;
-    if (wait.seconds <= limit) continue;
+void Watchdog::check() const {
+  const CurrentWait wait = current_wait();
+  if (wait.operation == nullptr) return;
+  const double limit = static_cast<double>(limit_.count()) + wait.allowance_s;
+  if (wait.seconds > limit) {
     std::fprintf(stderr,
                  "llmpi: error: %s: no progress for %.0f s: waiting in %s with %s, which has not "
                  "completed: a peer is stopped, dead or unreachable. Aborting the job (stall "

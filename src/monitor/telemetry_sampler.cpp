@@ -48,17 +48,14 @@ TelemetrySampler::TelemetrySampler(int rank, std::chrono::milliseconds interval,
       source_.note = why;
     }
   }
-  if (interval.count() > 0) thread_ = std::thread([this] { run(); });
+  thread_ = std::make_unique<PeriodicThread>(interval, [this] {
+    TelemetrySample s = sample();  // NVML calls outside the lock
+    std::lock_guard<std::mutex> lock(mutex_);
+    pending_.push_back(std::move(s));
+  });
 }
 
-TelemetrySampler::~TelemetrySampler() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+TelemetrySampler::~TelemetrySampler() = default;
 
 TelemetrySample TelemetrySampler::sample() const {
   TelemetrySample s;
@@ -80,16 +77,6 @@ TelemetrySample TelemetrySampler::sample() const {
   const auto ledger = time_ledger();
   s.phase_s.assign(ledger.begin(), ledger.end());
   return s;
-}
-
-void TelemetrySampler::run() {
-  std::unique_lock<std::mutex> lock(mutex_);
-  while (!wake_.wait_for(lock, interval_, [this] { return stopping_; })) {
-    lock.unlock();
-    TelemetrySample s = sample();  // NVML calls outside the lock
-    lock.lock();
-    pending_.push_back(std::move(s));
-  }
 }
 
 std::vector<TelemetrySample> TelemetrySampler::take() {

@@ -27,35 +27,11 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-// A JSONL dataset of arithmetic questions with the given ids.
-void write_questions(const std::filesystem::path& path, const std::vector<std::string>& ids) {
-  std::string text;
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    text += nlohmann::json{{"id", ids[i]},
-                           {"question", std::to_string(i) + " + 2?"},
-                           {"answer", "#### " + std::to_string(i + 2)}}
-                .dump() +
-            "\n";
-  }
-  write_text(path, text);
-}
-
-void write_task(const std::filesystem::path& path, const std::string& name,
-                const std::string& dataset, const std::string& extra = "") {
-  write_text(path, "name: " + name + "\ncategory: math\ndataset: " + dataset +
-                       "\nprompt: \"Q: {question}\\nA:\"\ngeneration:\n  max_new_tokens: 6\n"
-                       "scorer:\n  type: exact_match\n" +
-                       extra);
-}
-
 // A task `t` of `count` questions with ids q0, q1, ... in `dir`; returns the task file.
 std::string numbered_task(const std::filesystem::path& dir, int count) {
-  std::vector<std::string> ids;
-  for (int i = 0; i < count; ++i) ids.push_back("q" + std::to_string(i));
-  write_questions(dir / "data.jsonl", ids);
-  const auto task = dir / "t.yaml";
-  write_task(task, "t", "data.jsonl");
-  return task.string();
+  write_questions(dir / "data.jsonl", numbered_ids(count));
+  write_question_task(dir / "t.yaml", "t", "data.jsonl");
+  return (dir / "t.yaml").string();
 }
 
 std::string eval(const std::filesystem::path& model, int ranks, const std::string& tasks,
@@ -96,8 +72,8 @@ TEST_CASE("resume skips exactly the finished ids, whatever their suffixes and pr
   const auto model = write_tiny_eval_model(temp.path() / "model");
   const std::vector<std::string> ids = {"q0", "q1", "q10", "q100", "aq0", "q0a", "0"};
   write_questions(temp.path() / "data.jsonl", ids);
-  write_task(temp.path() / "mmlu.yaml", "mmlu", "data.jsonl");
-  write_task(temp.path() / "cmmlu.yaml", "cmmlu", "data.jsonl");
+  write_question_task(temp.path() / "mmlu.yaml", "mmlu", "data.jsonl");
+  write_question_task(temp.path() / "cmmlu.yaml", "cmmlu", "data.jsonl");
   const auto out = temp.path() / "run.h5";
   const auto cmmlu = (temp.path() / "cmmlu.yaml").string();
   const auto both = cmmlu + "," + (temp.path() / "mmlu.yaml").string();
@@ -131,7 +107,7 @@ TEST_CASE("a request that cannot run or be scored fails alone; the run goes on",
                  "{\"id\": \"mid\", \"question\": \"" +
                  std::string(40, 'y') + "\", \"answer\": \"#### 3\"}\n");
   const auto task = temp.path() / "task.yaml";
-  write_task(task, "t", "data.jsonl");
+  write_question_task(task, "t", "data.jsonl");
   const auto out = temp.path() / "run.h5";
 
   const CommandResult run = run_command(eval(model, 1, task.string(), out, ""));
@@ -219,7 +195,7 @@ TEST_CASE("duplicate request ids are refused before the model loads, naming both
           "[cli][eval][bad-input]") {
   TempDir temp("eval-dup");
   write_questions(temp.path() / "data.jsonl", {"a", "b", "a"});
-  write_task(temp.path() / "t.yaml", "t", "data.jsonl");
+  write_question_task(temp.path() / "t.yaml", "t", "data.jsonl");
   const CommandResult run =
       run_command(eval(fixtures_dir() / "llama_gqa_f32", 1, (temp.path() / "t.yaml").string(),
                        temp.path() / "run.h5", ""));
@@ -276,8 +252,8 @@ TEST_CASE("chaos: killed and signalled at random points, resumed until done, the
     if (i % 5 == 0) ids.push_back(std::to_string(i) + "x");
   }
   write_questions(temp.path() / "data.jsonl", ids);
-  write_task(temp.path() / "gsm.yaml", "gsm", "data.jsonl");
-  write_task(temp.path() / "agsm.yaml", "agsm", "data.jsonl");
+  write_question_task(temp.path() / "gsm.yaml", "gsm", "data.jsonl");
+  write_question_task(temp.path() / "agsm.yaml", "agsm", "data.jsonl");
   const std::string tasks =
       (temp.path() / "gsm.yaml").string() + "," + (temp.path() / "agsm.yaml").string();
   const std::string settings = "--max-batch-sequences 1 --batches-per-round 2";

@@ -20,19 +20,10 @@ using Catch::Matchers::Contains;
 namespace {
 
 std::string questions_task(const std::filesystem::path& dir, int count) {
-  std::string lines;
-  for (int i = 0; i < count; ++i) {
-    lines += nlohmann::json{{"id", "q" + std::to_string(i)},
-                            {"question", std::to_string(i) + " + 5?"},
-                            {"answer", "#### " + std::to_string(i + 5)}}
-                 .dump() +
-             "\n";
-  }
-  write_text(dir / "data.jsonl", lines);
-  write_text(dir / "t.yaml",
-             "name: t\ncategory: math\ndataset: data.jsonl\nprompt: \"Q: {question}\\nA:\"\n"
-             "generation:\n  max_new_tokens: 8\n  temperature: 0.8\nscorer:\n  type: exact_match\n"
-             "  extract: none\n");
+  write_questions(dir / "data.jsonl", numbered_ids(count));
+  write_question_task(dir / "t.yaml", "t", "data.jsonl",
+                      "  max_new_tokens: 8\n  temperature: 0.8\n",
+                      "  type: exact_match\n  extract: none\n");
   return (dir / "t.yaml").string();
 }
 

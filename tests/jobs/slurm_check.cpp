@@ -81,18 +81,8 @@ std::map<std::string, std::string> texts_by_id(const fs::path& file) {
 }
 
 void write_task(const fs::path& dir, int requests) {
-  std::string lines;
-  for (int i = 0; i < requests; ++i) {
-    lines += nlohmann::json{{"id", "q" + std::to_string(i)},
-                            {"question", std::to_string(i) + " + 1?"},
-                            {"answer", "#### " + std::to_string(i + 1)}}
-                 .dump() +
-             "\n";
-  }
-  write_text(dir / "data.jsonl", lines);
-  write_text(dir / "t.yaml",
-             "name: t\ncategory: math\ndataset: data.jsonl\nprompt: \"Q: {question}\\nA:\"\n"
-             "generation:\n  max_new_tokens: 6\nscorer:\n  type: exact_match\n");
+  write_questions(dir / "data.jsonl", numbered_ids(requests));
+  write_question_task(dir / "t.yaml", "t", "data.jsonl");
 }
 
 }  // namespace

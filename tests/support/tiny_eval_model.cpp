@@ -64,4 +64,30 @@ std::filesystem::path write_tiny_eval_model(const std::filesystem::path& dir,
   return dir;
 }
 
+void write_questions(const std::filesystem::path& path, const std::vector<std::string>& ids) {
+  std::string text;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    text += nlohmann::json{{"id", ids[i]},
+                           {"question", std::to_string(i) + " + 2?"},
+                           {"answer", "#### " + std::to_string(i + 2)}}
+                .dump() +
+            "\n";
+  }
+  write_text(path, text);
+}
+
+std::vector<std::string> numbered_ids(int count) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < count; ++i) ids.push_back("q" + std::to_string(i));
+  return ids;
+}
+
+void write_question_task(const std::filesystem::path& path, const std::string& name,
+                         const std::string& dataset, const std::string& generation,
+                         const std::string& scorer) {
+  write_text(path, "name: " + name + "\ncategory: math\ndataset: " + dataset +
+                       "\nprompt: \"Q: {question}\\nA:\"\ngeneration:\n" + generation +
+                       "scorer:\n" + scorer);
+}
+
 }  // namespace llmpi::testing

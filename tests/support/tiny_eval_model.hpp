@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace llmpi::testing {
 
@@ -14,5 +15,17 @@ std::string gpt2_byte_character(int byte);
 // each byte of a prompt is one token. Returns `dir`.
 std::filesystem::path write_tiny_eval_model(const std::filesystem::path& dir,
                                             const std::string& fixture = "llama_gqa_f32");
+
+// A JSON Lines dataset of arithmetic questions, one per id: {"id", "question": "N + 2?",
+// "answer": "#### N+2"}.
+void write_questions(const std::filesystem::path& path, const std::vector<std::string>& ids);
+// "q0", "q1", ... "q<count-1>".
+std::vector<std::string> numbered_ids(int count);
+// A task file `name` of category math over `dataset` (relative to the task file), prompting
+// "Q: {question}\nA:", with the given generation and scorer settings (YAML, indented).
+void write_question_task(const std::filesystem::path& path, const std::string& name,
+                         const std::string& dataset,
+                         const std::string& generation = "  max_new_tokens: 6\n",
+                         const std::string& scorer = "  type: exact_match\n");
 
 }  // namespace llmpi::testing

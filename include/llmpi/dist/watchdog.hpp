@@ -1,10 +1,10 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
+#include <memory>
 #include <string>
-#include <thread>
+
+#include "llmpi/core/periodic_thread.hpp"
 
 namespace llmpi {
 
@@ -27,14 +27,11 @@ class Watchdog {
   static constexpr int kExitCode = 3;
 
  private:
-  void watch();
+  void check() const;
 
   std::chrono::seconds limit_;
   std::string rank_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::thread thread_;
+  std::unique_ptr<PeriodicThread> thread_;  // last: it calls check() until it goes
 };
 
 }  // namespace llmpi

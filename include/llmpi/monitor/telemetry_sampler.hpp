@@ -1,13 +1,12 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "llmpi/core/periodic_thread.hpp"
 #include "llmpi/monitor/nvml.hpp"
 #include "llmpi/results/records.hpp"
 
@@ -38,7 +37,6 @@ class TelemetrySampler {
 
  private:
   TelemetrySample sample() const;
-  void run();
 
   int rank_;
   std::chrono::milliseconds interval_;
@@ -46,11 +44,9 @@ class TelemetrySampler {
   std::unique_ptr<Nvml> nvml_;
   std::shared_ptr<const Nvml::Device> device_;
   TelemetrySource source_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
+  std::mutex mutex_;  // guards pending_
   std::vector<TelemetrySample> pending_;
-  std::thread thread_;
+  std::unique_ptr<PeriodicThread> thread_;  // last: it samples until it goes
 };
 
 }  // namespace llmpi
