@@ -26,6 +26,13 @@ __global__ void gelu_kernel(bf16* __restrict__ x, long long count) {
   x[index] = to_bf16(0.5f * v * (1.0f + erff(v * 0.70710678118654752f)));
 }
 
+__global__ void gelu_tanh_kernel(bf16* __restrict__ x, long long count) {
+  const long long index = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (index >= count) return;
+  const float v = to_float(x[index]);
+  x[index] = to_bf16(0.5f * v * (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v))));
+}
+
 __global__ void add_kernel(bf16* __restrict__ acc, const bf16* __restrict__ x, long long count) {
   const long long index = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (index < count) acc[index] = to_bf16(to_float(acc[index]) + to_float(x[index]));
@@ -102,6 +109,12 @@ void silu_mul(const void* gate_up, void* out, long long tokens, int width, cudaS
 void gelu(void* x, long long count, cudaStream_t stream) {
   if (count == 0) return;
   gelu_kernel<<<blocks_for(count, kThreads), kThreads, 0, stream>>>(static_cast<bf16*>(x), count);
+}
+
+void gelu_tanh(void* x, long long count, cudaStream_t stream) {
+  if (count == 0) return;
+  gelu_tanh_kernel<<<blocks_for(count, kThreads), kThreads, 0, stream>>>(static_cast<bf16*>(x),
+                                                                         count);
 }
 
 void add(void* acc, const void* x, long long count, cudaStream_t stream) {

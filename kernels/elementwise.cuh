@@ -9,6 +9,8 @@ namespace llmpi::kernels {
 void silu_mul(const void* gate_up, void* out, long long tokens, int width, cudaStream_t stream);
 // Exact (erf) GELU in place.
 void gelu(void* x, long long count, cudaStream_t stream);
+// GPT-2's tanh-approximated GELU in place.
+void gelu_tanh(void* x, long long count, cudaStream_t stream);
 // acc += x
 void add(void* acc, const void* x, long long count, cudaStream_t stream);
 // out[r, c] += bias[c]

@@ -9,6 +9,7 @@ namespace {
 // angles in fp32 as transformers computes them; sin/cos at full precision.
 __device__ __forceinline__ void rotate(float& first, float& second, int position, int i,
                                        int head_dim, float theta) {
+  if (theta == 0.0f) return;  // learned positions: nothing to rotate
   const float inv_freq =
       1.0f / powf(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
   const float angle = static_cast<float>(position) * inv_freq;
@@ -76,7 +77,7 @@ __global__ void qkv_into_cache_kernel(const bf16* __restrict__ fused, bf16* __re
 void rotary(void* x, const int* positions, long long tokens, int heads, int head_dim, float theta,
             cudaStream_t stream) {
   const long long pairs = tokens * heads * (head_dim / 2);
-  if (pairs == 0) return;
+  if (pairs == 0 || theta == 0.0f) return;
   constexpr int kThreads = 256;
   rotary_kernel<<<blocks_for(pairs, kThreads), kThreads, 0, stream>>>(
       static_cast<bf16*>(x), positions, pairs, heads, head_dim, theta);

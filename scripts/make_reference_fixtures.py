@@ -32,6 +32,7 @@ from transformers import (
     AutoModelForCausalLM,
     FalconConfig,
     FalconForCausalLM,
+    GPT2LMHeadModel,
     GenerationConfig,
     LlamaConfig,
     LlamaForCausalLM,
@@ -85,6 +86,33 @@ FIXTURES = {
              multi_query=False, new_decoder_architecture=False, parallel_attn=False,
              bias=True, alibi=False),
         torch.float32, {}, 5000,
+    ),
+    # GPT-2 (GPT-SW3's architecture): learned positions, Conv1D weights, biases everywhere.
+    # Tied, the tanh GELU, stored without the "transformer." prefix as the OpenAI uploads are.
+    "gpt2_tied_f32": (
+        GPT2LMHeadModel,
+        dict(vocab_size=256, n_embd=64, n_layer=2, n_head=4, n_inner=160, n_positions=128,
+             activation_function="gelu_new", tie_word_embeddings=True,
+             scale_attn_by_inverse_layer_idx=False, bos_token_id=2, eos_token_id=3),
+        torch.float32, {"strip_prefix": "transformer."}, 6300,
+    ),
+    # GPT-SW3's activation (erf GELU), an untied head, scores also divided by layer index + 1,
+    # and the reordered fp32 score computation.
+    "gpt2_untied_inverse_f16": (
+        GPT2LMHeadModel,
+        dict(vocab_size=256, n_embd=64, n_layer=2, n_head=4, n_inner=None, n_positions=128,
+             activation_function="gelu", tie_word_embeddings=False,
+             scale_attn_by_inverse_layer_idx=True, reorder_and_upcast_attn=True, bos_token_id=2,
+             eos_token_id=3),
+        torch.float16, {}, 7000,
+    ),
+    # Unscaled scores (scale_attn_weights false), three layers, sharded.
+    "gpt2_unscaled_bf16_sharded": (
+        GPT2LMHeadModel,
+        dict(vocab_size=256, n_embd=64, n_layer=3, n_head=8, n_inner=192, n_positions=64,
+             activation_function="gelu_pytorch_tanh", tie_word_embeddings=True,
+             scale_attn_weights=False, bos_token_id=2, eos_token_id=3),
+        torch.bfloat16, {"max_shard_size": "100KB"}, 8000,
     ),
 }
 
@@ -158,6 +186,14 @@ def reference_for_prompt(model, ids):
     return rec, min_margin, cache_diff
 
 
+def restore_without_prefix(path, prefix):
+    """Rewrite a single-file checkpoint with `prefix` dropped from every tensor name."""
+    from safetensors.torch import load_file, save_file
+    tensors = load_file(path)
+    save_file({k[len(prefix):] if k.startswith(prefix) else k: v for k, v in tensors.items()},
+              path, metadata={"format": "pt"})
+
+
 def describe_layout(d):
     """Print tensor names/shapes/dtypes exactly as stored in the safetensors files."""
     rows = []
@@ -182,10 +218,14 @@ def build(name, out_root):
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
+        save_kwargs = dict(save_kwargs)
+        strip_prefix = save_kwargs.pop("strip_prefix", None)
         model.to(dtype).save_pretrained(d, safe_serialization=True, **save_kwargs)
         for f in d.iterdir():  # keep only what a real checkpoint needs
             if f.name not in KEEP_FILES and f.suffix != ".safetensors":
                 f.unlink() if f.is_file() else shutil.rmtree(f)
+        if strip_prefix:
+            restore_without_prefix(d / "model.safetensors", strip_prefix)
 
         ref = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32,
                                                    attn_implementation="eager").eval()

@@ -7,17 +7,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <string>
 
 #include "llmpi/backend/sampling_math.hpp"
-#include "llmpi/core/error.hpp"
-#include "shape_check.hpp"
 
 namespace llmpi {
 
 namespace {
 
-const ShapeCheck check("cpu");
 // Up to this many tokens, linear reads each weight row once (one GEMV per row).
 constexpr blasint kFewRows = 8;
 // Prefill attention through GEMMs from this many query rows, in blocks of kAttentionBlock.
@@ -28,7 +24,7 @@ constexpr std::int64_t kAttentionBlock = 64;
 
 CpuBackend::CpuBackend(int threads) {
   if (threads > 0) omp_set_num_threads(threads);
-  // Threads come from OpenMP around each BLAS call (see linear); BLAS itself stays serial.
+  // Threads come from OpenMP around each BLAS call (see do_linear); BLAS itself stays serial.
   openblas_set_num_threads(1);
 }
 
@@ -36,44 +32,37 @@ std::int64_t CpuBackend::memory_bytes() const {
   return static_cast<std::int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE);
 }
 
-Tensor CpuBackend::allocate(std::int64_t rows, std::int64_t cols) {
-  check.require(rows >= 0 && cols >= 0, "allocate", "negative extent");
+Tensor CpuBackend::do_allocate(std::int64_t rows, std::int64_t cols) {
   const auto count = static_cast<std::size_t>(rows * cols);
   std::shared_ptr<float[]> memory(new float[std::max<std::size_t>(count, 1)]());
   Tensor tensor;
   tensor.data = memory.get();
   tensor.storage = std::shared_ptr<void>(memory, memory.get());
   tensor.dtype = DType::f32;
+  tensor.location = MemoryLocation::host;
   tensor.rows = rows;
   tensor.cols = cols;
   return tensor;
 }
 
-Tensor CpuBackend::upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) {
-  check.require(static_cast<std::int64_t>(host.size()) == rows * cols, "upload",
-                std::to_string(host.size()) + " values for [" + std::to_string(rows) + ", " +
-                    std::to_string(cols) + "]");
-  Tensor tensor = allocate(rows, cols);
+Tensor CpuBackend::do_upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) {
+  Tensor tensor = do_allocate(rows, cols);
   std::copy(host.begin(), host.end(), tensor.as<float>());
   return tensor;
 }
 
-std::vector<float> CpuBackend::download(const Tensor& tensor) {
+std::vector<float> CpuBackend::do_download(const Tensor& tensor) {
   const float* data = tensor.as<const float>();
   return std::vector<float>(data, data + tensor.numel());
 }
 
-void CpuBackend::copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) {
-  check.require(src.cols == dst.cols && first_row >= 0 && first_row + src.rows <= dst.rows,
-                "copy_rows",
-                ShapeCheck::dims(src) + " into " + ShapeCheck::dims(dst) + " at row " +
-                    std::to_string(first_row));
+void CpuBackend::do_copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) {
   std::memcpy(dst.as<float>() + first_row * dst.cols, src.as<const float>(),
               static_cast<std::size_t>(src.numel()) * sizeof(float));
 }
 
-void CpuBackend::scatter_rows(const Tensor& src, Tensor& dst, std::span<const std::int32_t> rows) {
-  check.scatter(src, dst, rows);
+void CpuBackend::do_scatter_rows(const Tensor& src, Tensor& dst,
+                                 std::span<const std::int32_t> rows) {
   for (std::size_t i = 0; i < rows.size(); ++i) {
     std::memcpy(dst.as<float>() + static_cast<std::int64_t>(rows[i]) * dst.cols,
                 src.as<const float>() + static_cast<std::int64_t>(i) * src.cols,
@@ -81,8 +70,8 @@ void CpuBackend::scatter_rows(const Tensor& src, Tensor& dst, std::span<const st
   }
 }
 
-void CpuBackend::gather_rows(const Tensor& src, std::span<const std::int32_t> rows, Tensor& dst) {
-  check.gather(src, rows, dst);
+void CpuBackend::do_gather_rows(const Tensor& src, std::span<const std::int32_t> rows,
+                                Tensor& dst) {
   for (std::size_t i = 0; i < rows.size(); ++i) {
     std::memcpy(dst.as<float>() + static_cast<std::int64_t>(i) * dst.cols,
                 src.as<const float>() + static_cast<std::int64_t>(rows[i]) * src.cols,
@@ -90,10 +79,7 @@ void CpuBackend::gather_rows(const Tensor& src, std::span<const std::int32_t> ro
   }
 }
 
-void CpuBackend::linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
-  check.require(x.cols == weight.cols && out.rows == x.rows && out.cols == weight.rows, "linear",
-                "x " + ShapeCheck::dims(x) + " weight " + ShapeCheck::dims(weight) + " out " +
-                    ShapeCheck::dims(out));
+void CpuBackend::do_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
   const auto n = static_cast<blasint>(x.rows);
   const auto m = static_cast<blasint>(weight.rows);
   const auto k = static_cast<blasint>(x.cols);
@@ -128,7 +114,6 @@ void CpuBackend::linear(const Tensor& x, const Tensor& weight, const Tensor& bia
     }
   }
   if (!bias.empty()) {
-    check.require(bias.numel() == weight.rows, "linear", "bias " + ShapeCheck::dims(bias));
     const float* b = bias.as<const float>();
     for (std::int64_t row = 0; row < out.rows; ++row) {
       float* y = out.as<float>() + row * out.cols;
@@ -137,9 +122,7 @@ void CpuBackend::linear(const Tensor& x, const Tensor& weight, const Tensor& bia
   }
 }
 
-void CpuBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) {
-  check.same_shape(x, out, "rms_norm");
-  check.require(weight.numel() == x.cols, "rms_norm", "weight " + ShapeCheck::dims(weight));
+void CpuBackend::do_rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) {
   const float* w = weight.as<const float>();
 #pragma omp parallel for if (x.rows > 4)
   for (std::int64_t row = 0; row < x.rows; ++row) {
@@ -153,11 +136,8 @@ void CpuBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps, Tens
   }
 }
 
-void CpuBackend::layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
-                            Tensor& out) {
-  check.same_shape(x, out, "layer_norm");
-  check.require(weight.numel() == x.cols && bias.numel() == x.cols, "layer_norm",
-                "weight " + ShapeCheck::dims(weight) + " bias " + ShapeCheck::dims(bias));
+void CpuBackend::do_layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
+                               Tensor& out) {
   const float* w = weight.as<const float>();
   const float* b = bias.as<const float>();
 #pragma omp parallel for if (x.rows > 4)
@@ -180,10 +160,8 @@ void CpuBackend::layer_norm(const Tensor& x, const Tensor& weight, const Tensor&
   }
 }
 
-void CpuBackend::embedding(std::span<const std::int32_t> ids, const Tensor& table,
-                           std::int64_t first_id, Tensor& out) {
-  check.require(out.rows == static_cast<std::int64_t>(ids.size()) && out.cols == table.cols,
-                "embedding", "table " + ShapeCheck::dims(table) + " out " + ShapeCheck::dims(out));
+void CpuBackend::do_embedding(std::span<const std::int32_t> ids, const Tensor& table,
+                              std::int64_t first_id, Tensor& out) {
   for (std::size_t t = 0; t < ids.size(); ++t) {
     float* row = out.as<float>() + static_cast<std::int64_t>(t) * out.cols;
     const std::int64_t local = ids[t] - first_id;
@@ -196,11 +174,9 @@ void CpuBackend::embedding(std::span<const std::int32_t> ids, const Tensor& tabl
   }
 }
 
-void CpuBackend::rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
-                        float theta) {
-  check.require(x.rows == static_cast<std::int64_t>(positions.size()) && x.cols % head_dim == 0 &&
-                    head_dim % 2 == 0,
-                "rotary", "x " + ShapeCheck::dims(x) + " head_dim " + std::to_string(head_dim));
+void CpuBackend::do_rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
+                           float theta) {
+  if (theta == 0.0f) return;  // learned positions: nothing to rotate
   const int half = head_dim / 2;
   // Frequencies in fp32 as transformers computes them, so angles agree to the last bit or two.
   std::vector<float> inv_freq(static_cast<std::size_t>(half));
@@ -233,12 +209,7 @@ void CpuBackend::rotary(Tensor& x, int head_dim, std::span<const std::int32_t> p
   }
 }
 
-void CpuBackend::split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) {
-  check.require(fused.cols == q.cols + k.cols + v.cols && q.rows == fused.rows &&
-                    k.rows == fused.rows && v.rows == fused.rows,
-                "split_qkv",
-                "fused " + ShapeCheck::dims(fused) + " into " + ShapeCheck::dims(q) +
-                    ShapeCheck::dims(k) + ShapeCheck::dims(v));
+void CpuBackend::do_split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) {
   for (std::int64_t t = 0; t < fused.rows; ++t) {
     const float* row = fused.as<const float>() + t * fused.cols;
     std::copy(row, row + q.cols, q.as<float>() + t * q.cols);
@@ -324,15 +295,9 @@ void blocked_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_c
 
 }  // namespace
 
-void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-                           int num_heads, int num_kv_heads, int head_dim, std::int64_t start,
-                           Tensor& out) {
-  check.require(q.cols == static_cast<std::int64_t>(num_heads) * head_dim &&
-                    k_cache.cols == static_cast<std::int64_t>(num_kv_heads) * head_dim &&
-                    v_cache.cols == k_cache.cols && start + q.rows <= k_cache.rows &&
-                    num_heads % num_kv_heads == 0,
-                "attention", "q " + ShapeCheck::dims(q) + " k_cache " + ShapeCheck::dims(k_cache));
-  check.same_shape(q, out, "attention");
+void CpuBackend::do_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                              int num_heads, int num_kv_heads, int head_dim, std::int64_t start,
+                              Tensor& out) {
   const int group = num_heads / num_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const std::int64_t tokens = q.rows;
@@ -359,10 +324,9 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor&
   }
 }
 
-void CpuBackend::decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-                                  int num_heads, int num_kv_heads, int head_dim,
-                                  const PagedKeys& keys, Tensor& out) {
-  check.decode_attention(q, k_cache, v_cache, num_heads, num_kv_heads, head_dim, keys, out);
+void CpuBackend::do_decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                                     int num_heads, int num_kv_heads, int head_dim,
+                                     const PagedKeys& keys, Tensor& out) {
   const int group = num_heads / num_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const std::int64_t rows = q.rows;
@@ -391,9 +355,7 @@ void CpuBackend::decode_attention(const Tensor& q, const Tensor& k_cache, const 
   }
 }
 
-void CpuBackend::silu_mul(const Tensor& gate_up, Tensor& out) {
-  check.require(gate_up.cols == 2 * out.cols && gate_up.rows == out.rows, "silu_mul",
-                "gate_up " + ShapeCheck::dims(gate_up) + " out " + ShapeCheck::dims(out));
+void CpuBackend::do_silu_mul(const Tensor& gate_up, Tensor& out) {
   const std::int64_t width = out.cols;
 #pragma omp parallel for if (out.numel() > 65536)
   for (std::int64_t t = 0; t < out.rows; ++t) {
@@ -404,7 +366,7 @@ void CpuBackend::silu_mul(const Tensor& gate_up, Tensor& out) {
   }
 }
 
-void CpuBackend::gelu(Tensor& x) {
+void CpuBackend::do_gelu(Tensor& x) {
   float* data = x.as<float>();
   const std::int64_t count = x.numel();
 #pragma omp parallel for if (count > 65536)
@@ -413,15 +375,24 @@ void CpuBackend::gelu(Tensor& x) {
   }
 }
 
-void CpuBackend::add(Tensor& acc, const Tensor& x) {
-  check.same_shape(acc, x, "add");
+void CpuBackend::do_gelu_tanh(Tensor& x) {
+  float* data = x.as<float>();
+  const std::int64_t count = x.numel();
+#pragma omp parallel for if (count > 65536)
+  for (std::int64_t i = 0; i < count; ++i) {
+    const float v = data[i];
+    data[i] = 0.5f * v * (1.0f + std::tanh(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+  }
+}
+
+void CpuBackend::do_add(Tensor& acc, const Tensor& x) {
   float* a = acc.as<float>();
   const float* b = x.as<const float>();
   const std::int64_t count = acc.numel();
   for (std::int64_t i = 0; i < count; ++i) a[i] += b[i];
 }
 
-std::vector<RowMax> CpuBackend::max_rows(const Tensor& x) {
+std::vector<RowMax> CpuBackend::do_max_rows(const Tensor& x) {
   std::vector<RowMax> result(static_cast<std::size_t>(x.rows));
   for (std::int64_t row = 0; row < x.rows; ++row) {
     const float* v = x.as<const float>() + row * x.cols;
@@ -435,9 +406,8 @@ std::vector<RowMax> CpuBackend::max_rows(const Tensor& x) {
 
 namespace llmpi {
 
-std::vector<RowLogSoftmax> CpuBackend::log_softmax_rows(const Tensor& logits,
-                                                        std::span<const std::int32_t> targets) {
-  check.one_per_row(logits, targets.size(), "log_softmax_rows");
+std::vector<RowLogSoftmax> CpuBackend::do_log_softmax_rows(const Tensor& logits,
+                                                           std::span<const std::int32_t> targets) {
   std::vector<RowLogSoftmax> result(targets.size());
   for (std::int64_t r = 0; r < logits.rows; ++r) {
     const float* row = logits.as<const float>() + r * logits.cols;
@@ -452,11 +422,9 @@ std::vector<RowLogSoftmax> CpuBackend::log_softmax_rows(const Tensor& logits,
   return result;
 }
 
-void CpuBackend::mass_histogram(const Tensor& logits, std::span<const float> row_max,
-                                float inv_temperature, std::span<const std::uint32_t> prefix,
-                                int prefix_bits, std::span<std::uint64_t> histogram) {
-  check.sampling(logits, row_max.size(), prefix.size(), histogram.size(), sampling::kBins,
-                 prefix_bits, "mass_histogram");
+void CpuBackend::do_mass_histogram(const Tensor& logits, std::span<const float> row_max,
+                                   float inv_temperature, std::span<const std::uint32_t> prefix,
+                                   int prefix_bits, std::span<std::uint64_t> histogram) {
   std::fill(histogram.begin(), histogram.end(), 0);
 #pragma omp parallel for schedule(static)
   for (std::int64_t r = 0; r < logits.rows; ++r) {
@@ -472,13 +440,12 @@ void CpuBackend::mass_histogram(const Tensor& logits, std::span<const float> row
   }
 }
 
-std::vector<RowMax> CpuBackend::gumbel_max_rows(const Tensor& logits,
-                                                std::span<const float> row_max,
-                                                float inv_temperature,
-                                                std::span<const std::uint32_t> threshold,
-                                                std::span<const std::uint64_t> seeds,
-                                                std::int64_t first_column) {
-  check.sampling(logits, row_max.size(), threshold.size(), seeds.size(), 1, 0, "gumbel_max_rows");
+std::vector<RowMax> CpuBackend::do_gumbel_max_rows(const Tensor& logits,
+                                                   std::span<const float> row_max,
+                                                   float inv_temperature,
+                                                   std::span<const std::uint32_t> threshold,
+                                                   std::span<const std::uint64_t> seeds,
+                                                   std::int64_t first_column) {
   std::vector<RowMax> result(seeds.size(), RowMax{-INFINITY, 0});
 #pragma omp parallel for schedule(static)
   for (std::int64_t r = 0; r < logits.rows; ++r) {

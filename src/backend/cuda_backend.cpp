@@ -7,6 +7,7 @@
 #include <bit>
 #include <cstring>
 #include <exception>
+#include <string>
 #include <thread>
 
 #include "argmax.cuh"
@@ -14,11 +15,11 @@
 #include "cuda_check.hpp"
 #include "elementwise.cuh"
 #include "llmpi/backend/sampling_math.hpp"
+#include "llmpi/core/error.hpp"
 #include "log_softmax.cuh"
 #include "norm.cuh"
 #include "rotary.cuh"
 #include "sampling.cuh"
-#include "shape_check.hpp"
 
 namespace llmpi {
 
@@ -37,11 +38,19 @@ std::optional<std::string> cuda_unavailable_reason() {
 
 namespace {
 
-const ShapeCheck check("cuda");
+// Backend's public ops have checked every argument; what is checked here is this backend's own
+// limits (the kernels' int extents, the head sizes they support), which the CPU does not have.
+void require(bool condition, const char* op, const std::string& what) {
+  if (!condition) throw Error(std::string("cuda backend ") + op + ": " + what);
+}
 
+std::string dims(const Tensor& t) {
+  return "[" + std::to_string(t.rows) + ", " + std::to_string(t.cols) + "]";
+}
+
+// Kernels and cuBLAS take int extents.
 int as_int(std::int64_t value, const char* what) {
-  check.require(value >= 0 && value <= 0x7fffffff, "shape",
-                std::string(what) + " out of int range");
+  require(value >= 0 && value <= 0x7fffffff, "shape", std::string(what) + " out of int range");
   return static_cast<int>(value);
 }
 
@@ -254,7 +263,8 @@ std::unique_ptr<CudaBackend::Recording> CudaBackend::record(
   try {
     const Tensor result = step();
     if (shape.output_cols > 0) {
-      check.same_shape(result, recording->output, "run_repeated");
+      require(result.rows == recording->output.rows && result.cols == recording->output.cols,
+              "run_repeated", dims(result) + " vs " + dims(recording->output));
       CHECK_CUDA(cudaMemcpyAsync(recording->output.data, result.data,
                                  static_cast<std::size_t>(result.numel()) * 2,
                                  cudaMemcpyDeviceToDevice, handles_->stream));
@@ -328,31 +338,28 @@ void CudaBackend::forget_repeated(std::uint64_t cache_id) {
   std::erase_if(last_run_, [&](const auto& entry) { return entry.first.cache_id == cache_id; });
 }
 
-Tensor CudaBackend::allocate(std::int64_t rows, std::int64_t cols) {
-  check.require(rows >= 0 && cols >= 0, "allocate", "negative extent");
+Tensor CudaBackend::do_allocate(std::int64_t rows, std::int64_t cols) {
   Tensor tensor;
   tensor.storage = device_bytes(static_cast<std::size_t>(rows * cols) * 2);
   tensor.data = tensor.storage.get();
   tensor.dtype = DType::bf16;
+  tensor.location = MemoryLocation::device;
   tensor.rows = rows;
   tensor.cols = cols;
   return tensor;
 }
 
-Tensor CudaBackend::upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) {
-  check.require(static_cast<std::int64_t>(host.size()) == rows * cols, "upload",
-                std::to_string(host.size()) + " values for [" + std::to_string(rows) + ", " +
-                    std::to_string(cols) + "]");
+Tensor CudaBackend::do_upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) {
   std::vector<std::uint16_t> bits(host.size());
   std::transform(host.begin(), host.end(), bits.begin(), f32_to_bf16);
-  Tensor tensor = allocate(rows, cols);
+  Tensor tensor = do_allocate(rows, cols);
   CHECK_CUDA(cudaMemcpyAsync(tensor.data, bits.data(), bits.size() * 2, cudaMemcpyHostToDevice,
                              handles_->stream));
   wait_for_stream("upload");
   return tensor;
 }
 
-std::vector<float> CudaBackend::download(const Tensor& tensor) {
+std::vector<float> CudaBackend::do_download(const Tensor& tensor) {
   std::vector<std::uint16_t> bits(static_cast<std::size_t>(tensor.numel()));
   read_back(bits.data(), tensor.data, bits.size() * 2, "download");
   std::vector<float> values(bits.size());
@@ -360,26 +367,22 @@ std::vector<float> CudaBackend::download(const Tensor& tensor) {
   return values;
 }
 
-void CudaBackend::copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) {
-  check.require(src.cols == dst.cols && first_row >= 0 && first_row + src.rows <= dst.rows,
-                "copy_rows",
-                ShapeCheck::dims(src) + " into " + ShapeCheck::dims(dst) + " at row " +
-                    std::to_string(first_row));
+void CudaBackend::do_copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) {
   Tensor target = dst.row_range(first_row, src.rows);
   CHECK_CUDA(cudaMemcpyAsync(target.data, src.data, static_cast<std::size_t>(src.numel()) * 2,
                              cudaMemcpyDeviceToDevice, handles_->stream));
 }
 
-void CudaBackend::scatter_rows(const Tensor& src, Tensor& dst, std::span<const std::int32_t> rows) {
-  check.scatter(src, dst, rows);
+void CudaBackend::do_scatter_rows(const Tensor& src, Tensor& dst,
+                                  std::span<const std::int32_t> rows) {
   const auto device_rows = device_ints(rows);
   kernels::scatter_rows(src.data, dst.data, device_rows.get(), src.rows, as_int(src.cols, "cols"),
                         handles_->stream);
   check_last_launch("scatter_rows");
 }
 
-void CudaBackend::gather_rows(const Tensor& src, std::span<const std::int32_t> rows, Tensor& dst) {
-  check.gather(src, rows, dst);
+void CudaBackend::do_gather_rows(const Tensor& src, std::span<const std::int32_t> rows,
+                                 Tensor& dst) {
   const auto device_rows = device_ints(rows);
   kernels::gather_rows(src.data, dst.data, device_rows.get(), dst.rows, as_int(dst.cols, "cols"),
                        handles_->stream);
@@ -391,10 +394,8 @@ void CudaBackend::poison(Tensor& tensor) {
                              handles_->stream));
 }
 
-void CudaBackend::linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
-  check.require(x.cols == weight.cols && out.rows == x.rows && out.cols == weight.rows, "linear",
-                "x " + ShapeCheck::dims(x) + " weight " + ShapeCheck::dims(weight) + " out " +
-                    ShapeCheck::dims(out));
+void CudaBackend::do_linear(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                            Tensor& out) {
   const int n = as_int(x.rows, "rows");
   const int m = as_int(weight.rows, "out features");
   const int k = as_int(x.cols, "in features");
@@ -405,102 +406,65 @@ void CudaBackend::linear(const Tensor& x, const Tensor& weight, const Tensor& bi
                             weight.data, CUDA_R_16BF, k, x.data, CUDA_R_16BF, k, &beta, out.data,
                             CUDA_R_16BF, m, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   if (!bias.empty()) {
-    check.require(bias.numel() == weight.rows, "linear", "bias " + ShapeCheck::dims(bias));
     kernels::add_bias(out.data, bias.data, out.rows, m, handles_->stream);
     check_last_launch("add_bias");
   }
 }
 
-void CudaBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) {
-  check.same_shape(x, out, "rms_norm");
-  check.require(weight.numel() == x.cols, "rms_norm", "weight " + ShapeCheck::dims(weight));
+void CudaBackend::do_rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) {
   // Read only: without a delta the kernel writes nothing back.
   kernels::rms_norm(x.data, nullptr, weight.data, out.data, x.rows, as_int(x.cols, "cols"), eps,
                     handles_->stream);
   check_last_launch("rms_norm");
 }
 
-void CudaBackend::add_rms_norm(Tensor& x, const Tensor& delta, const Tensor& weight, float eps,
-                               Tensor& out) {
-  check.same_shape(x, delta, "add_rms_norm");
-  check.same_shape(x, out, "add_rms_norm");
-  check.require(weight.numel() == x.cols, "add_rms_norm", "weight " + ShapeCheck::dims(weight));
+void CudaBackend::do_add_rms_norm(Tensor& x, const Tensor& delta, const Tensor& weight, float eps,
+                                  Tensor& out) {
   kernels::rms_norm(x.data, delta.data, weight.data, out.data, x.rows, as_int(x.cols, "cols"), eps,
                     handles_->stream);
   check_last_launch("add_rms_norm");
 }
 
-void CudaBackend::layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
-                             Tensor& out) {
-  check.same_shape(x, out, "layer_norm");
-  check.require(weight.numel() == x.cols && bias.numel() == x.cols, "layer_norm",
-                "weight " + ShapeCheck::dims(weight) + " bias " + ShapeCheck::dims(bias));
+void CudaBackend::do_layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                float eps, Tensor& out) {
   kernels::layer_norm(x.data, nullptr, weight.data, bias.data, out.data, x.rows,
                       as_int(x.cols, "cols"), eps, handles_->stream);
   check_last_launch("layer_norm");
 }
 
-void CudaBackend::add_layer_norm(Tensor& x, const Tensor& delta, const Tensor& weight,
-                                 const Tensor& bias, float eps, Tensor& out) {
-  check.same_shape(x, delta, "add_layer_norm");
-  check.same_shape(x, out, "add_layer_norm");
-  check.require(weight.numel() == x.cols && bias.numel() == x.cols, "add_layer_norm",
-                "weight " + ShapeCheck::dims(weight) + " bias " + ShapeCheck::dims(bias));
+void CudaBackend::do_add_layer_norm(Tensor& x, const Tensor& delta, const Tensor& weight,
+                                    const Tensor& bias, float eps, Tensor& out) {
   kernels::layer_norm(x.data, delta.data, weight.data, bias.data, out.data, x.rows,
                       as_int(x.cols, "cols"), eps, handles_->stream);
   check_last_launch("add_layer_norm");
 }
 
-void CudaBackend::embedding(std::span<const std::int32_t> ids, const Tensor& table,
-                            std::int64_t first_id, Tensor& out) {
-  check.require(out.rows == static_cast<std::int64_t>(ids.size()) && out.cols == table.cols,
-                "embedding", "table " + ShapeCheck::dims(table) + " out " + ShapeCheck::dims(out));
+void CudaBackend::do_embedding(std::span<const std::int32_t> ids, const Tensor& table,
+                               std::int64_t first_id, Tensor& out) {
   const auto device_ids = device_ints(ids);
   kernels::embedding(device_ids.get(), table.data, first_id, table.rows, out.data, out.rows,
                      as_int(out.cols, "cols"), handles_->stream);
   check_last_launch("embedding");
 }
 
-void CudaBackend::rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
-                         float theta) {
-  check.require(x.rows == static_cast<std::int64_t>(positions.size()) && x.cols % head_dim == 0 &&
-                    head_dim % 2 == 0,
-                "rotary", "x " + ShapeCheck::dims(x) + " head_dim " + std::to_string(head_dim));
+void CudaBackend::do_rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
+                            float theta) {
   const auto device_positions = device_ints(positions);
   kernels::rotary(x.data, device_positions.get(), x.rows, as_int(x.cols / head_dim, "heads"),
                   head_dim, theta, handles_->stream);
   check_last_launch("rotary");
 }
 
-void CudaBackend::split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) {
-  check.require(fused.cols == q.cols + k.cols + v.cols && q.rows == fused.rows &&
-                    k.rows == fused.rows && v.rows == fused.rows && k.cols == v.cols,
-                "split_qkv",
-                "fused " + ShapeCheck::dims(fused) + " into " + ShapeCheck::dims(q) +
-                    ShapeCheck::dims(k) + ShapeCheck::dims(v));
+void CudaBackend::do_split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) {
   kernels::split_qkv(fused.data, q.data, k.data, v.data, fused.rows, as_int(q.cols, "q"),
                      as_int(k.cols, "kv"), handles_->stream);
   check_last_launch("split_qkv");
 }
 
-void CudaBackend::qkv_into_cache(const Tensor& fused, int head_dim,
-                                 std::span<const std::int32_t> positions, float theta,
-                                 std::span<const std::int32_t> cache_rows, Tensor& q,
-                                 Tensor& k_cache, Tensor& v_cache) {
-  const auto tokens = static_cast<std::size_t>(fused.rows);
-  check.require(fused.cols == q.cols + 2 * k_cache.cols && q.rows == fused.rows &&
-                    v_cache.cols == k_cache.cols && v_cache.rows == k_cache.rows &&
-                    head_dim % 2 == 0 && q.cols % head_dim == 0 && k_cache.cols % head_dim == 0 &&
-                    positions.size() == tokens && cache_rows.size() == tokens,
-                "qkv_into_cache",
-                "fused " + ShapeCheck::dims(fused) + " q " + ShapeCheck::dims(q) + " cache " +
-                    ShapeCheck::dims(k_cache) + " head_dim " + std::to_string(head_dim) + ", " +
-                    std::to_string(positions.size()) + " positions, " +
-                    std::to_string(cache_rows.size()) + " cache rows");
-  for (const std::int32_t row : cache_rows) {
-    check.require(row >= 0 && row < k_cache.rows, "qkv_into_cache",
-                  "cache row " + std::to_string(row) + " outside " + ShapeCheck::dims(k_cache));
-  }
+void CudaBackend::do_qkv_into_cache(const Tensor& fused, int head_dim,
+                                    std::span<const std::int32_t> positions, float theta,
+                                    std::span<const std::int32_t> cache_rows, Tensor& q,
+                                    Tensor& k_cache, Tensor& v_cache) {
   const auto device_positions = device_ints(positions);
   const auto device_rows = device_ints(cache_rows);
   kernels::qkv_into_cache(fused.data, q.data, k_cache.data, v_cache.data, device_positions.get(),
@@ -520,17 +484,11 @@ void CudaBackend::split_attention(const Tensor& q, const Tensor& k_cache, const 
   check_last_launch("attention");
 }
 
-void CudaBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-                            int num_heads, int num_kv_heads, int head_dim, std::int64_t start,
-                            Tensor& out) {
-  check.require(q.cols == static_cast<std::int64_t>(num_heads) * head_dim &&
-                    k_cache.cols == static_cast<std::int64_t>(num_kv_heads) * head_dim &&
-                    v_cache.cols == k_cache.cols && start + q.rows <= k_cache.rows &&
-                    num_heads % num_kv_heads == 0 && head_dim <= 256,
-                "attention",
-                "q " + ShapeCheck::dims(q) + " k_cache " + ShapeCheck::dims(k_cache) +
-                    " head_dim " + std::to_string(head_dim));
-  check.same_shape(q, out, "attention");
+void CudaBackend::do_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                               int num_heads, int num_kv_heads, int head_dim, std::int64_t start,
+                               Tensor& out) {
+  // The kernels hold a head in a warp's registers, at most 8 elements per lane: 32 * 8 = 256.
+  require(head_dim <= 256, "attention", "head_dim " + std::to_string(head_dim));
   const kernels::AttentionShape shape{q.rows,       start,    num_heads,
                                       num_kv_heads, head_dim, k_cache.cols};
   if (kernels::attention_prefill_supported(shape)) {
@@ -542,11 +500,11 @@ void CudaBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor
   split_attention(q, k_cache, v_cache, shape, out);
 }
 
-void CudaBackend::decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-                                   int num_heads, int num_kv_heads, int head_dim,
-                                   const PagedKeys& keys, Tensor& out) {
-  check.decode_attention(q, k_cache, v_cache, num_heads, num_kv_heads, head_dim, keys, out);
-  check.require(head_dim <= 256, "decode_attention", "head_dim " + std::to_string(head_dim));
+void CudaBackend::do_decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                                      int num_heads, int num_kv_heads, int head_dim,
+                                      const PagedKeys& keys, Tensor& out) {
+  // The split-K kernels' limit, as in do_attention.
+  require(head_dim <= 256, "decode_attention", "head_dim " + std::to_string(head_dim));
   if (q.rows == 0) return;
   const auto device_table = device_ints(keys.block_table);
   const auto device_count = device_ints(keys.key_count);
@@ -560,25 +518,27 @@ void CudaBackend::decode_attention(const Tensor& q, const Tensor& k_cache, const
   split_attention(q, k_cache, v_cache, shape, out);
 }
 
-void CudaBackend::silu_mul(const Tensor& gate_up, Tensor& out) {
-  check.require(gate_up.cols == 2 * out.cols && gate_up.rows == out.rows, "silu_mul",
-                "gate_up " + ShapeCheck::dims(gate_up) + " out " + ShapeCheck::dims(out));
+void CudaBackend::do_silu_mul(const Tensor& gate_up, Tensor& out) {
   kernels::silu_mul(gate_up.data, out.data, out.rows, as_int(out.cols, "cols"), handles_->stream);
   check_last_launch("silu_mul");
 }
 
-void CudaBackend::gelu(Tensor& x) {
+void CudaBackend::do_gelu(Tensor& x) {
   kernels::gelu(x.data, x.numel(), handles_->stream);
   check_last_launch("gelu");
 }
 
-void CudaBackend::add(Tensor& acc, const Tensor& x) {
-  check.same_shape(acc, x, "add");
+void CudaBackend::do_gelu_tanh(Tensor& x) {
+  kernels::gelu_tanh(x.data, x.numel(), handles_->stream);
+  check_last_launch("gelu_tanh");
+}
+
+void CudaBackend::do_add(Tensor& acc, const Tensor& x) {
   kernels::add(acc.data, x.data, acc.numel(), handles_->stream);
   check_last_launch("add");
 }
 
-std::vector<RowMax> CudaBackend::max_rows(const Tensor& x) {
+std::vector<RowMax> CudaBackend::do_max_rows(const Tensor& x) {
   static_assert(sizeof(RowMax) == sizeof(kernels::RowMax));
   auto maxima = device_bytes(static_cast<std::size_t>(x.rows) * sizeof(RowMax));
   kernels::max_rows(x.data, static_cast<kernels::RowMax*>(maxima.get()), x.rows,
@@ -589,10 +549,9 @@ std::vector<RowMax> CudaBackend::max_rows(const Tensor& x) {
   return result;
 }
 
-std::vector<RowLogSoftmax> CudaBackend::log_softmax_rows(const Tensor& logits,
-                                                         std::span<const std::int32_t> targets) {
+std::vector<RowLogSoftmax> CudaBackend::do_log_softmax_rows(const Tensor& logits,
+                                                            std::span<const std::int32_t> targets) {
   static_assert(sizeof(RowLogSoftmax) == sizeof(kernels::RowLogSoftmax));
-  check.one_per_row(logits, targets.size(), "log_softmax_rows");
   std::vector<RowLogSoftmax> result(targets.size());
   if (result.empty()) return result;
   const auto device_targets = device_ints(targets);
@@ -606,11 +565,9 @@ std::vector<RowLogSoftmax> CudaBackend::log_softmax_rows(const Tensor& logits,
   return result;
 }
 
-void CudaBackend::mass_histogram(const Tensor& logits, std::span<const float> row_max,
-                                 float inv_temperature, std::span<const std::uint32_t> prefix,
-                                 int prefix_bits, std::span<std::uint64_t> histogram) {
-  check.sampling(logits, row_max.size(), prefix.size(), histogram.size(), sampling::kBins,
-                 prefix_bits, "mass_histogram");
+void CudaBackend::do_mass_histogram(const Tensor& logits, std::span<const float> row_max,
+                                    float inv_temperature, std::span<const std::uint32_t> prefix,
+                                    int prefix_bits, std::span<std::uint64_t> histogram) {
   if (histogram.empty()) return;
   const auto maxima = device_copy(row_max.data(), row_max.size_bytes());
   const auto prefixes = device_copy(prefix.data(), prefix.size_bytes());
@@ -624,13 +581,12 @@ void CudaBackend::mass_histogram(const Tensor& logits, std::span<const float> ro
   read_back(histogram.data(), bins.get(), histogram.size_bytes(), "read the sampling histogram");
 }
 
-std::vector<RowMax> CudaBackend::gumbel_max_rows(const Tensor& logits,
-                                                 std::span<const float> row_max,
-                                                 float inv_temperature,
-                                                 std::span<const std::uint32_t> threshold,
-                                                 std::span<const std::uint64_t> seeds,
-                                                 std::int64_t first_column) {
-  check.sampling(logits, row_max.size(), threshold.size(), seeds.size(), 1, 0, "gumbel_max_rows");
+std::vector<RowMax> CudaBackend::do_gumbel_max_rows(const Tensor& logits,
+                                                    std::span<const float> row_max,
+                                                    float inv_temperature,
+                                                    std::span<const std::uint32_t> threshold,
+                                                    std::span<const std::uint64_t> seeds,
+                                                    std::int64_t first_column) {
   std::vector<RowMax> result(seeds.size());
   if (result.empty()) return result;
   const auto maxima = device_copy(row_max.data(), row_max.size_bytes());

@@ -80,6 +80,9 @@ ModelWeights random_model_weights(const ModelConfig& config, const ModelShard& s
     weights.layers.push_back(l);
   }
   if (shard.first_stage()) weights.embedding = random.matrix(shard.vocab_count, hidden);
+  if (shard.first_stage() && rank0 && config.position_encoding == PositionEncoding::learned) {
+    weights.position_embedding = random.matrix(config.max_position_embeddings, hidden);
+  }
   if (shard.last_stage()) {
     weights.final_norm_weight = random.constant(hidden, 1.0f);
     if (layer_norm) weights.final_norm_bias = random.constant(hidden, 0.0f);

@@ -1,5 +1,6 @@
 #include "llmpi/config/model_config.hpp"
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -257,10 +258,79 @@ void read_falcon(const ConfigReader& reader, const Json& json, ModelConfig& conf
   read_rope(reader, json, config);
 }
 
+// GPT-2 as transformers' GPT2Config reads it: n_* names (or their hidden_size-style aliases),
+// n_inner null meaning 4 x n_embd, learned positions, biases everywhere, a sequential block.
+void read_gpt2(const ConfigReader& reader, ModelConfig& config) {
+  config.architecture = Architecture::gpt2;
+  config.hidden_size = reader.positive_int_or("n_embd", 0);
+  if (config.hidden_size == 0) config.hidden_size = reader.positive_int_or("hidden_size", 768);
+  config.num_layers = reader.has("n_layer") ? reader.positive_int("n_layer")
+                                            : reader.positive_int_or("num_hidden_layers", 12);
+  config.num_heads = reader.has("n_head") ? reader.positive_int("n_head")
+                                          : reader.positive_int_or("num_attention_heads", 12);
+  config.num_kv_heads = config.num_heads;
+  if (config.hidden_size % config.num_heads != 0) {
+    reader.fail("n_embd", std::to_string(config.hidden_size) +
+                              " is not divisible by the number of heads " +
+                              std::to_string(config.num_heads));
+  }
+  config.head_dim = config.hidden_size / config.num_heads;
+  config.intermediate_size = reader.positive_int_or("n_inner", 4 * config.hidden_size);
+  config.vocab_size = reader.positive_int_or("vocab_size", 50257);
+  config.max_position_embeddings = reader.has("n_positions")
+                                       ? reader.positive_int("n_positions")
+                                       : reader.positive_int_or("max_position_embeddings", 1024);
+  config.norm_eps = reader.positive_float_or("layer_norm_epsilon", 1e-5f);
+  config.norm = NormKind::layer_norm;
+  const std::string act = reader.string_or("activation_function", "gelu_new");
+  if (act == "gelu") {
+    config.mlp = MlpKind::gelu;
+  } else if (act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu_fast") {
+    config.mlp = MlpKind::gelu_tanh;  // three spellings of one tanh formula
+  } else {
+    reader.fail("activation_function",
+                "is '" + act +
+                    "'; llmpi implements 'gelu' (erf) and the tanh approximation 'gelu_new', "
+                    "'gelu_pytorch_tanh', 'gelu_fast'");
+  }
+  config.position_encoding = PositionEncoding::learned;
+  config.qkv_layout = QkvLayout::gpt2_conv1d;
+  config.parallel_attention = false;
+  config.separate_mlp_norm = true;
+  config.attention_bias = true;
+  config.output_bias = true;
+  config.mlp_bias = true;
+  config.tie_word_embeddings = reader.boolean_or("tie_word_embeddings", true);
+  config.scale_attn_weights = reader.boolean_or("scale_attn_weights", true);
+  config.scale_attn_by_inverse_layer_idx =
+      reader.boolean_or("scale_attn_by_inverse_layer_idx", false);
+  // Scores in fp32 scaled before the softmax is what every backend does already; the option
+  // only changes the order of rounding in half-precision torch.
+  (void)reader.boolean_or("reorder_and_upcast_attn", false);
+  if (reader.has("add_cross_attention") && reader.boolean_or("add_cross_attention", false)) {
+    reader.fail("add_cross_attention", "is true; llmpi runs decoder-only models");
+  }
+}
+
 }  // namespace
 
+float ModelConfig::attention_score_factor(int layer) const {
+  float factor = 1.0f;
+  if (!scale_attn_weights) factor *= std::sqrt(static_cast<float>(head_dim));
+  if (scale_attn_by_inverse_layer_idx) factor /= static_cast<float>(layer + 1);
+  return factor;
+}
+
 std::string architecture_name(Architecture architecture) {
-  return architecture == Architecture::llama ? "llama" : "falcon";
+  switch (architecture) {
+    case Architecture::llama:
+      return "llama";
+    case Architecture::falcon:
+      return "falcon";
+    case Architecture::gpt2:
+      return "gpt2";
+  }
+  return "?";
 }
 
 ModelConfig parse_model_config(const std::string& json_text, const std::string& source) {
@@ -285,15 +355,23 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
                          (architecture.empty() &&
                           (config.model_type == "falcon" || config.model_type == "RefinedWeb" ||
                            config.model_type == "RefinedWebModel"));
+  const bool is_gpt2 =
+      architecture == "GPT2LMHeadModel" || (architecture.empty() && config.model_type == "gpt2");
   if (is_llama) {
     read_llama(reader, json, config);
   } else if (is_falcon) {
     read_falcon(reader, json, config);
+  } else if (is_gpt2) {
+    read_gpt2(reader, config);
   } else {
-    throw Error(source + ": unknown architecture '" +
-                (architecture.empty() ? "model_type " + config.model_type : architecture) +
-                "'; llmpi supports LlamaForCausalLM and FalconForCausalLM (also RWForCausalLM, "
-                "model_type falcon, RefinedWeb, RefinedWebModel)");
+    const std::string what = !architecture.empty()        ? "architecture '" + architecture + "'"
+                             : !config.model_type.empty() ? "model_type '" + config.model_type + "'"
+                                                          : "model (neither 'architectures' nor "
+                                                            "'model_type' is given)";
+    throw Error(source + ": unknown " + what +
+                "; llmpi supports LlamaForCausalLM, FalconForCausalLM (also RWForCausalLM, "
+                "model_type falcon, RefinedWeb, RefinedWebModel) and GPT2LMHeadModel (model_type "
+                "gpt2)");
   }
 
   if (config.num_heads % config.num_kv_heads != 0) {

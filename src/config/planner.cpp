@@ -22,6 +22,13 @@ std::int64_t norm_size(const ModelConfig& c) {
   return std::int64_t{c.hidden_size} * (c.norm == NormKind::layer_norm ? 2 : 1);  // + bias
 }
 
+// A learned position table (GPT-2), held whole.
+std::int64_t position_parameters(const ModelConfig& c) {
+  return c.position_encoding == PositionEncoding::learned
+             ? std::int64_t{c.max_position_embeddings} * c.hidden_size
+             : 0;
+}
+
 std::int64_t intermediate_rows(const ModelConfig& c, int tp, int tp_rank) {
   const auto [begin, end] = balanced_range(c.intermediate_size, tp, tp_rank);
   return end - begin;
@@ -112,11 +119,11 @@ std::optional<ParallelLayout> smallest_on(const ModelConfig& c, const PlanSettin
 ParameterCounts count_parameters(const ModelConfig& c) {
   const LayerShard layer = layer_shard(c, 1, 0);
   ParameterCounts counts;
-  counts.embedding = std::int64_t{c.vocab_size} * c.hidden_size;
+  counts.embedding = std::int64_t{c.vocab_size} * c.hidden_size + position_parameters(c);
   counts.attention = layer.attention * c.num_layers;
   counts.mlp = layer.mlp * c.num_layers;
   counts.norms = layer.norms * c.num_layers + norm_size(c);
-  counts.lm_head = c.tie_word_embeddings ? 0 : counts.embedding;
+  counts.lm_head = c.tie_word_embeddings ? 0 : std::int64_t{c.vocab_size} * c.hidden_size;
   return counts;
 }
 
@@ -136,6 +143,7 @@ RankMemory rank_memory(const ModelConfig& c, const PlanSettings& s, const Parall
   std::int64_t parameters = layers * layer_shard(c, layout.tp, tp_rank).total();
   const std::int64_t vocab_slice = vocab_rows(c, layout.tp, tp_rank) * c.hidden_size;
   if (first) parameters += vocab_slice;
+  if (first && tp_rank == 0) parameters += position_parameters(c);  // see ModelWeights
   if (last) {
     parameters += norm_size(c);
     // A tied head shares the embedding's memory only where both sit on the same stage.

@@ -208,6 +208,20 @@ std::string qkv_layout_name(QkvLayout layout) {
       return "Falcon multi-query query_key_value";
     case QkvLayout::falcon_interleaved:
       return "Falcon interleaved query_key_value";
+    case QkvLayout::gpt2_conv1d:
+      return "GPT-2 c_attn (Conv1D)";
+  }
+  return "?";
+}
+
+std::string mlp_name(MlpKind mlp) {
+  switch (mlp) {
+    case MlpKind::swiglu:
+      return "SwiGLU";
+    case MlpKind::gelu:
+      return "GELU (erf)";
+    case MlpKind::gelu_tanh:
+      return "GELU (tanh approximation)";
   }
   return "?";
 }
@@ -238,6 +252,10 @@ void check_checkpoint_matches(const Preset& preset, const ModelConfig& checkpoin
   compare.same("output bias", pinned.output_bias, checkpoint.output_bias);
   compare.same("MLP bias", pinned.mlp_bias, checkpoint.mlp_bias);
   compare.same("tie_word_embeddings", pinned.tie_word_embeddings, checkpoint.tie_word_embeddings);
+  compare.same("the MLP activation", mlp_name(pinned.mlp), mlp_name(checkpoint.mlp));
+  compare.same("scale_attn_weights", pinned.scale_attn_weights, checkpoint.scale_attn_weights);
+  compare.same("scale_attn_by_inverse_layer_idx", pinned.scale_attn_by_inverse_layer_idx,
+               checkpoint.scale_attn_by_inverse_layer_idx);
 }
 
 ParallelLayout layout_for_world(const Preset& preset, int world_size) {

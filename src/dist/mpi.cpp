@@ -1,5 +1,6 @@
 #include "llmpi/dist/mpi.hpp"
 
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -120,8 +121,16 @@ OwnedComm& OwnedComm::operator=(OwnedComm&& other) noexcept {
 }
 
 namespace {
+// MPI moves host memory (llmpi does not assume a CUDA-aware MPI) as MPI_FLOAT.
 int count_of(const Tensor& t) {
-  if (t.dtype != DType::f32) throw Error("MPI communicator: expects fp32 host tensors");
+  if (t.location != MemoryLocation::host) {
+    throw Error("MPI communicator: expects host tensors, got a " +
+                std::string(memory_location_name(t.location)) +
+                " tensor (device tensors go through NCCL)");
+  }
+  if (t.dtype != DType::f32) {
+    throw Error("MPI communicator: expects fp32 tensors, got " + std::string(dtype_name(t.dtype)));
+  }
   return static_cast<int>(t.numel());
 }
 }  // namespace

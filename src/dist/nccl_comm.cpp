@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <exception>
+#include <string>
 #include <thread>
 
 #include "llmpi/core/error.hpp"
@@ -103,7 +104,15 @@ class NcclComm final : public Comm {
 
  private:
   std::size_t count(const Tensor& t) const {
-    if (t.dtype != DType::bf16) throw Error(what_ + ": NCCL communicator expects bf16 tensors");
+    // NCCL reads device memory, and is told the elements are ncclBfloat16.
+    if (t.location != MemoryLocation::device) {
+      throw Error(what_ + ": NCCL communicator expects device tensors, got a " +
+                  std::string(memory_location_name(t.location)) + " tensor");
+    }
+    if (t.dtype != DType::bf16) {
+      throw Error(what_ + ": NCCL communicator expects bf16 tensors, got " +
+                  std::string(dtype_name(t.dtype)));
+    }
     return static_cast<std::size_t>(t.numel());
   }
 

@@ -1,7 +1,9 @@
 #include "llmpi/model/model_weights.hpp"
 
 #include <algorithm>
+#include <array>
 #include <string>
+#include <utility>
 
 #include "llmpi/core/error.hpp"
 
@@ -36,6 +38,11 @@ class ShardReader {
     return cols == 0 ? backend_.upload(values, 1, count)
                      : backend_.upload(values, count / cols, cols);
   }
+  // Columns [first, first + count) of a [rows, cols] matrix, on the host.
+  std::vector<float> columns_of(const std::string& name, std::int64_t rows, std::int64_t cols,
+                                std::int64_t first, std::int64_t count) {
+    return checkpoint_.read_columns(name, Shape{rows, cols}, first, count);
+  }
   // Columns [first, first + count) of a [rows, cols] matrix: a row-parallel weight.
   Tensor columns(const std::string& name, std::int64_t rows, std::int64_t cols, std::int64_t first,
                  std::int64_t count) {
@@ -59,6 +66,85 @@ class ShardReader {
 
 void append(std::vector<float>& to, const std::vector<float>& from) {
   to.insert(to.end(), from.begin(), from.end());
+}
+
+// A row-major [rows, cols] block as [cols, rows]: a Conv1D weight (in x out) as the Linear
+// layout (out x in) every backend multiplies by.
+std::vector<float> transposed(const std::vector<float>& values, std::int64_t rows,
+                              std::int64_t cols) {
+  std::vector<float> out(values.size());
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t c = 0; c < cols; ++c) {
+      out[static_cast<std::size_t>(c * rows + r)] = values[static_cast<std::size_t>(r * cols + c)];
+    }
+  }
+  return out;
+}
+
+// The names under which a GPT-2 checkpoint stores its tensors: transformers' GPT2LMHeadModel
+// writes "transformer.h.0...", the original OpenAI uploads "h.0..." with no prefix.
+std::string gpt2_prefix(const Checkpoint& checkpoint) {
+  return checkpoint.contains("transformer.wte.weight") ? "transformer." : "";
+}
+
+void load_gpt2_layer(ShardReader& reader, const std::string& prefix, int index,
+                     LayerWeights& layer) {
+  const ModelConfig& c = reader.config();
+  const ModelShard& s = reader.shard();
+  const std::string p = prefix + "h." + std::to_string(index) + ".";
+  const std::int64_t hidden = c.hidden_size;
+  const std::int64_t hd = c.head_dim;
+  layer.attention_norm_weight = reader.vector(p + "ln_1.weight", hidden);
+  layer.attention_norm_bias = reader.vector(p + "ln_1.bias", hidden);
+  layer.mlp_norm_weight = reader.vector(p + "ln_2.weight", hidden);
+  layer.mlp_norm_bias = reader.vector(p + "ln_2.bias", hidden);
+
+  // c_attn's output columns are [q | k | v], each hidden wide: this rank's heads of each third.
+  const std::int64_t q_first = s.heads.q_begin * hd;
+  const std::int64_t q_count = s.heads.q_count * hd;
+  const std::int64_t kv_first = s.heads.kv_begin * hd;
+  const std::int64_t kv_count = s.heads.kv_count * hd;
+  const std::string attn = p + "attn.c_attn";
+  std::vector<float> weight;
+  std::vector<float> bias;
+  const std::array<std::pair<std::int64_t, std::int64_t>, 3> thirds{
+      {{q_first, q_count}, {hidden + kv_first, kv_count}, {2 * hidden + kv_first, kv_count}}};
+  for (const auto& [first, count] : thirds) {
+    append(weight, transposed(reader.columns_of(attn + ".weight", hidden, 3 * hidden, first, count),
+                              hidden, count));
+    append(bias, reader.rows(attn + ".bias", 3 * hidden, 0, first, count));
+  }
+  // GPT-2's score scaling options become a factor on q, so every backend's attention applies
+  // its usual 1/sqrt(head_dim) and nothing else.
+  const float factor = c.attention_score_factor(index);
+  if (factor != 1.0f) {
+    for (std::int64_t i = 0; i < q_count * hidden; ++i)
+      weight[static_cast<std::size_t>(i)] *= factor;
+    for (std::int64_t i = 0; i < q_count; ++i) bias[static_cast<std::size_t>(i)] *= factor;
+  }
+  layer.qkv_weight = reader.upload(weight, hidden);
+  layer.qkv_bias = reader.upload(bias, 0);
+  // Row-parallel projections: this rank's input rows of the Conv1D, transposed.
+  layer.output_weight = reader.upload(
+      transposed(reader.rows(p + "attn.c_proj.weight", hidden, hidden, q_first, q_count), q_count,
+                 hidden),
+      q_count);
+  layer.output_bias = reader.row_parallel_bias(true, p + "attn.c_proj.bias", hidden);
+
+  const std::int64_t inter = c.intermediate_size;
+  layer.up_weight =
+      reader.upload(transposed(reader.columns_of(p + "mlp.c_fc.weight", hidden, inter,
+                                                 s.intermediate_begin, s.intermediate_count),
+                               hidden, s.intermediate_count),
+                    hidden);
+  layer.up_bias = reader.upload(
+      reader.rows(p + "mlp.c_fc.bias", inter, 0, s.intermediate_begin, s.intermediate_count), 0);
+  layer.down_weight =
+      reader.upload(transposed(reader.rows(p + "mlp.c_proj.weight", inter, hidden,
+                                           s.intermediate_begin, s.intermediate_count),
+                               s.intermediate_count, hidden),
+                    s.intermediate_count);
+  layer.down_bias = reader.row_parallel_bias(true, p + "mlp.c_proj.bias", hidden);
 }
 
 void load_llama_layer(ShardReader& reader, int index, LayerWeights& layer) {
@@ -188,6 +274,7 @@ std::vector<int> falcon_qkv_block_order(const ModelConfig& c) {
       break;
     case QkvLayout::falcon_multi_query:
     case QkvLayout::separate:
+    case QkvLayout::gpt2_conv1d:
       for (int i = 0; i < heads + 2 * kv_heads; ++i) place(i, i);
       break;
   }
@@ -198,30 +285,56 @@ ModelWeights load_model_weights(const ModelConfig& c, const Checkpoint& checkpoi
                                 Backend& backend, const ModelShard& shard) {
   ShardReader reader(c, checkpoint, backend, shard);
   ModelWeights weights;
-  const bool llama = c.architecture == Architecture::llama;
   const std::int64_t hidden = c.hidden_size;
-  const std::string embedding_name =
-      llama ? "model.embed_tokens.weight" : "transformer.word_embeddings.weight";
+  const std::string gpt2 = c.architecture == Architecture::gpt2 ? gpt2_prefix(checkpoint) : "";
+  std::string embedding_name;
+  switch (c.architecture) {
+    case Architecture::llama:
+      embedding_name = "model.embed_tokens.weight";
+      break;
+    case Architecture::falcon:
+      embedding_name = "transformer.word_embeddings.weight";
+      break;
+    case Architecture::gpt2:
+      embedding_name = gpt2 + "wte.weight";
+      break;
+  }
   auto vocab_rows = [&](const std::string& name) {
     return reader.upload(
         reader.rows(name, c.vocab_size, hidden, shard.vocab_begin, shard.vocab_count), hidden);
   };
   if (shard.first_stage()) weights.embedding = vocab_rows(embedding_name);
+  // Added once, before the embedding's all-reduce, so only TP rank 0 holds it.
+  if (shard.first_stage() && shard.tp_rank == 0 &&
+      c.position_encoding == PositionEncoding::learned) {
+    weights.position_embedding =
+        reader.upload(reader.rows(gpt2 + "wpe.weight", c.max_position_embeddings, hidden, 0,
+                                  c.max_position_embeddings),
+                      hidden);
+  }
   for (int i = shard.layer_begin; i < shard.layer_end; ++i) {
     LayerWeights layer;
-    if (llama) {
-      load_llama_layer(reader, i, layer);
-    } else {
-      load_falcon_layer(reader, i, layer);
+    switch (c.architecture) {
+      case Architecture::llama:
+        load_llama_layer(reader, i, layer);
+        break;
+      case Architecture::falcon:
+        load_falcon_layer(reader, i, layer);
+        break;
+      case Architecture::gpt2:
+        load_gpt2_layer(reader, gpt2, i, layer);
+        break;
     }
     weights.layers.push_back(std::move(layer));
   }
   if (shard.last_stage()) {
-    if (llama) {
+    if (c.architecture == Architecture::llama) {
       weights.final_norm_weight = reader.vector("model.norm.weight", hidden);
     } else {
-      weights.final_norm_weight = reader.vector("transformer.ln_f.weight", hidden);
-      weights.final_norm_bias = reader.vector("transformer.ln_f.bias", hidden);
+      const std::string final_norm =
+          c.architecture == Architecture::gpt2 ? gpt2 + "ln_f" : std::string("transformer.ln_f");
+      weights.final_norm_weight = reader.vector(final_norm + ".weight", hidden);
+      weights.final_norm_bias = reader.vector(final_norm + ".bias", hidden);
     }
     // Tied: transformers ignores a stored lm_head.weight and uses the embedding.
     if (!c.tie_word_embeddings) {

@@ -109,8 +109,10 @@ Tensor Transformer::attention(const Tensor& normed, const LayerWeights& layer, i
   Tensor q = backend_.allocate(tokens, q_size);
   Tensor& pool_keys = cache.keys(local_layer);
   Tensor& pool_values = cache.values(local_layer);
-  backend_.qkv_into_cache(qkv, config_.head_dim, step.positions, config_.rope_theta,
-                          step.cache_rows, q, pool_keys, pool_values);
+  const float theta =
+      config_.position_encoding == PositionEncoding::rotary ? config_.rope_theta : 0.0f;
+  backend_.qkv_into_cache(qkv, config_.head_dim, step.positions, theta, step.cache_rows, q,
+                          pool_keys, pool_values);
   Tensor context = backend_.allocate(tokens, q_size);
   if (step.batched) {
     const PagedKeys paged{step.block_table, step.blocks_per_row, cache.block_tokens(),
@@ -150,7 +152,11 @@ Tensor Transformer::mlp(const Tensor& normed, const LayerWeights& layer) {
   } else {
     hidden = backend_.allocate(tokens, inter);
     backend_.linear(normed, layer.up_weight, layer.up_bias, hidden);
-    backend_.gelu(hidden);
+    if (config_.mlp == MlpKind::gelu_tanh) {
+      backend_.gelu_tanh(hidden);
+    } else {
+      backend_.gelu(hidden);
+    }
   }
   Tensor out = backend_.allocate(tokens, config_.hidden_size);
   backend_.linear(hidden, layer.down_weight, layer.down_bias, out);
@@ -196,6 +202,7 @@ Tensor Transformer::forward(std::span<const std::int32_t> tokens, KvCache& cache
   }
   // The whole prompt is checked and its blocks taken before any chunk runs.
   check_tokens(tokens);
+  check_positions(cache.length(sequence) + count, sequence);
   hold(cache, cache.length(sequence) + count, sequence, "forward");
   const std::int64_t chunk = step_tokens_ > 0 ? step_tokens_ : count;
   if (count <= chunk) return forward_chunk(tokens, cache, which, sequence);
@@ -261,6 +268,7 @@ Tensor Transformer::decode(std::span<const std::int32_t> tokens, std::span<const
     }
     seen[static_cast<std::size_t>(sequence)] = true;
     const std::int64_t position = cache.length(sequence);
+    check_positions(position + 1, sequence);
     hold(cache, position + 1, sequence, "decode");
     step.positions.push_back(static_cast<std::int32_t>(position));
     step.cache_rows.push_back(static_cast<std::int32_t>(cache.row(sequence, position)));
@@ -288,6 +296,17 @@ Tensor Transformer::decode(std::span<const std::int32_t> tokens, std::span<const
   return logits;
 }
 
+void Transformer::check_positions(std::int64_t length, int sequence) const {
+  // Learned positions stop at the table's end; rotary ones would go on, less well.
+  if (config_.position_encoding == PositionEncoding::learned &&
+      length > config_.max_position_embeddings) {
+    throw Error("sequence " + std::to_string(sequence) + " would reach " + std::to_string(length) +
+                " tokens, past the " + std::to_string(config_.max_position_embeddings) +
+                " learned positions of the model (max_position_embeddings in " + config_.source +
+                ")");
+  }
+}
+
 void Transformer::check_tokens(std::span<const std::int32_t> tokens) const {
   for (const std::int32_t id : tokens) {
     if (id < 0 || id >= config_.vocab_size) {
@@ -304,6 +323,11 @@ Tensor Transformer::run_layers(std::span<const std::int32_t> tokens, const Step&
   if (shard_.first_stage()) {
     x = backend_.allocate(count, config_.hidden_size);
     backend_.embedding(tokens, weights_.embedding, shard_.vocab_begin, x);
+    if (!weights_.position_embedding.empty()) {
+      Tensor positions = backend_.allocate(count, config_.hidden_size);
+      backend_.embedding(step.positions, weights_.position_embedding, 0, positions);
+      backend_.add(x, positions);
+    }
     tp_sum(x);  // each rank contributed the rows of its vocabulary slice
   } else {
     x = receive_activations(count);
@@ -440,6 +464,7 @@ double Transformer::continuation_log_likelihood(std::span<const std::int32_t> co
   const auto count = static_cast<std::int64_t>(tokens.size());
   check_tokens(tokens);
   check_tokens(continuation.last(1));
+  check_positions(count, 0);
   KvCache cache(backend_, config_, shard_, count);
   // Rows context.size() - 1 onwards predict the continuation's tokens. Chunk by chunk (one
   // step's tokens at most), so only one chunk's logits exist at a time.

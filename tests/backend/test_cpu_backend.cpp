@@ -144,3 +144,59 @@ TEST_CASE("CPU batched decode attention reads each row's keys through its block 
                                              PagedKeys{block_table, 3, kBlock, too_many}, out),
                     Catch::Contains("25 keys in 3 blocks of 8"));
 }
+
+TEST_CASE("Backend's ops refuse another backend's tensors and say what they expected",
+          "[backend]") {
+  CpuBackend backend(1);
+  Tensor acc = backend.allocate(2, 4);
+  // What a CUDA backend's tensor says of itself; a view keeps it.
+  Tensor device = backend.allocate(2, 4);
+  device.location = MemoryLocation::device;
+  device.dtype = DType::bf16;
+  CHECK(device.row_range(1, 1).location == MemoryLocation::device);
+  CHECK_THROWS_WITH(backend.add(acc, device),
+                    Catch::Contains("cpu backend add: x [2, 4] is a device BF16 tensor") &&
+                        Catch::Contains("this backend's are host F32"));
+  CHECK_THROWS_WITH(backend.download(device.row_range(0, 1)),
+                    Catch::Contains("download: tensor [1, 4] is a device BF16 tensor"));
+  CHECK_THROWS_WITH(backend.gelu(device), Catch::Contains("gelu"));
+  // A missing (empty) tensor where one is required.
+  Tensor weight = backend.allocate(1, 4);
+  CHECK_THROWS_WITH(backend.layer_norm(acc, weight, Tensor{}, 1e-5f, acc),
+                    Catch::Contains("layer_norm: bias [0, 0] is an empty tensor"));
+}
+
+TEST_CASE("split_qkv and qkv_into_cache need keys and values of one width", "[backend]") {
+  CpuBackend backend(1);
+  std::vector<float> values(2 * 10);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i);
+  const Tensor fused = backend.upload(values, 2, 10);
+  Tensor q = backend.allocate(2, 4);
+  Tensor k = backend.allocate(2, 4);
+  Tensor narrow_v = backend.allocate(2, 2);
+  CHECK_THROWS_WITH(
+      backend.split_qkv(fused, q, k, narrow_v),
+      Catch::Contains("cpu backend split_qkv: fused [2, 10] into [2, 4][2, 4][2, 2]"));
+  Tensor wide_q = backend.allocate(2, 6);
+  Tensor narrow_k = backend.allocate(2, 2);
+  backend.split_qkv(fused, wide_q, narrow_k, narrow_v);
+  CHECK(backend.download(narrow_k) == std::vector<float>{6, 7, 16, 17});
+  CHECK(backend.download(narrow_v) == std::vector<float>{8, 9, 18, 19});
+
+  // The caches: a row outside them is refused before anything is written.
+  Tensor k_cache = backend.allocate(4, 2);
+  Tensor v_cache = backend.allocate(4, 2);
+  const std::vector<std::int32_t> positions = {0, 1};
+  const std::vector<std::int32_t> outside = {1, 4};
+  CHECK_THROWS_WITH(
+      backend.qkv_into_cache(fused, 2, positions, 10000.0f, outside, wide_q, k_cache, v_cache),
+      Catch::Contains("qkv_into_cache: cache row 4 outside [4, 2]"));
+  CHECK(backend.download(k_cache) == std::vector<float>(8, 0.0f));
+  Tensor short_v_cache = backend.allocate(3, 2);
+  const std::vector<std::int32_t> rows = {1, 2};
+  CHECK_THROWS_WITH(
+      backend.qkv_into_cache(fused, 2, positions, 10000.0f, rows, wide_q, k_cache, short_v_cache),
+      Catch::Contains("qkv_into_cache"));
+  backend.qkv_into_cache(fused, 2, positions, 0.0f, rows, wide_q, k_cache, v_cache);
+  CHECK(backend.download(v_cache) == std::vector<float>{0, 0, 8, 9, 18, 19, 0, 0});
+}

@@ -192,16 +192,20 @@ TEST_CASE("the fused q/k/v split, rotary and cache write matches the CPU's three
         positions.push_back(static_cast<std::int32_t>(4000 + 3 * t));
         rows.push_back(static_cast<std::int32_t>((77 * t + 5) % 128));
       }
-      for (const int part : {0, 1, 2}) {
-        const char* names[] = {"qkv_into_cache q", "qkv_into_cache keys", "qkv_into_cache values"};
-        compare(label(s, names[part], tokens), {fused, cache},
-                [&](Backend& b, const std::vector<Tensor>& in) {
-                  Tensor q = output(b, tokens, q_cols);
-                  Tensor keys = copy_of(b, in[1]);
-                  Tensor values = copy_of(b, in[1]);
-                  b.qkv_into_cache(in[0], s.head_dim, positions, s.theta, rows, q, keys, values);
-                  return part == 0 ? q : part == 1 ? keys : values;
-                });
+      // theta 0: learned positions (GPT-2), a split and a cache write with no rotation.
+      for (const float theta : {s.theta, 0.0f}) {
+        for (const int part : {0, 1, 2}) {
+          const char* names[] = {"qkv_into_cache q", "qkv_into_cache keys",
+                                 "qkv_into_cache values"};
+          compare(label(s, names[part], tokens) + (theta == 0.0f ? " unrotated" : ""),
+                  {fused, cache}, [&](Backend& b, const std::vector<Tensor>& in) {
+                    Tensor q = output(b, tokens, q_cols);
+                    Tensor keys = copy_of(b, in[1]);
+                    Tensor values = copy_of(b, in[1]);
+                    b.qkv_into_cache(in[0], s.head_dim, positions, theta, rows, q, keys, values);
+                    return part == 0 ? q : part == 1 ? keys : values;
+                  });
+        }
       }
     }
   }
@@ -294,6 +298,12 @@ TEST_CASE("activations, residual add, split and embedding match the CPU", "[gpu]
             [&](Backend& b, const std::vector<Tensor>& in) {
               Tensor y = copy_of(b, in[0]);
               b.gelu(y);
+              return y;
+            });
+    compare("gelu_tanh width=4096" + t, {random_matrix(tokens, 4096, 2.0f, 15)},
+            [&](Backend& b, const std::vector<Tensor>& in) {
+              Tensor y = copy_of(b, in[0]);
+              b.gelu_tanh(y);
               return y;
             });
     compare("add hidden=8192" + t,

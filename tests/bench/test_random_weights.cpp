@@ -34,6 +34,7 @@ TEST_CASE("random weights have the loaded weights' shapes", "[bench]") {
             load_model_weights(config, Checkpoint(fixture.dir), backend, shard);
         const ModelWeights random = random_model_weights(config, shard, backend, 1);
         same_shape(random.embedding, loaded.embedding, "embedding");
+        same_shape(random.position_embedding, loaded.position_embedding, "position embedding");
         same_shape(random.lm_head, loaded.lm_head, "lm_head");
         same_shape(random.final_norm_weight, loaded.final_norm_weight, "final norm");
         same_shape(random.final_norm_bias, loaded.final_norm_bias, "final norm bias");

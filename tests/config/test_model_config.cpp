@@ -105,6 +105,66 @@ TEST_CASE("Falcon sequential block with biases (no multi-query)", "[config]") {
   CHECK(c.mlp_bias);
 }
 
+TEST_CASE("GPT-2 config: n_* names, transformers' defaults, attention options", "[config]") {
+  const ModelConfig c = parse_model_config(R"({"architectures": ["GPT2LMHeadModel"],
+    "model_type": "gpt2", "n_embd": 64, "n_head": 4, "n_layer": 3, "n_inner": null,
+    "n_positions": 128, "vocab_size": 256, "activation_function": "gelu",
+    "scale_attn_by_inverse_layer_idx": true})",
+                                           "m/config.json");
+  CHECK(c.architecture == Architecture::gpt2);
+  CHECK(c.hidden_size == 64);
+  CHECK(c.num_heads == 4);
+  CHECK(c.num_kv_heads == 4);
+  CHECK(c.head_dim == 16);
+  CHECK(c.intermediate_size == 256);  // n_inner null: 4 x n_embd
+  CHECK(c.max_position_embeddings == 128);
+  CHECK(c.position_encoding == PositionEncoding::learned);
+  CHECK(c.qkv_layout == QkvLayout::gpt2_conv1d);
+  CHECK(c.norm == NormKind::layer_norm);
+  CHECK(c.mlp == MlpKind::gelu);
+  CHECK_FALSE(c.parallel_attention);
+  CHECK(c.separate_mlp_norm);
+  CHECK(c.attention_bias);
+  CHECK(c.output_bias);
+  CHECK(c.mlp_bias);
+  CHECK(c.tie_word_embeddings);  // GPT2Config's default
+  CHECK(c.attention_score_factor(0) == 1.0f);
+  CHECK(c.attention_score_factor(2) == Approx(1.0f / 3.0f));
+
+  const ModelConfig defaults =
+      parse_model_config(R"({"model_type": "gpt2", "scale_attn_weights": false})", "d/config.json");
+  CHECK(defaults.hidden_size == 768);
+  CHECK(defaults.num_layers == 12);
+  CHECK(defaults.vocab_size == 50257);
+  CHECK(defaults.max_position_embeddings == 1024);
+  CHECK(defaults.mlp == MlpKind::gelu_tanh);                  // gelu_new
+  CHECK(defaults.attention_score_factor(5) == Approx(8.0f));  // sqrt(64): no 1/sqrt(d) scaling
+
+  const ModelConfig aliases = parse_model_config(R"({"model_type": "gpt2", "hidden_size": 32,
+    "num_attention_heads": 2, "num_hidden_layers": 1, "max_position_embeddings": 16,
+    "activation_function": "gelu_pytorch_tanh"})",
+                                                 "a/config.json");
+  CHECK(aliases.hidden_size == 32);
+  CHECK(aliases.num_heads == 2);
+  CHECK(aliases.max_position_embeddings == 16);
+  CHECK(aliases.mlp == MlpKind::gelu_tanh);
+}
+
+TEST_CASE("GPT-2 configs llmpi cannot run are refused by key", "[config][bad-input]") {
+  CHECK_THROWS_WITH(parse_model_config(R"({"model_type": "gpt2", "activation_function": "relu"})",
+                                       "m/config.json"),
+                    Contains("m/config.json") && Contains("activation_function") &&
+                        Contains("'relu'") && Contains("gelu_new"));
+  CHECK_THROWS_WITH(
+      parse_model_config(R"({"model_type": "gpt2", "n_embd": 100, "n_head": 3})", "m/config.json"),
+      Contains("'n_embd'") && Contains("not divisible"));
+  CHECK_THROWS_WITH(
+      parse_model_config(R"({"model_type": "gpt2", "add_cross_attention": true})", "m/config.json"),
+      Contains("add_cross_attention") && Contains("decoder-only"));
+  CHECK_THROWS_WITH(parse_model_config(R"({"model_type": "gpt_neox"})", "m/config.json"),
+                    Contains("unknown model_type 'gpt_neox'") && Contains("GPT2LMHeadModel"));
+}
+
 TEST_CASE("config.json errors name the file and the key", "[config][bad-input]") {
   CHECK_THROWS_WITH(parse_model_config("{not json", "m/config.json"),
                     Contains("m/config.json") && Contains("not valid JSON"));

@@ -43,6 +43,9 @@ std::size_t expected_bytes(const ModelConfig& c, const ModelShard& s, std::size_
   std::int64_t total = layer * s.layer_count();
   const std::int64_t vocab_slice = s.vocab_count * h;
   if (s.first_stage()) total += vocab_slice;
+  if (s.first_stage() && rank0 && c.position_encoding == PositionEncoding::learned) {
+    total += std::int64_t{c.max_position_embeddings} * h;  // whole, on TP rank 0
+  }
   if (s.last_stage()) {
     total += norm;
     if (!c.tie_word_embeddings || !s.first_stage()) total += vocab_slice;

@@ -184,3 +184,24 @@ TEST_CASE("prompts longer than one step are prefilled in chunks with the same re
     }
   }
 }
+
+TEST_CASE("a model with learned positions refuses to run past its last position",
+          "[model][bad-input]") {
+  const ReferenceFixture fixture = load_reference_fixture("gpt2_unscaled_bf16_sharded");
+  CpuBackend backend;
+  Transformer model = load_reference_model(fixture, backend);
+  const int positions = model.config().max_position_embeddings;  // 64
+  KvCache cache(backend, model.config(), positions + 1);
+  const std::vector<std::int32_t> too_long(static_cast<std::size_t>(positions + 1), 5);
+  CHECK_THROWS_WITH(model.forward(too_long, cache, LogitsFor::last_token),
+                    Catch::Matchers::Contains("65 tokens") &&
+                        Catch::Matchers::Contains("64 learned positions") &&
+                        Catch::Matchers::Contains("max_position_embeddings"));
+  // Up to the last position it runs, and one decode step more is refused.
+  const std::vector<std::int32_t> full(static_cast<std::size_t>(positions), 5);
+  model.forward(full, cache, LogitsFor::last_token);
+  const std::vector<std::int32_t> next{7};
+  const std::vector<int> sequences{0};
+  CHECK_THROWS_WITH(model.decode(next, sequences, cache),
+                    Catch::Matchers::Contains("learned positions"));
+}

@@ -34,42 +34,47 @@ class WatchingBackend : public CpuBackend {
   }
   void forget_repeated(std::uint64_t cache_id) override { forgotten.insert(cache_id); }
 
-  void embedding(std::span<const std::int32_t> ids, const Tensor& table, std::int64_t first_id,
-                 Tensor& out) override {
+  int steps = 0;
+  int undeclared = 0;
+  std::set<std::uint64_t> cache_ids;
+  std::set<std::uint64_t> forgotten;
+
+ protected:
+  // The implementations, past Backend's checks: what a backend itself receives.
+  void do_embedding(std::span<const std::int32_t> ids, const Tensor& table, std::int64_t first_id,
+                    Tensor& out) override {
     expect_declared(ids);
-    CpuBackend::embedding(ids, table, first_id, out);
+    CpuBackend::do_embedding(ids, table, first_id, out);
   }
-  void qkv_into_cache(const Tensor& fused, int head_dim, std::span<const std::int32_t> positions,
-                      float theta, std::span<const std::int32_t> cache_rows, Tensor& q,
-                      Tensor& k_cache, Tensor& v_cache) override {
+  void do_qkv_into_cache(const Tensor& fused, int head_dim, std::span<const std::int32_t> positions,
+                         float theta, std::span<const std::int32_t> cache_rows, Tensor& q,
+                         Tensor& k_cache, Tensor& v_cache) override {
     expect_declared(positions);
     expect_declared(cache_rows);
-    CpuBackend::qkv_into_cache(fused, head_dim, positions, theta, cache_rows, q, k_cache, v_cache);
+    CpuBackend::do_qkv_into_cache(fused, head_dim, positions, theta, cache_rows, q, k_cache,
+                                  v_cache);
   }
-  void rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
-              float theta) override {
+  void do_rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
+                 float theta) override {
     expect_declared(positions);
-    CpuBackend::rotary(x, head_dim, positions, theta);
+    CpuBackend::do_rotary(x, head_dim, positions, theta);
   }
-  void scatter_rows(const Tensor& src, Tensor& dst, std::span<const std::int32_t> rows) override {
+  void do_scatter_rows(const Tensor& src, Tensor& dst,
+                       std::span<const std::int32_t> rows) override {
     expect_declared(rows);
-    CpuBackend::scatter_rows(src, dst, rows);
+    CpuBackend::do_scatter_rows(src, dst, rows);
   }
-  void decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-                        int num_heads, int num_kv_heads, int head_dim, const PagedKeys& keys,
-                        Tensor& out) override {
+  void do_decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                           int num_heads, int num_kv_heads, int head_dim, const PagedKeys& keys,
+                           Tensor& out) override {
     expect_declared(keys.block_table);
     expect_declared(keys.key_count);
     if (!declared_.empty()) {
       CHECK(*std::ranges::max_element(keys.key_count) <= shape_.max_keys);
     }
-    CpuBackend::decode_attention(q, k_cache, v_cache, num_heads, num_kv_heads, head_dim, keys, out);
+    CpuBackend::do_decode_attention(q, k_cache, v_cache, num_heads, num_kv_heads, head_dim, keys,
+                                    out);
   }
-
-  int steps = 0;
-  int undeclared = 0;
-  std::set<std::uint64_t> cache_ids;
-  std::set<std::uint64_t> forgotten;
 
  private:
   void expect_declared(std::span<const std::int32_t> values) {

@@ -38,11 +38,11 @@ std::vector<BadCheckpoint> bad_checkpoints() {
        {"missing", "config.json"},
        [](const fs::path& dir) { fs::remove(dir / "config.json"); }},
       {"unknown_architecture",
-       {"config.json", "unknown architecture 'GPT2LMHeadModel'", "LlamaForCausalLM"},
+       {"config.json", "unknown architecture 'GPTNeoXForCausalLM'", "GPT2LMHeadModel"},
        [](const fs::path& dir) {
          edit_config(dir, [](nlohmann::json& c) {
-           c["architectures"] = {"GPT2LMHeadModel"};
-           c["model_type"] = "gpt2";
+           c["architectures"] = {"GPTNeoXForCausalLM"};
+           c["model_type"] = "gpt_neox";
          });
        }},
       {"alibi_refused",

@@ -35,8 +35,10 @@ std::vector<GenerationRequest> greedy_requests_twice(const ReferenceFixture& fix
 }
 
 std::vector<std::string> reference_fixture_names() {
-  return {"llama_gqa_f32", "llama_tied_f16", "falcon_mqa_f16", "falcon_gqa_bf16_sharded",
-          "falcon_seq_bias_f32"};
+  return {"llama_gqa_f32",           "llama_tied_f16",
+          "falcon_mqa_f16",          "falcon_gqa_bf16_sharded",
+          "falcon_seq_bias_f32",     "gpt2_tied_f32",
+          "gpt2_untied_inverse_f16", "gpt2_unscaled_bf16_sharded"};
 }
 
 ReferenceFixture load_reference_fixture(const std::string& name) {

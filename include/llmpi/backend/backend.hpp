@@ -3,6 +3,7 @@
 #include <compare>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <span>
 #include <string>
 #include <vector>
@@ -48,12 +49,20 @@ struct PagedKeys {
 // Memory and the operations the model is written against. The model code exists once; each
 // backend (cpu: fp32 reference, cuda: bf16 storage with fp32 accumulation) implements these.
 // Shapes follow Hugging Face: a Linear weight is [out_features, in_features].
+//
+// The public ops check their arguments here, once for every backend: shapes, index ranges, and
+// that each tensor is this backend's (its location and dtype). A mismatch is a bug in the
+// caller and throws an Error naming the backend, the op and the shapes. They then call the
+// protected do_<op>, which a backend implements on arguments known to be valid; it checks only
+// what is its own (a kernel's limits).
 class Backend {
  public:
   virtual ~Backend() = default;
 
   virtual std::string name() const = 0;
   virtual DType storage_dtype() const = 0;
+  // Where the tensors this backend allocates live, and where its ops expect their inputs.
+  virtual MemoryLocation memory_location() const = 0;
   // Memory this rank may plan with: the device's, or for the CPU backend the machine's RAM
   // (which the ranks on the machine share).
   virtual std::int64_t memory_bytes() const = 0;
@@ -79,104 +88,159 @@ class Backend {
   virtual bool records_repeated() const { return false; }
   virtual void set_records_repeated(bool on) { (void)on; }
 
-  virtual Tensor allocate(std::int64_t rows, std::int64_t cols) = 0;
-  virtual Tensor upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) = 0;
-  virtual std::vector<float> download(const Tensor& tensor) = 0;
+  Tensor allocate(std::int64_t rows, std::int64_t cols);
+  Tensor upload(std::span<const float> host, std::int64_t rows, std::int64_t cols);
+  std::vector<float> download(const Tensor& tensor);
   // dst rows [first_row, first_row + src.rows) = src; same column count.
-  virtual void copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) = 0;
+  void copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row);
   // dst row rows[i] = src row i (each sequence's new key and value into its cache rows).
-  virtual void scatter_rows(const Tensor& src, Tensor& dst, std::span<const std::int32_t> rows) = 0;
+  void scatter_rows(const Tensor& src, Tensor& dst, std::span<const std::int32_t> rows);
   // dst row i = src row rows[i] (a sequence's keys out of scattered cache blocks).
-  virtual void gather_rows(const Tensor& src, std::span<const std::int32_t> rows, Tensor& dst) = 0;
+  void gather_rows(const Tensor& src, std::span<const std::int32_t> rows, Tensor& dst);
 
   // out[n, m] = x[n, k] * weight[m, k]^T + bias[m] (bias may be empty).
-  virtual void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) = 0;
-  virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) = 0;
-  virtual void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
-                          Tensor& out) = 0;
+  void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out);
+  void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out);
+  void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
+                  Tensor& out);
   // x += delta, then out = the norm of x: a residual add and the norm that reads its result, in
-  // one pass where a backend fuses them (as written here, two).
-  virtual void add_rms_norm(Tensor& x, const Tensor& delta, const Tensor& weight, float eps,
-                            Tensor& out) {
-    add(x, delta);
-    rms_norm(x, weight, eps, out);
-  }
-  virtual void add_layer_norm(Tensor& x, const Tensor& delta, const Tensor& weight,
-                              const Tensor& bias, float eps, Tensor& out) {
-    add(x, delta);
-    layer_norm(x, weight, bias, eps, out);
-  }
+  // one pass where a backend fuses them (by default, two).
+  void add_rms_norm(Tensor& x, const Tensor& delta, const Tensor& weight, float eps, Tensor& out);
+  void add_layer_norm(Tensor& x, const Tensor& delta, const Tensor& weight, const Tensor& bias,
+                      float eps, Tensor& out);
   // out[t] = table[ids[t] - first_id]; ids outside the table's rows give zero rows (a
   // vocabulary-parallel rank holds rows [first_id, first_id + table.rows) only).
-  virtual void embedding(std::span<const std::int32_t> ids, const Tensor& table,
-                         std::int64_t first_id, Tensor& out) = 0;
+  void embedding(std::span<const std::int32_t> ids, const Tensor& table, std::int64_t first_id,
+                 Tensor& out);
 
   // Rotary position embedding in place on x [tokens, heads * head_dim], rotating element i of
-  // each head with element i + head_dim/2 (transformers' rotate_half convention).
-  virtual void rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
-                      float theta) = 0;
+  // each head with element i + head_dim/2 (transformers' rotate_half convention); head_dim is
+  // even. theta 0 rotates nothing: a model with learned positions added them to its embedding
+  // instead.
+  void rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions, float theta);
 
-  // Splits fused [tokens, q | k | v] columns into q, k and v.
-  virtual void split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) = 0;
+  // Splits fused [tokens, q | k | v] columns into q, k and v. k and v have the same width (keys
+  // and values both span the KV heads, and qkv_into_cache's caches share one width).
+  void split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v);
 
   // A step's attention inputs from the fused projection [tokens, q | k | v] (q.cols query
   // columns, then k_cache.cols each of keys and values): q rotated into `q`, token t's key
   // rotated into k_cache row cache_rows[t] and its value copied into v_cache row cache_rows[t].
-  // This is split_qkv, rotary and scatter_rows, as written here; a backend may do it in one pass.
-  virtual void qkv_into_cache(const Tensor& fused, int head_dim,
-                              std::span<const std::int32_t> positions, float theta,
-                              std::span<const std::int32_t> cache_rows, Tensor& q, Tensor& k_cache,
-                              Tensor& v_cache) {
-    Tensor k = allocate(fused.rows, k_cache.cols);
-    Tensor v = allocate(fused.rows, v_cache.cols);
-    split_qkv(fused, q, k, v);
-    rotary(q, head_dim, positions, theta);
-    rotary(k, head_dim, positions, theta);
-    scatter_rows(k, k_cache, cache_rows);
-    scatter_rows(v, v_cache, cache_rows);
-  }
+  // k_cache and v_cache have the same shape. By default split_qkv, rotary and scatter_rows; a
+  // backend may do it in one pass.
+  void qkv_into_cache(const Tensor& fused, int head_dim, std::span<const std::int32_t> positions,
+                      float theta, std::span<const std::int32_t> cache_rows, Tensor& q,
+                      Tensor& k_cache, Tensor& v_cache);
 
   // Causal attention for q [tokens, num_heads * head_dim] whose first token sits at position
-  // `start`, over k_cache/v_cache [capacity, num_kv_heads * head_dim] whose rows 0 ..
-  // start + tokens - 1 are filled. Query head h reads KV head h / (num_heads / num_kv_heads).
-  virtual void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-                         int num_heads, int num_kv_heads, int head_dim, std::int64_t start,
-                         Tensor& out) = 0;
+  // `start`, over k_cache/v_cache [capacity, num_kv_heads * head_dim] (the same shape) whose rows
+  // 0 .. start + tokens - 1 are filled. Query head h reads KV head h / (num_heads / num_kv_heads).
+  void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int num_heads,
+                 int num_kv_heads, int head_dim, std::int64_t start, Tensor& out);
 
   // A decode step over a batch of sequences: q row r (each sequence's one new query) attends
   // to its own sequence's keys, the new one included, wherever `keys` says they are.
-  virtual void decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-                                int num_heads, int num_kv_heads, int head_dim,
-                                const PagedKeys& keys, Tensor& out) = 0;
+  void decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                        int num_heads, int num_kv_heads, int head_dim, const PagedKeys& keys,
+                        Tensor& out);
 
   // out[t, i] = silu(gate_up[t, i]) * gate_up[t, i + cols/2]
-  virtual void silu_mul(const Tensor& gate_up, Tensor& out) = 0;
+  void silu_mul(const Tensor& gate_up, Tensor& out);
   // Exact (erf) GELU in place, as torch.nn.GELU().
-  virtual void gelu(Tensor& x) = 0;
+  void gelu(Tensor& x);
+  // GPT-2's tanh approximation in place: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+  void gelu_tanh(Tensor& x);
   // acc += x
-  virtual void add(Tensor& acc, const Tensor& x) = 0;
+  void add(Tensor& acc, const Tensor& x);
   // Largest element of each row and its index (the lowest index on ties, as torch.argmax).
-  virtual std::vector<RowMax> max_rows(const Tensor& x) = 0;
+  std::vector<RowMax> max_rows(const Tensor& x);
   // Nucleus sampling's two passes over each row of this rank's vocabulary slice, in the numbers
   // of sampling_math.hpp (model/sampler.cpp drives them and sums across TP ranks between).
   // histogram[r * kBins + b] = the fixed_mass of row r's columns whose sortable_key starts with
   // the first `prefix_bits` (0, 8, 16 or 24) bits of prefix[r] and continues with bin b.
-  virtual void mass_histogram(const Tensor& logits, std::span<const float> row_max,
-                              float inv_temperature, std::span<const std::uint32_t> prefix,
-                              int prefix_bits, std::span<std::uint64_t> histogram) = 0;
+  void mass_histogram(const Tensor& logits, std::span<const float> row_max, float inv_temperature,
+                      std::span<const std::uint32_t> prefix, int prefix_bits,
+                      std::span<std::uint64_t> histogram);
   // Per row: among columns whose sortable_key is at least threshold[r], the one with the largest
   // gumbel_key, its noise drawn for token first_column + column with seeds[r] (value -inf where
   // no column qualifies; the lowest column on ties).
-  virtual std::vector<RowMax> gumbel_max_rows(const Tensor& logits, std::span<const float> row_max,
-                                              float inv_temperature,
-                                              std::span<const std::uint32_t> threshold,
-                                              std::span<const std::uint64_t> seeds,
-                                              std::int64_t first_column) = 0;
+  std::vector<RowMax> gumbel_max_rows(const Tensor& logits, std::span<const float> row_max,
+                                      float inv_temperature,
+                                      std::span<const std::uint32_t> threshold,
+                                      std::span<const std::uint64_t> seeds,
+                                      std::int64_t first_column);
   // Each row's log-softmax summary with the logit of column targets[r] (a vocabulary-parallel
   // rank passes columns outside its slice for tokens it does not hold): only three numbers per
   // row leave the backend.
-  virtual std::vector<RowLogSoftmax> log_softmax_rows(const Tensor& logits,
-                                                      std::span<const std::int32_t> targets) = 0;
+  std::vector<RowLogSoftmax> log_softmax_rows(const Tensor& logits,
+                                              std::span<const std::int32_t> targets);
+
+ protected:
+  // The ops' implementations, called with arguments the public op above has checked.
+  virtual Tensor do_allocate(std::int64_t rows, std::int64_t cols) = 0;
+  virtual Tensor do_upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) = 0;
+  virtual std::vector<float> do_download(const Tensor& tensor) = 0;
+  virtual void do_copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) = 0;
+  virtual void do_scatter_rows(const Tensor& src, Tensor& dst,
+                               std::span<const std::int32_t> rows) = 0;
+  virtual void do_gather_rows(const Tensor& src, std::span<const std::int32_t> rows,
+                              Tensor& dst) = 0;
+  virtual void do_linear(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                         Tensor& out) = 0;
+  virtual void do_rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) = 0;
+  virtual void do_layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
+                             Tensor& out) = 0;
+  // By default do_add, then the norm.
+  virtual void do_add_rms_norm(Tensor& x, const Tensor& delta, const Tensor& weight, float eps,
+                               Tensor& out);
+  virtual void do_add_layer_norm(Tensor& x, const Tensor& delta, const Tensor& weight,
+                                 const Tensor& bias, float eps, Tensor& out);
+  virtual void do_embedding(std::span<const std::int32_t> ids, const Tensor& table,
+                            std::int64_t first_id, Tensor& out) = 0;
+  virtual void do_rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
+                         float theta) = 0;
+  virtual void do_split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) = 0;
+  // By default do_split_qkv, do_rotary on q and k, and do_scatter_rows of k and v.
+  virtual void do_qkv_into_cache(const Tensor& fused, int head_dim,
+                                 std::span<const std::int32_t> positions, float theta,
+                                 std::span<const std::int32_t> cache_rows, Tensor& q,
+                                 Tensor& k_cache, Tensor& v_cache);
+  virtual void do_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                            int num_heads, int num_kv_heads, int head_dim, std::int64_t start,
+                            Tensor& out) = 0;
+  virtual void do_decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                                   int num_heads, int num_kv_heads, int head_dim,
+                                   const PagedKeys& keys, Tensor& out) = 0;
+  virtual void do_silu_mul(const Tensor& gate_up, Tensor& out) = 0;
+  virtual void do_gelu(Tensor& x) = 0;
+  virtual void do_gelu_tanh(Tensor& x) = 0;
+  virtual void do_add(Tensor& acc, const Tensor& x) = 0;
+  virtual std::vector<RowMax> do_max_rows(const Tensor& x) = 0;
+  virtual void do_mass_histogram(const Tensor& logits, std::span<const float> row_max,
+                                 float inv_temperature, std::span<const std::uint32_t> prefix,
+                                 int prefix_bits, std::span<std::uint64_t> histogram) = 0;
+  virtual std::vector<RowMax> do_gumbel_max_rows(const Tensor& logits,
+                                                 std::span<const float> row_max,
+                                                 float inv_temperature,
+                                                 std::span<const std::uint32_t> threshold,
+                                                 std::span<const std::uint64_t> seeds,
+                                                 std::int64_t first_column) = 0;
+  virtual std::vector<RowLogSoftmax> do_log_softmax_rows(const Tensor& logits,
+                                                         std::span<const std::int32_t> targets) = 0;
+
+ private:
+  // A tensor argument of an op and the name the op's message gives it.
+  struct Operand {
+    const char* role;
+    const Tensor& tensor;
+  };
+  // Each operand has memory (is not empty), and it is this backend's: its location and
+  // storage dtype.
+  void expect_own(const char* op, std::initializer_list<Operand> operands) const;
+  void expect_same_shape(const char* op, const Tensor& a, const Tensor& b) const;
+  void expect_rows_in(const char* op, std::span<const std::int32_t> rows, const Tensor& t,
+                      const char* what) const;
+  [[noreturn]] void fail(const char* op, const std::string& what) const;
 };
 
 }  // namespace llmpi

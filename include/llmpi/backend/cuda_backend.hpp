@@ -57,51 +57,57 @@ class CudaBackend final : public Backend {
   bool records_repeated() const override { return graphs_; }
   void set_records_repeated(bool on) override;
 
-  Tensor allocate(std::int64_t rows, std::int64_t cols) override;
-  Tensor upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) override;
-  std::vector<float> download(const Tensor& tensor) override;
-  void copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) override;
-  void scatter_rows(const Tensor& src, Tensor& dst, std::span<const std::int32_t> rows) override;
-  void gather_rows(const Tensor& src, std::span<const std::int32_t> rows, Tensor& dst) override;
-
-  void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) override;
-  void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;
-  void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
-                  Tensor& out) override;
-  void add_rms_norm(Tensor& x, const Tensor& delta, const Tensor& weight, float eps,
-                    Tensor& out) override;
-  void add_layer_norm(Tensor& x, const Tensor& delta, const Tensor& weight, const Tensor& bias,
-                      float eps, Tensor& out) override;
-  void embedding(std::span<const std::int32_t> ids, const Tensor& table, std::int64_t first_id,
-                 Tensor& out) override;
-  void rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
-              float theta) override;
-  void split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) override;
-  void qkv_into_cache(const Tensor& fused, int head_dim, std::span<const std::int32_t> positions,
-                      float theta, std::span<const std::int32_t> cache_rows, Tensor& q,
-                      Tensor& k_cache, Tensor& v_cache) override;
-  void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int num_heads,
-                 int num_kv_heads, int head_dim, std::int64_t start, Tensor& out) override;
-  void decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-                        int num_heads, int num_kv_heads, int head_dim, const PagedKeys& keys,
-                        Tensor& out) override;
-  void silu_mul(const Tensor& gate_up, Tensor& out) override;
-  void gelu(Tensor& x) override;
-  void add(Tensor& acc, const Tensor& x) override;
-  std::vector<RowMax> max_rows(const Tensor& x) override;
-  void mass_histogram(const Tensor& logits, std::span<const float> row_max, float inv_temperature,
-                      std::span<const std::uint32_t> prefix, int prefix_bits,
-                      std::span<std::uint64_t> histogram) override;
-  std::vector<RowMax> gumbel_max_rows(const Tensor& logits, std::span<const float> row_max,
-                                      float inv_temperature,
-                                      std::span<const std::uint32_t> threshold,
-                                      std::span<const std::uint64_t> seeds,
-                                      std::int64_t first_column) override;
-  std::vector<RowLogSoftmax> log_softmax_rows(const Tensor& logits,
-                                              std::span<const std::int32_t> targets) override;
+  MemoryLocation memory_location() const override { return MemoryLocation::device; }
 
   // Fills a tensor with NaN bit patterns, so tests can tell an element no kernel wrote.
   void poison(Tensor& tensor);
+
+ protected:
+  Tensor do_allocate(std::int64_t rows, std::int64_t cols) override;
+  Tensor do_upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) override;
+  std::vector<float> do_download(const Tensor& tensor) override;
+  void do_copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) override;
+  void do_scatter_rows(const Tensor& src, Tensor& dst, std::span<const std::int32_t> rows) override;
+  void do_gather_rows(const Tensor& src, std::span<const std::int32_t> rows, Tensor& dst) override;
+
+  void do_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) override;
+  void do_rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;
+  void do_layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
+                     Tensor& out) override;
+  // Fused: the residual add and the norm in one kernel.
+  void do_add_rms_norm(Tensor& x, const Tensor& delta, const Tensor& weight, float eps,
+                       Tensor& out) override;
+  void do_add_layer_norm(Tensor& x, const Tensor& delta, const Tensor& weight, const Tensor& bias,
+                         float eps, Tensor& out) override;
+  void do_embedding(std::span<const std::int32_t> ids, const Tensor& table, std::int64_t first_id,
+                    Tensor& out) override;
+  void do_rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
+                 float theta) override;
+  void do_split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) override;
+  // Fused: split, rotary and the cache write in one kernel.
+  void do_qkv_into_cache(const Tensor& fused, int head_dim, std::span<const std::int32_t> positions,
+                         float theta, std::span<const std::int32_t> cache_rows, Tensor& q,
+                         Tensor& k_cache, Tensor& v_cache) override;
+  void do_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int num_heads,
+                    int num_kv_heads, int head_dim, std::int64_t start, Tensor& out) override;
+  void do_decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                           int num_heads, int num_kv_heads, int head_dim, const PagedKeys& keys,
+                           Tensor& out) override;
+  void do_silu_mul(const Tensor& gate_up, Tensor& out) override;
+  void do_gelu(Tensor& x) override;
+  void do_gelu_tanh(Tensor& x) override;
+  void do_add(Tensor& acc, const Tensor& x) override;
+  std::vector<RowMax> do_max_rows(const Tensor& x) override;
+  void do_mass_histogram(const Tensor& logits, std::span<const float> row_max,
+                         float inv_temperature, std::span<const std::uint32_t> prefix,
+                         int prefix_bits, std::span<std::uint64_t> histogram) override;
+  std::vector<RowMax> do_gumbel_max_rows(const Tensor& logits, std::span<const float> row_max,
+                                         float inv_temperature,
+                                         std::span<const std::uint32_t> threshold,
+                                         std::span<const std::uint64_t> seeds,
+                                         std::int64_t first_column) override;
+  std::vector<RowLogSoftmax> do_log_softmax_rows(const Tensor& logits,
+                                                 std::span<const std::int32_t> targets) override;
 
  private:
   struct Handles;

@@ -7,9 +7,18 @@
 
 namespace llmpi {
 
-enum class Architecture { llama, falcon };
+enum class Architecture { llama, falcon, gpt2 };
 enum class NormKind { rms_norm, layer_norm };
-enum class MlpKind { swiglu, gelu };
+enum class MlpKind {
+  swiglu,
+  gelu,       // exact (erf) GELU
+  gelu_tanh,  // GPT-2's tanh approximation (gelu_new, gelu_pytorch_tanh)
+};
+// Where token positions enter the model.
+enum class PositionEncoding {
+  rotary,   // Llama, Falcon: q and k rotated by position
+  learned,  // GPT-2: a learned position embedding added to the token embedding
+};
 
 // How Q, K and V come out of the checkpoint's projection weights.
 enum class QkvLayout {
@@ -17,6 +26,7 @@ enum class QkvLayout {
   falcon_grouped,      // Falcon new_decoder_architecture: per KV group [q.. q, k, v]
   falcon_multi_query,  // Falcon-7B: [all q heads, k, v]
   falcon_interleaved,  // Falcon without multi-query: per head [q, k, v]
+  gpt2_conv1d,         // GPT-2 c_attn: [q | k | v] output columns of an [in, out] Conv1D
 };
 
 // The architecture-relevant contents of a Hugging Face config.json, normalised: legacy key
@@ -35,7 +45,8 @@ struct ModelConfig {
   int head_dim = 0;
   int max_position_embeddings = 0;
 
-  float rope_theta = 10000.0f;
+  PositionEncoding position_encoding = PositionEncoding::rotary;
+  float rope_theta = 10000.0f;  // rotary only
   float norm_eps = 1e-5f;
   NormKind norm = NormKind::rms_norm;
   MlpKind mlp = MlpKind::swiglu;
@@ -47,6 +58,10 @@ struct ModelConfig {
   bool output_bias = false;         // bias on the attention output projection
   bool mlp_bias = false;
   bool tie_word_embeddings = false;
+  // GPT-2's attention scaling: scores divided by sqrt(head_dim) only when scale_attn_weights,
+  // and further by (layer index + 1) when scale_attn_by_inverse_layer_idx.
+  bool scale_attn_weights = true;
+  bool scale_attn_by_inverse_layer_idx = false;
 
   std::optional<int> bos_token_id;
   std::vector<int> eos_token_ids;
@@ -54,6 +69,9 @@ struct ModelConfig {
 
   int q_size() const { return num_heads * head_dim; }
   int kv_size() const { return num_kv_heads * head_dim; }
+  // The factor by which layer `layer`'s attention scores differ from the usual
+  // 1/sqrt(head_dim) that every backend applies (1 except for GPT-2's options).
+  float attention_score_factor(int layer) const;
 };
 
 // Parses config.json text; `source` names the file in every message.

@@ -21,7 +21,7 @@ constexpr std::int64_t kGiB = std::int64_t{1} << 30;
 constexpr std::int64_t kKiB = std::int64_t{1} << 10;
 
 struct ParameterCounts {
-  std::int64_t embedding = 0;
+  std::int64_t embedding = 0;  // tokens, and positions where they are learned
   std::int64_t attention = 0;  // every layer: Q/K/V and output projections, their biases
   std::int64_t mlp = 0;        // every layer
   std::int64_t norms = 0;      // every layer's norms and the final norm

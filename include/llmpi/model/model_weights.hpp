@@ -25,7 +25,9 @@ struct LayerWeights {
 // the first stage and the final norm and LM head on the last, each split by vocabulary rows.
 // Row-parallel biases are held by TP rank 0 only, so the all-reduce adds them once.
 struct ModelWeights {
-  Tensor embedding;                           // [vocab rows of this rank, hidden]; first stage only
+  Tensor embedding;  // [vocab rows of this rank, hidden]; first stage only
+  // [max_position_embeddings, hidden], learned positions only; first stage, TP rank 0 only.
+  Tensor position_embedding;
   std::vector<LayerWeights> layers;           // this stage's layers
   Tensor final_norm_weight, final_norm_bias;  // last stage only
   Tensor lm_head;  // [vocab rows of this rank, hidden]; the embedding itself when tied

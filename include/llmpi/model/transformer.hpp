@@ -23,7 +23,8 @@ struct ModelComms {
 };
 
 // The decoder-only transformer of every supported architecture: one block parameterised by
-// the few real differences (norm kind, MLP kind, parallel attention, separate MLP norm),
+// the few real differences (norm kind, MLP kind, parallel attention, separate MLP norm,
+// rotary or learned positions),
 // computing this rank's shard: column-parallel Q/K/V and up projections, row-parallel output
 // and down projections with one all-reduce each (one per layer for parallel attention + MLP),
 // vocabulary-parallel embedding and head, activations handed stage to stage.
@@ -82,6 +83,7 @@ class Transformer {
   Tensor forward_chunk(std::span<const std::int32_t> tokens, KvCache& cache, LogitsFor which,
                        int sequence);
   void check_tokens(std::span<const std::int32_t> tokens) const;
+  void check_positions(std::int64_t length, int sequence) const;
   Tensor norm(const Tensor& x, const Tensor& weight, const Tensor& bias);
   // x += delta (nothing when delta is empty), then norm(x): one pass where the backend fuses it.
   Tensor add_then_norm(Tensor& x, const Tensor& delta, const Tensor& weight, const Tensor& bias);
