@@ -25,6 +25,14 @@ std::string from_utf8_lossy(std::string_view bytes);
 // trailing incomplete-but-so-far-valid sequence as not yet complete (streaming decoders).
 std::size_t complete_prefix(std::string_view bytes);
 
+// Canonical composition (Unicode NFC) of valid UTF-8, as Python's unicodedata.normalize("NFC")
+// computes it: the tables are generated from Python's unicodedata (unicode_nfc_table.inc, by
+// scripts/make_unicode_nfc_table.py), so llmpi and Hugging Face's Python tokenizers agree.
+std::string nfc(std::string_view text);
+std::u32string nfc(std::u32string_view code_points);
+// The Unicode version those tables come from ("14.0.0").
+const char* nfc_unicode_version();
+
 // GPT-2's reversible byte <-> printable character map used by byte-level BPE.
 const std::vector<std::string>& byte_to_char();  // 256 UTF-8 strings
 int char_to_byte(char32_t code_point);           // -1 if not in the map

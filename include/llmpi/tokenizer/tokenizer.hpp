@@ -28,7 +28,8 @@ class Tokenizer {
   virtual bool is_special(std::int32_t id) const = 0;
 };
 
-// DIR/tokenizer.json when present, else DIR/tokenizer.model (SentencePiece).
+// GPT-SW3's tokenizer when DIR's tokenizer_config.json (or config.json) names GPTSw3Tokenizer;
+// otherwise DIR/tokenizer.json when present, else DIR/tokenizer.model (SentencePiece).
 std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& model_dir);
 
 // Hugging Face tokenizer.json; `source` names the file in messages.
