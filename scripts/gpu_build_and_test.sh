@@ -61,4 +61,21 @@ for preset in ${LLMPI_BENCH_PRESETS:-llama-2-70b falcon-40b}; do
   ./build-gpu/src/llmpi bench --backend cuda --preset "$preset" --tp 1 --torch 2>&1 |
     grep -v Warning | tee "$OUT/bench-$preset.log" || status=1
 done
+# End-to-end throughput (issue: GPU engine speed), sized for a few minutes: Falcon-40B whole on
+# one GPU (a tp=2 rank's share where the GPU has under 100 GiB) with PyTorch generating the same
+# requests, and one tp=4 rank's share of Llama-2-70B with its all-reduces modelled at
+# LLMPI_BUS_GBPS (default 360 GB/s, the NVLink all-reduce bus bandwidth assumed in docs/bench.md).
+if [[ "${LLMPI_GPU_THROUGHPUT:-1}" != 0 ]]; then
+  gpu_mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
+  falcon_tp=1
+  [[ "${gpu_mib:-0}" -lt 102400 ]] && falcon_tp=2
+  bus=${LLMPI_BUS_GBPS:-360}
+  ./build-gpu/src/llmpi bench --throughput --backend cuda --preset falcon-40b --tp "$falcon_tp" \
+    --bus-gbps "$bus" --shapes 128/128,2048/128 --requests 64 --max-in-flight 64 \
+    $([[ $falcon_tp == 1 ]] && echo --torch) 2>&1 | grep -v Warning |
+    tee "$OUT/throughput-falcon-40b.log" || status=1
+  ./build-gpu/src/llmpi bench --throughput --backend cuda --preset llama-2-70b --tp 4 \
+    --bus-gbps "$bus" --shapes 128/128,128/2048,2048/128 --requests 128 --max-in-flight 128 \
+    2>&1 | grep -v Warning | tee "$OUT/throughput-llama-2-70b-tp4.log" || status=1
+fi
 exit $status

@@ -9,6 +9,7 @@
 
 #include "llmpi/cli/backend_choice.hpp"
 #include "llmpi/config/parallel_layout.hpp"
+#include "llmpi/config/planner.hpp"
 #include "llmpi/config/preset.hpp"
 #include "llmpi/core/error.hpp"
 #include "llmpi/model/model_shard.hpp"
@@ -43,6 +44,26 @@ CLI::App& add_bench_command(CLI::App& app, BenchArgs& args) {
                     "Also time the same shapes with PyTorch/transformers (scripts/"
                     "bench_torch_layer.py) and print the ratios");
   command->add_option("--python", args.python, "Python with torch and transformers, for --torch");
+  command->add_flag("--throughput", args.throughput,
+                    "End-to-end throughput of the whole model (this TP rank's share) on "
+                    "synthetic requests with continuous batching");
+  command->add_option("--shapes", args.shapes,
+                      "--throughput: INPUT/OUTPUT token lengths, comma separated");
+  ThroughputSettings& t = args.throughput_settings;
+  command
+      ->add_option("--requests", t.requests,
+                   "--throughput: requests per shape (default: twice what fits in flight)")
+      ->check(CLI::Range(1, 1 << 24));
+  command
+      ->add_option("--max-in-flight", t.max_in_flight,
+                   "--throughput: at most this many sequences at once (default: what the KV "
+                   "pool holds)")
+      ->check(CLI::Range(1, 1 << 24));
+  command
+      ->add_option("--bus-gbps", args.bus_gbps,
+                   "--throughput with tp > 1: bus bandwidth (GB/s, as nccl-tests' busbw) at "
+                   "which the all-reduces are modelled")
+      ->check(CLI::Range(0.001, 1e6));
   return *command;
 }
 
@@ -83,6 +104,102 @@ nlohmann::json torch_baseline(const BenchArgs& args, const std::string& preset_p
   return nlohmann::json::parse(last_json);
 }
 
+// PyTorch/transformers generating the same requests in static batches on the same device.
+nlohmann::json torch_throughput(const BenchArgs& args, const std::string& preset_path,
+                                const ThroughputResult& ours, const std::string& device) {
+  const std::string command =
+      shell_quoted(args.python) + " " +
+      shell_quoted(std::string(LLMPI_SCRIPTS_DIR) + "/bench_torch_throughput.py") + " --preset " +
+      shell_quoted(preset_path) + " --input " + std::to_string(ours.shape.input_tokens) +
+      " --output " + std::to_string(ours.shape.output_tokens) + " --requests " +
+      std::to_string(ours.requests) + " --batch " + std::to_string(ours.in_flight) + " --device " +
+      device;
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+  if (!pipe) throw Error("bench --torch: cannot run " + command);
+  std::string last_json;
+  char line[4096];
+  while (std::fgets(line, sizeof line, pipe.get()) != nullptr) {
+    if (line[0] == '{') last_json = line;
+  }
+  const int status = pclose(pipe.release());
+  if (status != 0 || last_json.empty()) {
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    throw Error("bench --torch: `" + command + "` failed (exit status " + std::to_string(code) +
+                "); it needs torch and transformers in " + args.python + " (--python)");
+  }
+  return nlohmann::json::parse(last_json);
+}
+
+int run_throughput(const BenchArgs& args, const std::string& preset_path, const Preset& preset,
+                   int tp) {
+  const ModelConfig& config = preset.model;
+  const ParallelLayout layout{tp, 1, 1};
+  validate_layout(config, layout, tp);
+  const ModelShard shard = make_model_shard(config, layout, RankCoordinates{});
+  std::unique_ptr<Backend> backend = make_backend(args.backend, args.device, 0);
+
+  ThroughputSettings settings = args.throughput_settings;
+  settings.shapes = parse_throughput_shapes(args.shapes);
+  settings.bus_bytes_per_s = args.bus_gbps * 1e9;
+  settings.step_tokens = preset.batch.max_tokens;
+  PlanSettings plan = plan_settings(preset);
+  plan.dtype = backend->storage_dtype();
+  const RankMemory memory = rank_memory(config, plan, layout, 0, 0, backend->memory_bytes());
+  settings.kv_tokens = memory.tokens_fit;
+
+  std::printf(
+      "llmpi bench --throughput: %s (%s, %d layers, hidden %lld), tp slice 1 of %d, random "
+      "weights, backend %s in %s\n",
+      preset.name.c_str(), architecture_name(config.architecture).c_str(), config.num_layers,
+      static_cast<long long>(config.hidden_size), tp, backend->name().c_str(),
+      std::string(dtype_name(backend->storage_dtype())).c_str());
+  std::printf(
+      "KV pool %lld tokens (the planner's budget for this rank), steps of at most %lld "
+      "tokens\n",
+      static_cast<long long>(settings.kv_tokens), static_cast<long long>(settings.step_tokens));
+  if (tp > 1) {
+    std::printf(
+        "NOTE: one rank of %d runs; its all-reduces move nothing and are charged the time a ring "
+        "all-reduce takes at %.0f GB/s bus bandwidth: a MODEL of the communication, not a "
+        "measurement. TTFT and TPOT below are compute only.\n",
+        tp, args.bus_gbps);
+  }
+  std::fflush(stdout);
+  const std::vector<ThroughputResult> results =
+      run_throughput_bench(*backend, config, shard, settings);
+  backend.reset();  // PyTorch gets the device to itself
+
+  std::printf("  %6s %6s %8s %9s %10s %10s %14s %10s %10s %9s%s\n", "input", "output", "requests",
+              "in flight", "compute s", "comm s", "out tok/s/GPU", "TTFT ms", "TTFT p50", "TPOT ms",
+              args.torch ? "   torch tok/s  llmpi/torch" : "");
+  for (const ThroughputResult& r : results) {
+    std::printf("  %6lld %6lld %8d %9d %10.3f %10.3f %14.1f %10.2f %10.2f %9.3f",
+                static_cast<long long>(r.shape.input_tokens),
+                static_cast<long long>(r.shape.output_tokens), r.requests, r.in_flight,
+                r.compute_seconds, r.modelled_comm_seconds, r.output_tokens_per_s() / tp,
+                r.ttft_ms_mean, r.ttft_ms_p50, r.tpot_ms_mean);
+    if (args.torch && tp == 1) {
+      const nlohmann::json theirs =
+          torch_throughput(args, preset_path, r, args.backend == "cuda" ? "cuda" : "cpu");
+      if (theirs.at("output_tokens_per_s").is_number()) {
+        const double rate = theirs.at("output_tokens_per_s").get<double>();
+        std::printf(" %13.1f %11.2fx", rate, r.output_tokens_per_s() / rate);
+      } else {
+        std::printf(" %13s  (%s)", "-", theirs.value("error", "no result").c_str());
+      }
+    } else if (args.torch) {
+      std::printf(" %13s %12s", "-", "(tp > 1)");
+    }
+    std::printf("\n");
+    if (tp > 1) {
+      std::printf("         modelled: %lld all-reduces, %.1f MB\n",
+                  static_cast<long long>(r.all_reduces), r.all_reduce_bytes / 1e6);
+    }
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run_bench(const BenchArgs& args) {
@@ -90,6 +207,7 @@ int run_bench(const BenchArgs& args) {
   const Preset preset = load_preset(preset_path);
   const ModelConfig& config = preset.model;
   const int tp = args.tp > 0 ? args.tp : preset.layout.tp;
+  if (args.throughput) return run_throughput(args, preset_path, preset, tp);
   const ParallelLayout layout{tp, 1, 1};
   validate_layout(config, layout, tp);
   const ModelShard shard = make_model_shard(config, layout, RankCoordinates{});

@@ -70,3 +70,29 @@ TEST_CASE("bench refuses impossible settings and names them", "[cli][bench]") {
   CHECK(torch.exit_code == 1);
   CHECK(torch.output.find("--python") != std::string::npos);
 }
+
+TEST_CASE("bench --throughput runs the whole model on synthetic requests per shape",
+          "[cli][bench]") {
+  const CommandResult result = bench("--throughput --shapes 16/8,24/4 --requests 6");
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+  CHECK(result.output.find("KV pool") != std::string::npos);
+  CHECK(result.output.find("out tok/s/GPU") != std::string::npos);
+  CHECK(result.output.find("      16      8        6") != std::string::npos);
+  CHECK(result.output.find("      24      4        6") != std::string::npos);
+
+  const CommandResult modelled =
+      bench("--throughput --shapes 16/8 --requests 4 --tp 2 --bus-gbps 300");
+  INFO(modelled.output);
+  REQUIRE(modelled.exit_code == 0);
+  CHECK(modelled.output.find("a MODEL of the communication, not a measurement") !=
+        std::string::npos);
+  CHECK(modelled.output.find("all-reduces") != std::string::npos);
+
+  const CommandResult unmodelled = bench("--throughput --shapes 16/8 --tp 2");
+  CHECK(unmodelled.exit_code == 1);
+  CHECK(unmodelled.output.find("--bus-gbps") != std::string::npos);
+  const CommandResult shape = bench("--throughput --shapes 16x8");
+  CHECK(shape.exit_code == 1);
+  CHECK(shape.output.find("'16x8'") != std::string::npos);
+}
