@@ -30,7 +30,10 @@ void Backend::expect_own(const char* op, std::initializer_list<Operand> operands
   const DType dtype = storage_dtype();
   for (const Operand& operand : operands) {
     const Tensor& t = operand.tensor;
-    if (!t.empty() && t.location == location && t.dtype == dtype) continue;
+    if (!t.empty() && t.location == location &&
+        (t.dtype == dtype || (operand.weight && holds_weights_as(t.dtype)))) {
+      continue;
+    }
     const auto kind = [](MemoryLocation where, DType type) {
       return std::string(memory_location_name(where)) + " " + std::string(dtype_name(type));
     };
@@ -69,8 +72,18 @@ Tensor Backend::upload(std::span<const float> host, std::int64_t rows, std::int6
   return do_upload(host, rows, cols);
 }
 
+Tensor Backend::upload_weight(std::span<const float> host, std::int64_t rows, std::int64_t cols,
+                              DType stored) {
+  if (rows < 0 || cols < 0 || static_cast<std::int64_t>(host.size()) != rows * cols) {
+    fail("upload_weight", count(host.size(), "values") + " for [" + std::to_string(rows) + ", " +
+                              std::to_string(cols) + "]");
+  }
+  return holds_weights_as(stored) ? do_upload_weight(host, rows, cols, stored)
+                                  : do_upload(host, rows, cols);
+}
+
 std::vector<float> Backend::download(const Tensor& tensor) {
-  expect_own("download", {{"tensor", tensor}});
+  expect_own("download", {{"tensor", tensor, true}});
   return do_download(tensor);
 }
 
@@ -103,7 +116,7 @@ void Backend::gather_rows(const Tensor& src, std::span<const std::int32_t> rows,
 }
 
 void Backend::linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
-  expect_own("linear", {{"x", x}, {"weight", weight}, {"out", out}});
+  expect_own("linear", {{"x", x}, {"weight", weight, true}, {"out", out}});
   if (x.cols != weight.cols || out.rows != x.rows || out.cols != weight.rows) {
     fail("linear", "x " + dims(x) + " weight " + dims(weight) + " out " + dims(out));
   }
@@ -170,7 +183,7 @@ void Backend::do_add_layer_norm(Tensor& x, const Tensor& delta, const Tensor& we
 
 void Backend::embedding(std::span<const std::int32_t> ids, const Tensor& table,
                         std::int64_t first_id, Tensor& out) {
-  expect_own("embedding", {{"table", table}, {"out", out}});
+  expect_own("embedding", {{"table", table, true}, {"out", out}});
   if (out.rows != static_cast<std::int64_t>(ids.size()) || out.cols != table.cols) {
     fail("embedding",
          "table " + dims(table) + " out " + dims(out) + " for " + count(ids.size(), "ids"));

@@ -1,12 +1,15 @@
 #include "llmpi/backend/cpu_backend.hpp"
 
 #include <cblas.h>
+#include <immintrin.h>
 #include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "llmpi/backend/sampling_math.hpp"
 
@@ -19,6 +22,140 @@ constexpr blasint kFewRows = 8;
 // Prefill attention through GEMMs from this many query rows, in blocks of kAttentionBlock.
 constexpr std::int64_t kBlockedAttentionRows = 16;
 constexpr std::int64_t kAttentionBlock = 64;
+// A compact weight is widened to fp32 this many bytes of rows at a time (a block that stays in
+// L2 while BLAS reads it); prefill blocks are larger so GEMM's packing of x pays less often.
+constexpr std::int64_t kWidenBlockBytes = 128 << 10;
+constexpr std::int64_t kWidenBlockRowsPrefill = 256;
+
+// bf16 is fp32's upper half: a shift, which the compiler vectorises.
+void widen_bf16(const std::uint16_t* in, std::int64_t count, float* out) {
+  for (std::int64_t i = 0; i < count; ++i) {
+    const std::uint32_t bits = static_cast<std::uint32_t>(in[i]) << 16;
+    std::memcpy(out + i, &bits, sizeof(float));
+  }
+}
+
+__attribute__((target("avx,f16c"))) void widen_f16_f16c(const std::uint16_t* in, std::int64_t count,
+                                                        float* out) {
+  std::int64_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const __m128i half = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(half));
+  }
+  for (; i < count; ++i) out[i] = f16_to_f32(in[i]);
+}
+
+void widen_f16(const std::uint16_t* in, std::int64_t count, float* out) {
+  static const bool f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+  if (f16c) {
+    widen_f16_f16c(in, count, out);
+    return;
+  }
+  for (std::int64_t i = 0; i < count; ++i) out[i] = f16_to_f32(in[i]);
+}
+
+// Rows [first, first + rows) of a compact (bf16 or fp16) matrix as fp32.
+void widen_rows(const Tensor& t, std::int64_t first, std::int64_t rows, float* out) {
+  const std::uint16_t* in = t.as<const std::uint16_t>() + first * t.cols;
+  if (t.dtype == DType::bf16) {
+    widen_bf16(in, rows * t.cols, out);
+  } else {
+    widen_f16(in, rows * t.cols, out);
+  }
+}
+
+// Eight compact weights widened to fp32 in a register.
+template <DType Stored>
+__attribute__((target("avx2,fma,f16c"))) inline __m256 widen8(const std::uint16_t* in) {
+  const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in));
+  if constexpr (Stored == DType::bf16) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
+  } else {
+    return _mm256_cvtph_ps(bits);
+  }
+}
+
+__attribute__((target("avx2,fma"))) inline float horizontal_sum(__m256 v) {
+  const __m128 pair = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 two = _mm_add_ps(pair, _mm_movehl_ps(pair, pair));
+  return _mm_cvtss_f32(_mm_add_ss(two, _mm_shuffle_ps(two, two, 1)));
+}
+
+// Decode with compact weights: each weight row read once from memory, widened in registers and
+// multiplied into every token's row (n <= kFewRows, the tokens stay in L1). out[t, r] for rows
+// [first, last).
+template <DType Stored>
+__attribute__((target("avx2,fma,f16c"))) void compact_gemv(const float* x, std::int64_t n,
+                                                           std::int64_t k, const Tensor& weight,
+                                                           std::int64_t first, std::int64_t last,
+                                                           float* out, std::int64_t m) {
+  const std::int64_t vector_end = k / 8 * 8;
+  for (std::int64_t row = first; row < last; ++row) {
+    const std::uint16_t* w = weight.as<const std::uint16_t>() + row * k;
+    if (n == 1) {
+      // Four accumulators: FMA latency hidden behind independent sums.
+      __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                       _mm256_setzero_ps()};
+      std::int64_t i = 0;
+      for (; i + 32 <= vector_end; i += 32) {
+        for (int u = 0; u < 4; ++u) {
+          acc[u] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * u), widen8<Stored>(w + i + 8 * u),
+                                   acc[u]);
+        }
+      }
+      for (; i < vector_end; i += 8) {
+        acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), widen8<Stored>(w + i), acc[0]);
+      }
+      float sum = horizontal_sum(
+          _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+      for (; i < k; ++i) {
+        sum += x[i] * (Stored == DType::bf16 ? bf16_to_f32(w[i]) : f16_to_f32(w[i]));
+      }
+      out[row] = sum;
+      continue;
+    }
+    __m256 acc[kFewRows];
+    for (std::int64_t t = 0; t < n; ++t) acc[t] = _mm256_setzero_ps();
+    for (std::int64_t i = 0; i < vector_end; i += 8) {
+      const __m256 wide = widen8<Stored>(w + i);
+      for (std::int64_t t = 0; t < n; ++t) {
+        acc[t] = _mm256_fmadd_ps(_mm256_loadu_ps(x + t * k + i), wide, acc[t]);
+      }
+    }
+    for (std::int64_t t = 0; t < n; ++t) {
+      float sum = horizontal_sum(acc[t]);
+      for (std::int64_t i = vector_end; i < k; ++i) {
+        sum += x[t * k + i] * (Stored == DType::bf16 ? bf16_to_f32(w[i]) : f16_to_f32(w[i]));
+      }
+      out[t * m + row] = sum;
+    }
+  }
+}
+
+bool has_avx2_fma_f16c() {
+  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                                __builtin_cpu_supports("f16c");
+  return supported;
+}
+
+// out[:, first + r] for r < count = x . w[r] with `w` fp32 rows of length k (row stride k),
+// out's row stride m: one GEMV for one token, a GEMV per weight row for a few (each row read
+// once while the tokens stay in cache), one GEMM for many.
+void multiply_rows(const float* x, blasint n, blasint k, const float* w, blasint count, float* out,
+                   blasint m) {
+  if (count <= 0) return;
+  if (n == 1) {
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, count, k, 1.0f, w, k, x, 1, 0.0f, out, 1);
+  } else if (n <= kFewRows) {
+    for (blasint row = 0; row < count; ++row) {
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, x, k,
+                  w + static_cast<std::int64_t>(row) * k, 1, 0.0f, out + row, m);
+    }
+  } else {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, count, k, 1.0f, x, k, w, k, 0.0f, out,
+                m);
+  }
+}
 
 }  // namespace
 
@@ -51,7 +188,31 @@ Tensor CpuBackend::do_upload(std::span<const float> host, std::int64_t rows, std
   return tensor;
 }
 
+Tensor CpuBackend::do_upload_weight(std::span<const float> host, std::int64_t rows,
+                                    std::int64_t cols, DType stored) {
+  if (stored == DType::f32) return do_upload(host, rows, cols);
+  const auto count = static_cast<std::size_t>(rows * cols);
+  std::shared_ptr<std::uint16_t[]> memory(new std::uint16_t[std::max<std::size_t>(count, 1)]());
+  std::uint16_t* bits = memory.get();
+  for (std::size_t i = 0; i < count; ++i) {
+    bits[i] = stored == DType::bf16 ? f32_to_bf16(host[i]) : f32_to_f16(host[i]);
+  }
+  Tensor tensor;
+  tensor.data = bits;
+  tensor.storage = std::shared_ptr<void>(memory, bits);
+  tensor.dtype = stored;
+  tensor.location = MemoryLocation::host;
+  tensor.rows = rows;
+  tensor.cols = cols;
+  return tensor;
+}
+
 std::vector<float> CpuBackend::do_download(const Tensor& tensor) {
+  if (tensor.dtype != DType::f32) {
+    std::vector<float> values(static_cast<std::size_t>(tensor.numel()));
+    widen_rows(tensor, 0, tensor.rows, values.data());
+    return values;
+  }
   const float* data = tensor.as<const float>();
   return std::vector<float>(data, data + tensor.numel());
 }
@@ -93,24 +254,30 @@ void CpuBackend::do_linear(const Tensor& x, const Tensor& weight, const Tensor& 
     const blasint first = static_cast<blasint>(static_cast<std::int64_t>(m) * thread / threads);
     const blasint last =
         static_cast<blasint>(static_cast<std::int64_t>(m) * (thread + 1) / threads);
-    if (last > first && n == 1) {
-      // A matrix-vector product: GEMV streams the weight rows (GEMM's packing does not pay).
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, last - first, k, 1.0f,
-                  weight.as<const float>() + static_cast<std::int64_t>(first) * k, k,
-                  x.as<const float>(), 1, 0.0f, out.as<float>() + first, 1);
-    } else if (last > first && n <= kFewRows) {
-      // A decode batch: each weight row is read once, from memory, and multiplied by every
-      // token's row while the tokens stay in cache.
-      for (blasint row = first; row < last; ++row) {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, x.as<const float>(), k,
-                    weight.as<const float>() + static_cast<std::int64_t>(row) * k, 1, 0.0f,
-                    out.as<float>() + row, m);
+    if (weight.dtype == DType::f32) {
+      multiply_rows(x.as<const float>(), n, k,
+                    weight.as<const float>() + static_cast<std::int64_t>(first) * k, last - first,
+                    out.as<float>() + first, m);
+    } else if (n <= kFewRows && has_avx2_fma_f16c()) {
+      if (weight.dtype == DType::bf16) {
+        compact_gemv<DType::bf16>(x.as<const float>(), n, k, weight, first, last, out.as<float>(),
+                                  m);
+      } else {
+        compact_gemv<DType::f16>(x.as<const float>(), n, k, weight, first, last, out.as<float>(),
+                                 m);
       }
-    } else if (last > first) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, last - first, k, 1.0f,
-                  x.as<const float>(), k,
-                  weight.as<const float>() + static_cast<std::int64_t>(first) * k, k, 0.0f,
-                  out.as<float>() + first, m);
+    } else {
+      // Compact weights: read once from memory at half the bytes, widened block by block into
+      // a buffer that stays in cache.
+      const std::int64_t block =
+          n > kFewRows ? kWidenBlockRowsPrefill
+                       : std::max<std::int64_t>(8, kWidenBlockBytes / (std::int64_t{k} * 4));
+      std::vector<float> widened(static_cast<std::size_t>(block * k));
+      for (blasint row = first; row < last; row += static_cast<blasint>(block)) {
+        const auto rows = static_cast<blasint>(std::min<std::int64_t>(block, last - row));
+        widen_rows(weight, row, rows, widened.data());
+        multiply_rows(x.as<const float>(), n, k, widened.data(), rows, out.as<float>() + row, m);
+      }
     }
   }
   if (!bias.empty()) {
@@ -169,8 +336,12 @@ void CpuBackend::do_embedding(std::span<const std::int32_t> ids, const Tensor& t
       std::fill(row, row + out.cols, 0.0f);
       continue;
     }
-    std::memcpy(row, table.as<const float>() + local * table.cols,
-                static_cast<std::size_t>(table.cols) * sizeof(float));
+    if (table.dtype == DType::f32) {
+      std::memcpy(row, table.as<const float>() + local * table.cols,
+                  static_cast<std::size_t>(table.cols) * sizeof(float));
+    } else {
+      widen_rows(table, local, 1, row);
+    }
   }
 }
 
@@ -220,6 +391,20 @@ void CpuBackend::do_split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor&
 
 namespace {
 
+// a . b over n floats in eight partial sums, so the compiler vectorises it (a single running
+// sum is a dependency chain it may not reorder), with an AVX2 build chosen at run time.
+__attribute__((target_clones("avx2", "default"))) float dot(const float* a, const float* b, int n) {
+  float partial[8] = {};
+  int d = 0;
+  for (; d + 8 <= n; d += 8) {
+    for (int lane = 0; lane < 8; ++lane) partial[lane] += a[d + lane] * b[d + lane];
+  }
+  float sum = ((partial[0] + partial[1]) + (partial[2] + partial[3])) +
+              ((partial[4] + partial[5]) + (partial[6] + partial[7]));
+  for (; d < n; ++d) sum += a[d] * b[d];
+  return sum;
+}
+
 // Softmax-weighted sum of `count` cache rows for one query head, key j in cache row
 // row_of(j); `scores` has room for count.
 template <typename RowOf>
@@ -228,11 +413,9 @@ void attend(const float* query, const float* keys, const float* values, std::int
             float* result) {
   float max_score = -INFINITY;
   for (std::int64_t j = 0; j < count; ++j) {
-    const float* key = keys + row_of(j) * stride;
-    float dot = 0.0f;
-    for (int d = 0; d < head_dim; ++d) dot += query[d] * key[d];
-    scores[j] = dot * scale;
-    max_score = std::max(max_score, dot * scale);
+    const float score = dot(query, keys + row_of(j) * stride, head_dim) * scale;
+    scores[j] = score;
+    max_score = std::max(max_score, score);
   }
   float total = 0.0f;
   for (std::int64_t j = 0; j < count; ++j) {
@@ -240,8 +423,9 @@ void attend(const float* query, const float* keys, const float* values, std::int
     total += scores[j];
   }
   std::fill(result, result + head_dim, 0.0f);
+  const float inverse_total = 1.0f / total;
   for (std::int64_t j = 0; j < count; ++j) {
-    const float weight = scores[j] / total;
+    const float weight = scores[j] * inverse_total;
     const float* value = values + row_of(j) * stride;
     for (int d = 0; d < head_dim; ++d) result[d] += weight * value[d];
   }
@@ -333,6 +517,7 @@ void CpuBackend::do_decode_attention(const Tensor& q, const Tensor& k_cache, con
   if (rows == 0) return;
   const std::int32_t longest = *std::max_element(keys.key_count.begin(), keys.key_count.end());
   const std::int64_t block = keys.block_tokens;
+  const int shift = std::countr_zero(static_cast<std::uint64_t>(block));
 #pragma omp parallel
   {
     std::vector<float> scores(static_cast<std::size_t>(longest));
@@ -341,8 +526,9 @@ void CpuBackend::do_decode_attention(const Tensor& q, const Tensor& k_cache, con
       for (int h = 0; h < num_heads; ++h) {
         const std::int32_t* table =
             keys.block_table.data() + r * static_cast<std::int64_t>(keys.blocks_per_row);
-        const auto row_of = [table, block](std::int64_t j) {
-          return static_cast<std::int64_t>(table[j / block]) * block + j % block;
+        // Blocks are a power of two tokens: shifts and masks, not divisions, per key.
+        const auto row_of = [table, shift, block](std::int64_t j) {
+          return (static_cast<std::int64_t>(table[j >> shift]) << shift) + (j & (block - 1));
         };
         const std::int64_t kv_offset = static_cast<std::int64_t>(h / group) * head_dim;
         const std::int64_t head_offset = static_cast<std::int64_t>(h) * head_dim;

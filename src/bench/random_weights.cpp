@@ -19,6 +19,20 @@ class RandomTensors {
     fill(tensor);
     return tensor;
   }
+  // A weight matrix as a bf16 checkpoint gives it: compact where the backend keeps weights as
+  // stored (the CPU), else in the backend's own storage.
+  Tensor weight(std::int64_t rows, std::int64_t cols) {
+    if (backend_.storage_dtype() == DType::bf16 || !backend_.holds_weights_as(DType::bf16)) {
+      return matrix(rows, cols);
+    }
+    const std::int64_t block_rows = std::min(kBlockRows, rows);
+    std::normal_distribution<float> normal(0.0f, 0.02f);
+    std::vector<float> block(static_cast<std::size_t>(block_rows * cols));
+    for (float& v : block) v = normal(generator_);
+    std::vector<float> values(static_cast<std::size_t>(rows * cols));
+    for (std::size_t i = 0; i < values.size(); ++i) values[i] = block[i % block.size()];
+    return backend_.upload_weight(values, rows, cols, DType::bf16);
+  }
   Tensor constant(std::int64_t cols, float value) {
     const std::vector<float> values(static_cast<std::size_t>(cols), value);
     return backend_.upload(values, 1, cols);
@@ -67,28 +81,28 @@ ModelWeights random_model_weights(const ModelConfig& config, const ModelShard& s
       l.mlp_norm_weight = random.constant(hidden, 1.0f);
       if (layer_norm) l.mlp_norm_bias = random.constant(hidden, 0.0f);
     }
-    l.qkv_weight = random.matrix(q + 2 * kv, hidden);
+    l.qkv_weight = random.weight(q + 2 * kv, hidden);
     if (config.attention_bias) l.qkv_bias = random.matrix(1, q + 2 * kv);
-    l.output_weight = random.matrix(hidden, q);
+    l.output_weight = random.weight(hidden, q);
     if (config.output_bias && rank0) l.output_bias = random.matrix(1, hidden);
-    l.up_weight = random.matrix(up_rows, hidden);
-    l.down_weight = random.matrix(hidden, inter);
+    l.up_weight = random.weight(up_rows, hidden);
+    l.down_weight = random.weight(hidden, inter);
     if (config.mlp_bias) {
       l.up_bias = random.matrix(1, up_rows);
       if (rank0) l.down_bias = random.matrix(1, hidden);
     }
     weights.layers.push_back(l);
   }
-  if (shard.first_stage()) weights.embedding = random.matrix(shard.vocab_count, hidden);
+  if (shard.first_stage()) weights.embedding = random.weight(shard.vocab_count, hidden);
   if (shard.first_stage() && rank0 && config.position_encoding == PositionEncoding::learned) {
-    weights.position_embedding = random.matrix(config.max_position_embeddings, hidden);
+    weights.position_embedding = random.weight(config.max_position_embeddings, hidden);
   }
   if (shard.last_stage()) {
     weights.final_norm_weight = random.constant(hidden, 1.0f);
     if (layer_norm) weights.final_norm_bias = random.constant(hidden, 0.0f);
     weights.lm_head = config.tie_word_embeddings && shard.first_stage()
                           ? weights.embedding
-                          : random.matrix(shard.vocab_count, hidden);
+                          : random.weight(shard.vocab_count, hidden);
   }
   return weights;
 }

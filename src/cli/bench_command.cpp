@@ -75,19 +75,12 @@ std::string shell_quoted(const std::string& text) {
   return quoted + "'";
 }
 
-// PyTorch's times for the same shapes, from the script's last JSON line.
-nlohmann::json torch_baseline(const BenchArgs& args, const std::string& preset_path, int tp,
-                              const std::string& device) {
-  const LayerBenchSettings& s = args.settings;
-  std::string batches;
-  for (const int b : s.batches) batches += (batches.empty() ? "" : ",") + std::to_string(b);
-  const std::string command =
-      shell_quoted(args.python) + " " +
-      shell_quoted(std::string(LLMPI_SCRIPTS_DIR) + "/bench_torch_layer.py") + " --preset " +
-      shell_quoted(preset_path) + " --tp " + std::to_string(tp) + " --layers " +
-      std::to_string(s.layers) + " --batches " + batches + " --context " +
-      std::to_string(s.context) + " --prefill-tokens " + std::to_string(s.prefill_tokens) +
-      " --repeats " + std::to_string(s.repeats) + " --device " + device;
+// Runs one of the PyTorch baseline scripts with `arguments` and returns its last JSON line.
+nlohmann::json torch_script(const BenchArgs& args, const std::string& script,
+                            const std::string& arguments) {
+  const std::string command = shell_quoted(args.python) + " " +
+                              shell_quoted(std::string(LLMPI_SCRIPTS_DIR) + "/" + script) + " " +
+                              arguments;
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
   if (!pipe) throw Error("bench --torch: cannot run " + command);
   std::string last_json;
@@ -104,30 +97,29 @@ nlohmann::json torch_baseline(const BenchArgs& args, const std::string& preset_p
   return nlohmann::json::parse(last_json);
 }
 
+// PyTorch's times for the same layer shapes.
+nlohmann::json torch_baseline(const BenchArgs& args, const std::string& preset_path, int tp,
+                              const std::string& device) {
+  const LayerBenchSettings& s = args.settings;
+  std::string batches;
+  for (const int b : s.batches) batches += (batches.empty() ? "" : ",") + std::to_string(b);
+  return torch_script(args, "bench_torch_layer.py",
+                      "--preset " + shell_quoted(preset_path) + " --tp " + std::to_string(tp) +
+                          " --layers " + std::to_string(s.layers) + " --batches " + batches +
+                          " --context " + std::to_string(s.context) + " --prefill-tokens " +
+                          std::to_string(s.prefill_tokens) + " --repeats " +
+                          std::to_string(s.repeats) + " --device " + device);
+}
+
 // PyTorch/transformers generating the same requests in static batches on the same device.
 nlohmann::json torch_throughput(const BenchArgs& args, const std::string& preset_path,
                                 const ThroughputResult& ours, const std::string& device) {
-  const std::string command =
-      shell_quoted(args.python) + " " +
-      shell_quoted(std::string(LLMPI_SCRIPTS_DIR) + "/bench_torch_throughput.py") + " --preset " +
-      shell_quoted(preset_path) + " --input " + std::to_string(ours.shape.input_tokens) +
-      " --output " + std::to_string(ours.shape.output_tokens) + " --requests " +
-      std::to_string(ours.requests) + " --batch " + std::to_string(ours.in_flight) + " --device " +
-      device;
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-  if (!pipe) throw Error("bench --torch: cannot run " + command);
-  std::string last_json;
-  char line[4096];
-  while (std::fgets(line, sizeof line, pipe.get()) != nullptr) {
-    if (line[0] == '{') last_json = line;
-  }
-  const int status = pclose(pipe.release());
-  if (status != 0 || last_json.empty()) {
-    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    throw Error("bench --torch: `" + command + "` failed (exit status " + std::to_string(code) +
-                "); it needs torch and transformers in " + args.python + " (--python)");
-  }
-  return nlohmann::json::parse(last_json);
+  return torch_script(args, "bench_torch_throughput.py",
+                      "--preset " + shell_quoted(preset_path) + " --input " +
+                          std::to_string(ours.shape.input_tokens) + " --output " +
+                          std::to_string(ours.shape.output_tokens) + " --requests " +
+                          std::to_string(ours.requests) + " --batch " +
+                          std::to_string(ours.in_flight) + " --device " + device);
 }
 
 int run_throughput(const BenchArgs& args, const std::string& preset_path, const Preset& preset,

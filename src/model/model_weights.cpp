@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -14,7 +15,9 @@ namespace {
 using Shape = std::vector<std::int64_t>;
 
 // Reads a rank's slices of checkpoint tensors, with the shapes config.json implies, and
-// uploads them. Only the slice's bytes are copied out of the memory-mapped files.
+// uploads them. Only the slice's bytes are copied out of the memory-mapped files. A matrix is
+// uploaded as a weight in the dtype of the tensors it was read from (the backend may keep it
+// so), vectors (norms, biases) as the backend stores activations.
 class ShardReader {
  public:
   ShardReader(const ModelConfig& config, const Checkpoint& checkpoint, Backend& backend,
@@ -31,23 +34,30 @@ class ShardReader {
   std::vector<float> rows(const std::string& name, std::int64_t rows, std::int64_t cols,
                           std::int64_t first, std::int64_t count) {
     const Shape shape = cols == 0 ? Shape{rows} : Shape{rows, cols};
+    note_dtype(name);
     return checkpoint_.read_rows(name, shape, first, count);
   }
-  Tensor upload(const std::vector<float>& values, std::int64_t cols) {
+  // `values` read since the last upload; `as_read` false: changed since (a folded scale), so
+  // no longer exactly in the checkpoint's dtype.
+  Tensor upload(const std::vector<float>& values, std::int64_t cols, bool as_read = true) {
     const auto count = static_cast<std::int64_t>(values.size());
+    const DType stored = as_read && read_dtype_ ? *read_dtype_ : DType::f32;
+    read_dtype_.reset();
+    mixed_ = false;
     return cols == 0 ? backend_.upload(values, 1, count)
-                     : backend_.upload(values, count / cols, cols);
+                     : backend_.upload_weight(values, count / cols, cols, stored);
   }
   // Columns [first, first + count) of a [rows, cols] matrix, on the host.
   std::vector<float> columns_of(const std::string& name, std::int64_t rows, std::int64_t cols,
                                 std::int64_t first, std::int64_t count) {
+    note_dtype(name);
     return checkpoint_.read_columns(name, Shape{rows, cols}, first, count);
   }
   // Columns [first, first + count) of a [rows, cols] matrix: a row-parallel weight.
   Tensor columns(const std::string& name, std::int64_t rows, std::int64_t cols, std::int64_t first,
                  std::int64_t count) {
-    return backend_.upload(checkpoint_.read_columns(name, Shape{rows, cols}, first, count), rows,
-                           count);
+    std::vector<float> values = columns_of(name, rows, cols, first, count);
+    return upload(values, count);
   }
   // A row-parallel layer's bias: added once, by TP rank 0, before the all-reduce.
   Tensor row_parallel_bias(bool present, const std::string& name, std::int64_t size) {
@@ -58,10 +68,23 @@ class ShardReader {
   const ModelShard& shard() const { return shard_; }
 
  private:
+  // The dtype of what was read since the last upload; none where the tensors differ.
+  void note_dtype(const std::string& name) {
+    const std::optional<DType> dtype = checkpoint_.info(name).dtype;
+    if (mixed_ || (read_dtype_ && read_dtype_ != dtype)) {
+      mixed_ = true;
+      read_dtype_.reset();
+      return;
+    }
+    read_dtype_ = dtype;
+  }
+
   const ModelConfig& c_;
   const Checkpoint& checkpoint_;
   Backend& backend_;
   const ModelShard& shard_;
+  std::optional<DType> read_dtype_;
+  bool mixed_ = false;
 };
 
 void append(std::vector<float>& to, const std::vector<float>& from) {
@@ -122,7 +145,7 @@ void load_gpt2_layer(ShardReader& reader, const std::string& prefix, int index,
       weight[static_cast<std::size_t>(i)] *= factor;
     for (std::int64_t i = 0; i < q_count; ++i) bias[static_cast<std::size_t>(i)] *= factor;
   }
-  layer.qkv_weight = reader.upload(weight, hidden);
+  layer.qkv_weight = reader.upload(weight, hidden, factor == 1.0f);
   layer.qkv_bias = reader.upload(bias, 0);
   // Row-parallel projections: this rank's input rows of the Conv1D, transposed.
   layer.output_weight = reader.upload(

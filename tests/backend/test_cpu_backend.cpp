@@ -1,6 +1,6 @@
 // The CPU backend's attention paths against a direct double-precision softmax(QK^T)V: prefill
 // through blocked GEMMs (several blocks, a cache already holding earlier tokens, grouped KV
-// heads) and the batched decode over per-row key ranges.
+// heads) and the batched decode over per-row key ranges; weights kept in bf16/fp16 against fp32.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <random>
@@ -199,4 +199,53 @@ TEST_CASE("split_qkv and qkv_into_cache need keys and values of one width", "[ba
       Catch::Contains("qkv_into_cache"));
   backend.qkv_into_cache(fused, 2, positions, 0.0f, rows, wide_q, k_cache, v_cache);
   CHECK(backend.download(v_cache) == std::vector<float>{0, 0, 8, 9, 18, 19, 0, 0});
+}
+
+TEST_CASE("weights kept in bf16 or fp16 multiply as their exact fp32 values", "[backend]") {
+  CpuBackend backend;
+  // Odd widths reach every tail of the vector loops; 1, 3 and 8 tokens the decode kernel, 9
+  // and 33 the widened blocks for GEMM.
+  for (const DType stored : {DType::bf16, DType::f16}) {
+    for (const std::int64_t k : {7, 64, 77, 200}) {
+      const std::int64_t m = 37;
+      std::vector<float> weight = random_values(static_cast<std::size_t>(m * k), 11);
+      // Values the stored dtype holds exactly, so both sides multiply the same numbers.
+      for (float& w : weight) {
+        w = stored == DType::bf16 ? bf16_to_f32(f32_to_bf16(w)) : f16_to_f32(f32_to_f16(w));
+      }
+      const Tensor compact = backend.upload_weight(weight, m, k, stored);
+      const Tensor wide = backend.upload(weight, m, k);
+      REQUIRE(compact.dtype == stored);
+      CHECK(backend.download(compact) == weight);
+      for (const std::int64_t n : {1, 3, 8, 9, 33}) {
+        DYNAMIC_SECTION(dtype_name(stored) << " k " << k << " tokens " << n) {
+          const Tensor x = backend.upload(random_values(static_cast<std::size_t>(n * k), 12), n, k);
+          Tensor expected = backend.allocate(n, m);
+          Tensor actual = backend.allocate(n, m);
+          backend.linear(x, wide, Tensor{}, expected);
+          backend.linear(x, compact, Tensor{}, actual);
+          const std::vector<float> e = backend.download(expected);
+          const std::vector<float> a = backend.download(actual);
+          for (std::size_t i = 0; i < e.size(); ++i) {
+            CHECK(a[i] == Approx(e[i]).epsilon(1e-5).margin(1e-5));
+          }
+        }
+      }
+      // Embedding rows come out widened, exactly.
+      const std::vector<std::int32_t> ids{3, 0, 36};
+      Tensor rows = backend.allocate(3, k);
+      backend.embedding(ids, compact, 0, rows);
+      const std::vector<float> got = backend.download(rows);
+      for (std::size_t r = 0; r < ids.size(); ++r) {
+        for (std::int64_t c = 0; c < k; ++c) {
+          CHECK(got[r * static_cast<std::size_t>(k) + static_cast<std::size_t>(c)] ==
+                weight[static_cast<std::size_t>(ids[r] * k + c)]);
+        }
+      }
+    }
+  }
+  // A compact tensor is a weight only: other ops refuse it, naming its dtype.
+  const Tensor compact = backend.upload_weight(std::vector<float>(8, 1.0f), 2, 4, DType::bf16);
+  Tensor out = backend.allocate(2, 4);
+  CHECK_THROWS_WITH(backend.copy_rows(compact, out, 0), Catch::Matchers::Contains("BF16"));
 }

@@ -61,6 +61,10 @@ class Backend {
 
   virtual std::string name() const = 0;
   virtual DType storage_dtype() const = 0;
+  // Whether weight matrices (linear weights, embedding tables) may stay in `stored`, the
+  // checkpoint's dtype, rather than storage_dtype(): the CPU keeps bf16 and fp16 as published
+  // and widens them in its kernels.
+  virtual bool holds_weights_as(DType stored) const { return stored == storage_dtype(); }
   // Where the tensors this backend allocates live, and where its ops expect their inputs.
   virtual MemoryLocation memory_location() const = 0;
   // Memory this rank may plan with: the device's, or for the CPU backend the machine's RAM
@@ -90,6 +94,11 @@ class Backend {
 
   Tensor allocate(std::int64_t rows, std::int64_t cols);
   Tensor upload(std::span<const float> host, std::int64_t rows, std::int64_t cols);
+  // A weight matrix whose checkpoint dtype is `stored`: kept in it where holds_weights_as
+  // says so (values rounded to nearest even, exact for values that came from it), else as
+  // upload stores it. Only linear (weight) and embedding (table) take such tensors.
+  Tensor upload_weight(std::span<const float> host, std::int64_t rows, std::int64_t cols,
+                       DType stored);
   std::vector<float> download(const Tensor& tensor);
   // dst rows [first_row, first_row + src.rows) = src; same column count.
   void copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row);
@@ -179,6 +188,12 @@ class Backend {
   // The ops' implementations, called with arguments the public op above has checked.
   virtual Tensor do_allocate(std::int64_t rows, std::int64_t cols) = 0;
   virtual Tensor do_upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) = 0;
+  // Called only for a `stored` this backend holds weights in (holds_weights_as).
+  virtual Tensor do_upload_weight(std::span<const float> host, std::int64_t rows, std::int64_t cols,
+                                  DType stored) {
+    (void)stored;
+    return do_upload(host, rows, cols);
+  }
   virtual std::vector<float> do_download(const Tensor& tensor) = 0;
   virtual void do_copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) = 0;
   virtual void do_scatter_rows(const Tensor& src, Tensor& dst,
@@ -233,6 +248,7 @@ class Backend {
   struct Operand {
     const char* role;
     const Tensor& tensor;
+    bool weight = false;  // may also be in a dtype the backend holds weights in
   };
   // Each operand has memory (is not empty), and it is this backend's: its location and
   // storage dtype.

@@ -4,9 +4,10 @@
 
 namespace llmpi {
 
-// The reference backend: fp32 storage and compute, GEMMs through BLAS, OpenMP across heads
-// and rows. What CI and laptops run, and the oracle the CUDA backend is checked against (tests
-// derive from it to watch the calls the model makes).
+// The reference backend: fp32 activations, KV cache and compute, weights as the checkpoint
+// stores them (widened exactly to fp32 as linear reads them), GEMMs through BLAS, OpenMP across
+// heads and rows. What CI and laptops run, and the oracle the CUDA backend is checked against
+// (tests derive from it to watch the calls the model makes).
 class CpuBackend : public Backend {
  public:
   // threads > 0 sets the OpenMP thread count (several ranks sharing a machine split its cores).
@@ -16,10 +17,14 @@ class CpuBackend : public Backend {
   std::int64_t memory_bytes() const override;
 
   MemoryLocation memory_location() const override { return MemoryLocation::host; }
+  // bf16 and fp16 checkpoints stay as published: half the memory, widened in linear.
+  bool holds_weights_as(DType) const override { return true; }
 
  protected:
   Tensor do_allocate(std::int64_t rows, std::int64_t cols) override;
   Tensor do_upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) override;
+  Tensor do_upload_weight(std::span<const float> host, std::int64_t rows, std::int64_t cols,
+                          DType stored) override;
   std::vector<float> do_download(const Tensor& tensor) override;
   void do_copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) override;
   void do_scatter_rows(const Tensor& src, Tensor& dst, std::span<const std::int32_t> rows) override;
