@@ -70,11 +70,13 @@ if [[ "${LLMPI_GPU_THROUGHPUT:-1}" != 0 ]]; then
   falcon_tp=1
   [[ "${gpu_mib:-0}" -lt 102400 ]] && falcon_tp=2
   bus=${LLMPI_BUS_GBPS:-360}
-  ./build-gpu/src/llmpi bench --throughput --backend cuda --preset falcon-40b --tp "$falcon_tp" \
+  # Each run is cut off after 150 s so that one slow step cannot spend the lease.
+  timeout 150 ./build-gpu/src/llmpi bench --throughput --backend cuda --preset falcon-40b \
+    --tp "$falcon_tp" \
     --bus-gbps "$bus" --shapes 128/128,2048/128 --requests 64 --max-in-flight 64 \
     $([[ $falcon_tp == 1 ]] && echo --torch) 2>&1 | grep -v Warning |
     tee "$OUT/throughput-falcon-40b.log" || status=1
-  ./build-gpu/src/llmpi bench --throughput --backend cuda --preset llama-2-70b --tp 4 \
+  timeout 150 ./build-gpu/src/llmpi bench --throughput --backend cuda --preset llama-2-70b --tp 4 \
     --bus-gbps "$bus" --shapes 128/128,128/2048,2048/128 --requests 128 --max-in-flight 128 \
     2>&1 | grep -v Warning | tee "$OUT/throughput-llama-2-70b-tp4.log" || status=1
 fi
