@@ -64,20 +64,22 @@ Tensor Backend::allocate(std::int64_t rows, std::int64_t cols) {
   return do_allocate(rows, cols);
 }
 
-Tensor Backend::upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) {
+void Backend::expect_values_fill(const char* op, std::span<const float> host, std::int64_t rows,
+                                 std::int64_t cols) const {
   if (rows < 0 || cols < 0 || static_cast<std::int64_t>(host.size()) != rows * cols) {
-    fail("upload", count(host.size(), "values") + " for [" + std::to_string(rows) + ", " +
-                       std::to_string(cols) + "]");
+    fail(op, count(host.size(), "values") + " for [" + std::to_string(rows) + ", " +
+                 std::to_string(cols) + "]");
   }
+}
+
+Tensor Backend::upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) {
+  expect_values_fill("upload", host, rows, cols);
   return do_upload(host, rows, cols);
 }
 
 Tensor Backend::upload_weight(std::span<const float> host, std::int64_t rows, std::int64_t cols,
                               DType stored) {
-  if (rows < 0 || cols < 0 || static_cast<std::int64_t>(host.size()) != rows * cols) {
-    fail("upload_weight", count(host.size(), "values") + " for [" + std::to_string(rows) + ", " +
-                              std::to_string(cols) + "]");
-  }
+  expect_values_fill("upload_weight", host, rows, cols);
   return holds_weights_as(stored) ? do_upload_weight(host, rows, cols, stored)
                                   : do_upload(host, rows, cols);
 }

@@ -27,41 +27,11 @@ constexpr std::int64_t kAttentionBlock = 64;
 constexpr std::int64_t kWidenBlockBytes = 128 << 10;
 constexpr std::int64_t kWidenBlockRowsPrefill = 256;
 
-// bf16 is fp32's upper half: a shift, which the compiler vectorises.
-void widen_bf16(const std::uint16_t* in, std::int64_t count, float* out) {
-  for (std::int64_t i = 0; i < count; ++i) {
-    const std::uint32_t bits = static_cast<std::uint32_t>(in[i]) << 16;
-    std::memcpy(out + i, &bits, sizeof(float));
-  }
-}
-
-__attribute__((target("avx,f16c"))) void widen_f16_f16c(const std::uint16_t* in, std::int64_t count,
-                                                        float* out) {
-  std::int64_t i = 0;
-  for (; i + 8 <= count; i += 8) {
-    const __m128i half = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
-    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(half));
-  }
-  for (; i < count; ++i) out[i] = f16_to_f32(in[i]);
-}
-
-void widen_f16(const std::uint16_t* in, std::int64_t count, float* out) {
-  static const bool f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
-  if (f16c) {
-    widen_f16_f16c(in, count, out);
-    return;
-  }
-  for (std::int64_t i = 0; i < count; ++i) out[i] = f16_to_f32(in[i]);
-}
-
 // Rows [first, first + rows) of a compact (bf16 or fp16) matrix as fp32.
 void widen_rows(const Tensor& t, std::int64_t first, std::int64_t rows, float* out) {
-  const std::uint16_t* in = t.as<const std::uint16_t>() + first * t.cols;
-  if (t.dtype == DType::bf16) {
-    widen_bf16(in, rows * t.cols, out);
-  } else {
-    widen_f16(in, rows * t.cols, out);
-  }
+  const auto element = static_cast<std::int64_t>(dtype_size(t.dtype));
+  convert_to_f32(t.dtype, static_cast<const std::byte*>(t.data) + first * t.cols * element,
+                 static_cast<std::size_t>(rows * t.cols), out);
 }
 
 // Eight compact weights widened to fp32 in a register.

@@ -1,6 +1,9 @@
 #include "llmpi/core/dtype.hpp"
 
 #include <cmath>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "llmpi/core/error.hpp"
 
@@ -77,6 +80,32 @@ std::uint16_t f32_to_f16(float value) {
   return static_cast<std::uint16_t>(sign | ((rounded >> 13) - (112u << 10)));
 }
 
+namespace {
+
+#if defined(__x86_64__)
+// Eight halves at a time through F16C, where the CPU has it (checked once, at run time).
+__attribute__((target("avx,f16c"))) void f16_to_f32_f16c(const std::byte* src, std::size_t count,
+                                                         float* dst) {
+  std::size_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const __m128i half = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i));
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(half));
+  }
+  for (; i < count; ++i) {
+    std::uint16_t bits;
+    std::memcpy(&bits, src + 2 * i, 2);
+    dst[i] = f16_to_f32(bits);
+  }
+}
+
+bool has_f16c() {
+  static const bool supported = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  return supported;
+}
+#endif
+
+}  // namespace
+
 void convert_to_f32(DType dtype, const std::byte* src, std::size_t count, float* dst) {
   switch (dtype) {
     case DType::f32:
@@ -90,6 +119,12 @@ void convert_to_f32(DType dtype, const std::byte* src, std::size_t count, float*
       }
       return;
     case DType::f16:
+#if defined(__x86_64__)
+      if (has_f16c()) {
+        f16_to_f32_f16c(src, count, dst);
+        return;
+      }
+#endif
       for (std::size_t i = 0; i < count; ++i) {
         std::uint16_t bits;
         std::memcpy(&bits, src + 2 * i, 2);

@@ -254,6 +254,9 @@ class Backend {
   // storage dtype.
   void expect_own(const char* op, std::initializer_list<Operand> operands) const;
   void expect_same_shape(const char* op, const Tensor& a, const Tensor& b) const;
+  // `host` holds exactly rows x cols values.
+  void expect_values_fill(const char* op, std::span<const float> host, std::int64_t rows,
+                          std::int64_t cols) const;
   void expect_rows_in(const char* op, std::span<const std::int32_t> rows, const Tensor& t,
                       const char* what) const;
   [[noreturn]] void fail(const char* op, const std::string& what) const;
