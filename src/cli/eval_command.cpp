@@ -3,6 +3,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include "llmpi/core/error.hpp"
 #include "llmpi/core/stop_request.hpp"
 #include "llmpi/core/time_ledger.hpp"
+#include "llmpi/core/wait_watch.hpp"
 #include "llmpi/dist/mpi.hpp"
 #include "llmpi/eval/evaluator.hpp"
 #include "llmpi/monitor/telemetry_sampler.hpp"
@@ -62,6 +64,11 @@ CLI::App& add_eval_command(CLI::App& app, EvalArgs& args) {
                    "NVML index of the GPU a rank reads (default: the rank's CUDA device; "
                    "none on the CPU backend)")
       ->check(CLI::Range(0, 1023));
+  command
+      ->add_option("--prefix-reuse", args.prefix_reuse,
+                   "Reuse the KV blocks of prompt prefixes computed before (few-shot examples, "
+                   "a question before each choice): on or off (default on; results are the same)")
+      ->check(CLI::IsMember({"on", "off"}));
   command
       ->add_option("--progress-interval", args.progress_interval_s,
                    "Seconds between progress lines when the output is not a terminal "
@@ -366,6 +373,31 @@ void print_summary(const std::vector<TaskSummary>& tasks, const RunStats& stats)
 
 // The end of the run on rank 0: summaries and the end time when every request is done; when
 // stopped early, the session's end and how to continue.
+// The prompt tokens every replica prefilled, and those a shared prefix spared, on every rank
+// (each replica counted once, by its first rank).
+PrefillCounts run_prefill_counts(const Evaluator& evaluator, bool counts_replica) {
+  std::array<std::int64_t, 2> counts{};
+  if (counts_replica) {
+    counts = {evaluator.prefill_counts().prompt_tokens, evaluator.prefill_counts().reused_tokens};
+  }
+  const WaitScope wait("MPI_Allreduce (prefill counts, after the rounds)", world_description());
+  mpi_check(MPI_Allreduce(MPI_IN_PLACE, counts.data(), 2, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD),
+            "MPI_Allreduce");
+  return {counts[0], counts[1]};
+}
+
+void print_prefill(const PrefillCounts& counts, bool reuse) {
+  const double computed = static_cast<double>(counts.prompt_tokens - counts.reused_tokens);
+  std::printf("prefill: %lld prompt tokens, %lld computed, %lld (%.1f%%) reused from shared "
+              "prefixes (--prefix-reuse %s)\n",
+              static_cast<long long>(counts.prompt_tokens), static_cast<long long>(computed),
+              static_cast<long long>(counts.reused_tokens),
+              counts.prompt_tokens > 0 ? 100.0 * static_cast<double>(counts.reused_tokens) /
+                                             static_cast<double>(counts.prompt_tokens)
+                                       : 0.0,
+              reuse ? "on" : "off");
+}
+
 int finish_run(ResultsFile& file, const RoundsEnd& end, const EvalArgs& args,
                std::chrono::steady_clock::time_point start) {
   if (end.interrupted) {
@@ -404,7 +436,8 @@ int run_eval(const EvalArgs& args, const std::string& command_line) {
                       {.max_sequences = session.preset().batch.max_sequences,
                        .kv_tokens = session.kv_token_budget(),
                        .context_tokens = session.preset().context_length,
-                       .keeps_results = me.tp_rank == 0 && me.pp_rank == 0});
+                       .keeps_results = me.tp_rank == 0 && me.pp_rank == 0,
+                       .prefix_reuse = args.prefix_reuse == "on"});
   ResultsTarget target = open_results(args, session, command_line);
   RunTelemetry telemetry(args, session, target);
   ProgressLine progress(stdout, std::chrono::seconds(args.progress_interval_s));
@@ -419,6 +452,9 @@ int run_eval(const EvalArgs& args, const std::string& command_line) {
     const RoundsEnd end =
         run_rounds(work, groups, evaluator, target, session.topology(), telemetry, progress);
     progress.finish();
+    const PrefillCounts prefill =
+        run_prefill_counts(evaluator, me.tp_rank == 0 && me.pp_rank == 0);
+    if (session.topology().world_rank() == 0) print_prefill(prefill, args.prefix_reuse == "on");
     telemetry.exchange();  // the last readings, and the whole time breakdown
     const int code = target.file ? finish_run(*target.file, end, args, start) : 0;
     return end.interrupted ? kInterruptedExitCode : code;

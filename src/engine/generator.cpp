@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "llmpi/core/error.hpp"
 #include "llmpi/core/stop_request.hpp"
@@ -59,17 +60,38 @@ GenerationResult generate(Transformer& model, std::span<const std::int32_t> prom
   return std::move(generate_batch(model, std::span(&request, 1), {.max_active = 1}).front());
 }
 
-std::vector<GenerationResult> generate_batch(Transformer& model,
-                                             std::span<const GenerationRequest> requests,
-                                             const BatchSettings& limits) {
-  if (requests.empty()) return {};
-  const ModelConfig& config = model.config();
-  std::int64_t capacity = 0;
+BatchCacheShape batch_cache_shape(const ModelConfig& config,
+                                  std::span<const GenerationRequest> requests,
+                                  const BatchSettings& limits) {
+  BatchCacheShape shape;
   for (const GenerationRequest& request : requests) {
     check_request(config, request, requests.front());
-    capacity = std::max<std::int64_t>(capacity, static_cast<std::int64_t>(request.prompt.size()) +
-                                                    request.options.max_new_tokens);
+    shape.capacity = std::max<std::int64_t>(
+        shape.capacity,
+        static_cast<std::int64_t>(request.prompt.size()) + request.options.max_new_tokens);
   }
+  const auto count = static_cast<int>(requests.size());
+  shape.sequences = limits.max_active > 0 ? std::min(limits.max_active, count) : count;
+  // The pool: what the caller's memory allows, but never less than the longest request nor
+  // more than every slot at that length could use.
+  if (limits.block_tokens < 1) {
+    throw Error("generate: KV cache blocks of " + std::to_string(limits.block_tokens) +
+                " tokens (at least 1, a power of two)");
+  }
+  shape.block_tokens = limits.block_tokens;
+  const std::int64_t block = limits.block_tokens;
+  const std::int64_t longest = (shape.capacity + block - 1) / block * block;
+  shape.pool_tokens =
+      limits.kv_tokens > 0 ? std::clamp(limits.kv_tokens, longest, longest * shape.sequences) : 0;
+  return shape;
+}
+
+std::vector<GenerationResult> generate_batch(Transformer& model,
+                                             std::span<const GenerationRequest> requests,
+                                             const BatchSettings& limits, KvCache* shared) {
+  if (requests.empty()) return {};
+  const ModelConfig& config = model.config();
+  const BatchCacheShape shape = batch_cache_shape(config, requests, limits);
   const double temperature = requests.front().options.temperature;
   const double top_p = requests.front().options.top_p;
 
@@ -77,21 +99,20 @@ std::vector<GenerationResult> generate_batch(Transformer& model,
   for (const GenerationRequest& request : requests) {
     sequences.emplace_back(request);
   }
-  const int slots = limits.max_active > 0
-                        ? std::min<int>(limits.max_active, static_cast<int>(requests.size()))
-                        : static_cast<int>(requests.size());
-  // The pool: what the caller's memory allows, but never less than the longest request nor
-  // more than every slot at that length could use.
-  if (limits.block_tokens < 1) {
-    throw Error("generate: KV cache blocks of " + std::to_string(limits.block_tokens) +
-                " tokens (at least 1, a power of two)");
+  std::optional<KvCache> own;
+  if (shared == nullptr) {
+    own.emplace(model.backend(), config, model.shard(), shape.capacity, shape.sequences,
+                shape.pool_tokens, shape.block_tokens);
+  } else if (shared->capacity() < shape.capacity) {
+    throw Error("generate: the shared KV cache holds sequences of " +
+                std::to_string(shared->capacity()) + " tokens; these requests need " +
+                std::to_string(shape.capacity));
+  } else {
+    // A batch abandoned by an error may have left sequences behind: they hold nothing now.
+    for (int sequence = 0; sequence < shared->sequences(); ++sequence) shared->release(sequence);
   }
-  const std::int64_t block = limits.block_tokens;
-  const std::int64_t longest = (capacity + block - 1) / block * block;
-  const std::int64_t pool_tokens =
-      limits.kv_tokens > 0 ? std::clamp(limits.kv_tokens, longest, longest * slots) : 0;
-  KvCache cache(model.backend(), config, model.shard(), capacity, slots, pool_tokens,
-                limits.block_tokens);
+  KvCache& cache = shared != nullptr ? *shared : *own;
+  const int slots = std::min(shape.sequences, cache.sequences());
 
   // Every rank of the replica runs each step; the last stage's choices reach all of them.
   // `active` lists the sequences the logits rows belong to.
@@ -147,9 +168,12 @@ std::vector<GenerationResult> generate_batch(Transformer& model,
     while (!free_slots.empty() && next < sequences.size()) {
       const int index = static_cast<int>(next);
       Sequence& sequence = sequences[static_cast<std::size_t>(index)];
-      const auto length = static_cast<std::int64_t>(sequence.request->prompt.size()) +
-                          sequence.request->options.max_new_tokens;
-      if (!cache.reserve(length, free_slots.back())) break;  // after some finish
+      const std::span<const std::int32_t> prompt = sequence.request->prompt;
+      const auto length = std::ssize(prompt) + sequence.request->options.max_new_tokens;
+      // At least the prompt's last token is computed: its logits choose the first new token.
+      const std::optional<std::int64_t> held =
+          cache.admit(prompt, std::ssize(prompt) - 1, length, free_slots.back());
+      if (!held) break;  // after some finish
       ++next;
       sequence.slot = free_slots.back();
       free_slots.pop_back();
@@ -157,9 +181,11 @@ std::vector<GenerationResult> generate_batch(Transformer& model,
       Tensor logits;
       {
         const PhaseScope prefill(Phase::prefill);
-        logits =
-            model.forward(sequence.request->prompt, cache, LogitsFor::last_token, sequence.slot);
+        logits = model.forward(prompt.subspan(static_cast<std::size_t>(*held)), cache,
+                               LogitsFor::last_token, sequence.slot);
+        cache.publish(prompt, sequence.slot);
       }
+      sequence.result.reused_prompt_tokens = *held;
       take(logits, std::span(&index, 1));
       sequence.decode_start = std::chrono::steady_clock::now();
       sequence.result.prefill_seconds =

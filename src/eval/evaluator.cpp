@@ -105,6 +105,31 @@ void set_failure(RequestResult& result, const TaskSpec& task, RequestStatus stat
 Evaluator::Evaluator(Transformer& model, const Tokenizer& tokenizer, EvaluatorLimits limits)
     : model_(model), tokenizer_(tokenizer), limits_(limits) {}
 
+KvCache* Evaluator::shared_cache(const BatchCacheShape& shape) {
+  if (!limits_.prefix_reuse) return nullptr;
+  const std::int64_t pool = shape.pool_tokens > 0 ? shape.pool_tokens
+                                                  : shape.capacity * shape.sequences;
+  if (shared_cache_ && shared_cache_->capacity() >= shape.capacity &&
+      shared_cache_->sequences() >= shape.sequences &&
+      shared_cache_->total_blocks() * shared_cache_->block_tokens() >= pool &&
+      shared_cache_->block_tokens() == shape.block_tokens) {
+    return &*shared_cache_;
+  }
+  std::int64_t capacity = shape.capacity;
+  int sequences = shape.sequences;
+  std::int64_t pool_tokens = pool;
+  if (shared_cache_) {
+    capacity = std::max(capacity, shared_cache_->capacity());
+    sequences = std::max(sequences, shared_cache_->sequences());
+    pool_tokens = std::max(pool_tokens,
+                           shared_cache_->total_blocks() * shared_cache_->block_tokens());
+  }
+  shared_cache_.reset();  // its memory goes before the larger cache's is taken
+  shared_cache_.emplace(model_.backend(), model_.config(), model_.shard(), capacity, sequences,
+                        pool_tokens, shape.block_tokens, KvCache::PrefixSharing::on);
+  return &*shared_cache_;
+}
+
 int Evaluator::context_tokens() const {
   const int positions = model_.config().max_position_embeddings;
   return limits_.context_tokens > 0 ? std::min(limits_.context_tokens, positions) : positions;
@@ -258,8 +283,14 @@ std::vector<Evaluator::Completion> Evaluator::complete(
   // The paged cache holds limits_.kv_tokens tokens; a request joins the batch when its whole
   // length fits in what the running ones leave (one that alone exceeds the budget still runs:
   // the session checked that one full context fits).
-  std::vector<GenerationResult> results = generate_batch(
-      model_, generations, {.max_active = limits_.max_sequences, .kv_tokens = limits_.kv_tokens});
+  const BatchSettings settings{.max_active = limits_.max_sequences,
+                               .kv_tokens = limits_.kv_tokens};
+  KvCache* shared = shared_cache(batch_cache_shape(model_.config(), generations, settings));
+  std::vector<GenerationResult> results = generate_batch(model_, generations, settings, shared);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    prefill_.prompt_tokens += std::ssize(generations[i].prompt);
+    prefill_.reused_tokens += results[i].reused_prompt_tokens;
+  }
   std::vector<Completion> done;
   for (std::size_t i = 0; i < texts.size(); ++i) {
     Completion& completion = texts[i];
@@ -450,12 +481,19 @@ RequestResult Evaluator::choose(const TaskSpec& task, const TaskRequest& request
                   " (long_prompt: truncate-left)";
     }
     std::vector<double> loglik;
+    KvCache* shared = shared_cache({.capacity = static_cast<std::int64_t>(longest - cut),
+                                    .sequences = 1,
+                                    .pool_tokens = 0,
+                                    .block_tokens = KvCache::kDefaultBlockTokens});
     for (std::size_t c = 0; c < wholes.size(); ++c) {
       const auto whole = std::span(wholes[c]).subspan(cut);
       const std::size_t common = splits[c] - cut;
       const PhaseScope prefill(Phase::prefill);
-      loglik.push_back(
-          model_.continuation_log_likelihood(whole.first(common), whole.subspan(common)));
+      const std::int64_t reused_before = shared != nullptr ? shared->reused_tokens() : 0;
+      loglik.push_back(model_.continuation_log_likelihood(whole.first(common),
+                                                          whole.subspan(common), shared));
+      prefill_.prompt_tokens += std::ssize(whole) - 1;
+      prefill_.reused_tokens += shared != nullptr ? shared->reused_tokens() - reused_before : 0;
     }
     for (std::size_t c = 0; c < loglik.size(); ++c) {
       if (!std::isfinite(loglik[c])) {

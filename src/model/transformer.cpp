@@ -455,7 +455,8 @@ std::vector<double> Transformer::log_probs(const Tensor& logits,
 }
 
 double Transformer::continuation_log_likelihood(std::span<const std::int32_t> context,
-                                                std::span<const std::int32_t> continuation) {
+                                                std::span<const std::int32_t> continuation,
+                                                KvCache* shared) {
   if (context.empty() || continuation.empty()) {
     throw Error("log-likelihood: the context and the continuation need at least one token each");
   }
@@ -465,13 +466,29 @@ double Transformer::continuation_log_likelihood(std::span<const std::int32_t> co
   check_tokens(tokens);
   check_tokens(continuation.last(1));
   check_positions(count, 0);
-  KvCache cache(backend_, config_, shard_, count);
-  // Rows context.size() - 1 onwards predict the continuation's tokens. Chunk by chunk (one
-  // step's tokens at most), so only one chunk's logits exist at a time.
+  // Rows context.size() - 1 onwards predict the continuation's tokens: a shared prefix may
+  // spare the rows before them.
   const auto predicting = static_cast<std::int64_t>(context.size()) - 1;
+  std::optional<KvCache> own;
+  KvCache& cache = shared != nullptr ? *shared : own.emplace(backend_, config_, shard_, count);
+  if (cache.capacity() < count || cache.length(0) != 0) {
+    throw Error("log-likelihood: " + std::to_string(count) +
+                " tokens need an empty sequence 0 of at least that capacity in the KV cache "
+                "(it holds " + std::to_string(cache.capacity()) + ")");
+  }
+  const std::optional<std::int64_t> held = cache.admit(tokens, predicting, count, 0);
+  if (!held) {
+    throw Error("log-likelihood: " + std::to_string(count) + " tokens need more KV cache blocks than the " +
+                std::to_string(cache.free_blocks()) + " free");
+  }
+  struct Release {
+    KvCache& cache;
+    ~Release() { cache.release(0); }
+  } release{cache};
+  // Chunk by chunk (one step's tokens at most), so only one chunk's logits exist at a time.
   const std::int64_t chunk = step_tokens_ > 0 ? step_tokens_ : count;
   double total = 0.0;
-  for (std::int64_t first = 0; first < count; first += chunk) {
+  for (std::int64_t first = *held; first < count; first += chunk) {
     const std::int64_t size = std::min(chunk, count - first);
     const std::int64_t from = std::max(first, predicting);
     const Tensor logits = forward_chunk(
@@ -485,6 +502,7 @@ double Transformer::continuation_log_likelihood(std::span<const std::int32_t> co
       total += value;
     }
   }
+  cache.publish(tokens, 0);
   if (comms_.pp != nullptr && shard_.pp_size > 1) {
     comms_.pp->broadcast(std::span(&total, 1), shard_.pp_size - 1);
   }

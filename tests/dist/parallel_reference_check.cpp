@@ -178,6 +178,34 @@ int check_fixture(const std::string& name, Topology& topology, const ParallelLay
       }
     }
   }
+  // The same batch through a cache sharing prefixes (blocks of 4), twice: each copy of a prompt
+  // starts from the blocks its first copy computed, the second pass from the first pass's.
+  KvCache shared(model.backend(), model.config(), shard, batch_cache_shape(model.config(), requests, {}).capacity,
+                 static_cast<int>(requests.size()), 0, 4, KvCache::PrefixSharing::on);
+  for (int pass = 0; pass < 2; ++pass) {
+    const std::vector<GenerationResult> reused =
+        generate_batch(model, requests, {.block_tokens = 4}, &shared);
+    for (std::size_t p = 0; p < reused.size(); ++p) {
+      if (reused[p].tokens != batch[p].tokens) {
+        std::printf("FAIL %s rank %d prompt %zu pass %d: greedy tokens with a shared prefix differ\n",
+                    name.c_str(), topology.world_rank(), p, pass);
+        ++failures;
+      }
+      if (shard.last_stage()) {
+        for (std::size_t step = 0; step < reused[p].step_logits.size(); ++step) {
+          const double error =
+              relative_error(reused[p].step_logits[step], batch[p].step_logits.at(step));
+          worst = std::max(worst, error);
+          if (error > kTolerance) ++failures;
+        }
+      }
+    }
+  }
+  if (shared.reused_tokens() == 0) {
+    std::printf("FAIL %s rank %d: no prompt reused a shared prefix\n", name.c_str(),
+                topology.world_rank());
+    ++failures;
+  }
   std::printf(
       "rank %d %-24s layers %d..%d heads q %d kv %d vocab rows %lld: read %zu bytes "
       "(expected %zu), max relative logits error vs one rank %.2e\n",

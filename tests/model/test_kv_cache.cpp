@@ -50,6 +50,67 @@ TEST_CASE("the pool hands out blocks in order, reserves whole lengths and takes 
                     Catch::Contains("a power of two"));
 }
 
+TEST_CASE("shared prefixes: whole blocks found by their tokens, held by several sequences, kept "
+          "until the pool needs them",
+          "[model][kv-cache]") {
+  const ReferenceFixture fixture = load_reference_fixture(reference_fixture_names().front());
+  const ModelConfig config = load_model_config(fixture.dir);
+  CpuBackend backend(1);
+  KvCache cache(backend, config, whole_model(config), 20, 3, 0, 4, KvCache::PrefixSharing::on);
+  const std::vector<std::int32_t> a{1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  CHECK(cache.admit(a, 9, 12, 0) == 0);  // nothing published yet
+  cache.advance(10, 0);                  // (the model writes its rows)
+  cache.publish(a, 0);                   // its two full blocks; the third is partial
+  CHECK(cache.free_blocks() == 12);
+
+  // The same first 8 tokens: both blocks shared, only the rest is taken from the pool.
+  const std::vector<std::int32_t> b{1, 2, 3, 4, 5, 6, 7, 8, 99, 98};
+  CHECK(cache.admit(b, 9, 12, 1) == 8);
+  CHECK(cache.length(1) == 8);
+  CHECK(cache.block_table(1)[0] == cache.block_table(0)[0]);
+  CHECK(cache.block_table(1)[1] == cache.block_table(0)[1]);
+  CHECK(cache.free_blocks() == 11);
+  // A difference in the second block: only the first is shared; `reusable` caps the match.
+  const std::vector<std::int32_t> c{1, 2, 3, 4, 5, 0, 7, 8, 9};
+  CHECK(cache.admit(c, 8, 9, 2) == 4);
+  cache.release(2);
+  CHECK(cache.admit(b, 7, 12, 2) == 4);
+  cache.release(2);
+  CHECK(cache.reused_tokens() == 16);
+  CHECK_THROWS_WITH(cache.admit(a, 9, 12, 1), Catch::Contains("still holds tokens"));
+  CHECK_THROWS_WITH(cache.truncate(2, 0), Catch::Contains("prefix sharing"));
+
+  // Released by both, the shared blocks keep their contents: counted free, found again.
+  cache.release(0);
+  cache.release(1);
+  CHECK(cache.free_blocks() == 15);
+  CHECK(cache.admit(a, 9, 12, 0) == 8);
+  cache.release(0);
+
+  // A pool of 4 blocks: a sequence needing all of them takes the shared ones' too, and the
+  // prefix is then gone.
+  KvCache small(backend, config, whole_model(config), 16, 2, 16, 4, KvCache::PrefixSharing::on);
+  REQUIRE(small.admit(a, 9, 12, 0) == 0);
+  small.advance(10, 0);
+  small.publish(a, 0);
+  small.release(0);
+  CHECK(small.free_blocks() == 4);
+  const std::vector<std::int32_t> other{50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62};
+  REQUIRE(small.admit(other, 12, 16, 1) == 0);
+  CHECK(small.free_blocks() == 0);
+  CHECK_FALSE(small.admit(a, 9, 12, 0).has_value());  // no room: nothing taken
+  small.release(1);
+  CHECK(small.admit(a, 9, 12, 0) == 0);  // evicted
+
+  // Without sharing, admit is a reservation.
+  KvCache plain(backend, config, whole_model(config), 20, 2, 0, 4);
+  REQUIRE(plain.admit(a, 9, 12, 0) == 0);
+  plain.advance(10, 0);
+  plain.publish(a, 0);
+  CHECK(plain.admit(a, 9, 12, 1) == 0);
+  CHECK(plain.free_blocks() == 4);
+}
+
 TEST_CASE("a sequence in scattered blocks computes what it computes in order",
           "[model][kv-cache][reference]") {
   constexpr double kTolerance = 1e-4;

@@ -185,6 +185,57 @@ TEST_CASE("prompts longer than one step are prefilled in chunks with the same re
   }
 }
 
+TEST_CASE("prompts starting from a shared prefix's blocks get the tokens and logits they get "
+          "alone",
+          "[model][reference]") {
+  for (const std::string& name : reference_fixture_names()) {
+    DYNAMIC_SECTION(name) {
+      const ReferenceFixture fixture = load_reference_fixture(name);
+      CpuBackend backend;
+      Transformer model = load_reference_model(fixture, backend);
+      // Each prompt twice: the second copy starts from the first's blocks (of 4 tokens), and a
+      // second batch through the same cache from the first batch's, released meanwhile.
+      const std::vector<GenerationRequest> requests = greedy_requests_twice(fixture);
+      const BatchCacheShape shape = batch_cache_shape(model.config(), requests, {});
+      KvCache shared(backend, model.config(), model.shard(), shape.capacity, 2, 0, 4,
+                     KvCache::PrefixSharing::on);
+      double worst = 0.0;
+      for (int pass = 0; pass < 2; ++pass) {
+        const std::vector<GenerationResult> results =
+            generate_batch(model, requests, {.max_active = 2, .block_tokens = 4}, &shared);
+        for (std::size_t r = 0; r < results.size(); ++r) {
+          const ReferencePrompt& prompt = fixture.prompts[r % fixture.prompts.size()];
+          const auto want = static_cast<std::size_t>(requests[r].options.max_new_tokens);
+          const auto reusable = static_cast<std::int64_t>((prompt.ids.size() - 1) / 4 * 4);
+          CHECK(results[r].reused_prompt_tokens ==
+                (pass == 0 && r < fixture.prompts.size() ? 0 : reusable));
+          CHECK(results[r].tokens ==
+                std::vector<std::int32_t>(prompt.greedy_ids.begin(),
+                                          prompt.greedy_ids.begin() + static_cast<long>(want)));
+          REQUIRE(results[r].step_logits.size() == want);
+          for (std::size_t step = 0; step < want; ++step) {
+            const double error =
+                relative_error(results[r].step_logits[step], prompt.greedy_step_logits[step]);
+            CHECK(error <= kTolerance);
+            worst = std::max(worst, error);
+          }
+        }
+      }
+      // Log-likelihoods: a continuation after a context whose blocks another call computed.
+      const ReferencePrompt& prompt = fixture.prompts.front();
+      const std::span<const std::int32_t> context(prompt.ids.data(), prompt.ids.size() - 2);
+      const std::span<const std::int32_t> continuation = std::span(prompt.ids).last(2);
+      const double alone = model.continuation_log_likelihood(context, continuation);
+      const std::int64_t before = shared.reused_tokens();
+      CHECK(model.continuation_log_likelihood(context, continuation, &shared) ==
+            Approx(alone).epsilon(1e-5));
+      CHECK(shared.reused_tokens() - before ==
+            static_cast<std::int64_t>((context.size() - 1) / 4 * 4));
+      std::printf("%-26s shared prefixes: max relative error %.2e\n", name.c_str(), worst);
+    }
+  }
+}
+
 TEST_CASE("a model with learned positions refuses to run past its last position",
           "[model][bad-input]") {
   const ReferenceFixture fixture = load_reference_fixture("gpt2_unscaled_bf16_sharded");

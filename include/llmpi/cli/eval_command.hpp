@@ -21,6 +21,7 @@ struct EvalArgs {
   double telemetry_interval_s = 1.0;  // 0: no sampling thread
   int telemetry_device = -1;          // NVML index; -1: the rank's CUDA device, if any
   int progress_interval_s = 30;       // between progress lines in a batch log; 0: every round
+  std::string prefix_reuse = "on";    // "on" or "off": KV blocks of shared prompt prefixes
 };
 
 // `llmpi eval`: every task's requests shared among the data-parallel replicas, each result

@@ -28,6 +28,7 @@ struct GenerationResult {
   double first_token_seconds = 0.0;  // from the batch's start: waiting for a slot, then prefill
   double decode_seconds = 0.0;       // from its first token until it finished (the batch's steps,
                                      // and the prefills of requests admitted meanwhile)
+  std::int64_t reused_prompt_tokens = 0;  // leading prompt tokens a shared prefix spared
 };
 
 struct GenerationRequest {
@@ -56,8 +57,26 @@ struct BatchSettings {
 // all of them. A sequence that stops returns its blocks for the next request. Each sequence is
 // computed as `generate` computes it alone, up to the summation order of batched products.
 // All requests share temperature and top_p. Results come back in request order.
+//
+// With `shared` (a cache sharing prefixes, kept by the caller across calls, its shape at least
+// batch_cache_shape's), each prompt starts from the blocks of its leading tokens an earlier
+// sequence computed, and offers its own to the next; its slots bound the sequences at once.
 std::vector<GenerationResult> generate_batch(Transformer& model,
                                              std::span<const GenerationRequest> requests,
-                                             const BatchSettings& limits = {});
+                                             const BatchSettings& limits = {},
+                                             KvCache* shared = nullptr);
+
+// The paged KV cache generate_batch uses for `requests` within `limits`: sequences of up to
+// the longest request's length, as many at once as limits.max_active allows, and a pool of
+// limits.kv_tokens clamped between one and every such sequence.
+struct BatchCacheShape {
+  std::int64_t capacity = 0;
+  int sequences = 0;
+  std::int64_t pool_tokens = 0;  // 0: capacity for each sequence
+  int block_tokens = KvCache::kDefaultBlockTokens;
+};
+BatchCacheShape batch_cache_shape(const ModelConfig& config,
+                                  std::span<const GenerationRequest> requests,
+                                  const BatchSettings& limits);
 
 }  // namespace llmpi

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "llmpi/engine/generator.hpp"
 #include "llmpi/eval/dataset.hpp"
 #include "llmpi/eval/task.hpp"
 #include "llmpi/model/transformer.hpp"
@@ -38,6 +39,16 @@ struct EvaluatorLimits {
   // Whether this rank's rows are the ones kept (the replica's first rank): only it runs
   // model-written code in the sandbox; the other ranks' code rows are left unscored.
   bool keeps_results = true;
+  // Prompts start from the KV blocks of leading tokens an earlier request (or choice)
+  // computed: the few-shot examples, the question before each answer. Results are the same.
+  bool prefix_reuse = true;
+};
+
+// The prompt tokens an evaluator ran through the model, and how many of them a shared prefix
+// spared (their keys and values were already in the cache).
+struct PrefillCounts {
+  std::int64_t prompt_tokens = 0;
+  std::int64_t reused_tokens = 0;
 };
 
 // Runs requests of any task on one model replica. Every rank of the replica calls `run` with
@@ -57,6 +68,8 @@ class Evaluator {
   std::vector<RequestResult> run(const TaskSpec& task,
                                  std::span<const TaskRequest* const> requests);
 
+  const PrefillCounts& prefill_counts() const { return prefill_; }
+
  private:
   struct Completion;
   int context_tokens() const;
@@ -73,10 +86,15 @@ class Evaluator {
   std::vector<RequestResult> generate_and_score(const TaskSpec& task,
                                                 std::span<const TaskRequest* const> requests);
   RequestResult choose(const TaskSpec& task, const TaskRequest& request);
+  // The cache kept across calls for prefix reuse, grown to hold `shape` (its shared prefixes
+  // are lost when it grows); null without prefix reuse.
+  KvCache* shared_cache(const BatchCacheShape& shape);
 
   Transformer& model_;
   const Tokenizer& tokenizer_;
   EvaluatorLimits limits_;
+  std::optional<KvCache> shared_cache_;
+  PrefillCounts prefill_;
 };
 
 // Marks `result` as not run or not scorable: its status and error, and its score as the task's

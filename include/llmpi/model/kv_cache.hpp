@@ -1,8 +1,10 @@
 #pragma once
 
 #include <cstdint>
+#include <list>
 #include <optional>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "llmpi/backend/backend.hpp"
@@ -18,15 +20,24 @@ namespace llmpi {
 // is sized by the tokens held at once, not by every sequence's longest possible length.
 // Requests are admitted by reserving their blocks (admission control, never out of memory
 // mid-step). A fresh pool hands out blocks in order, so one sequence's rows are consecutive.
+//
+// With prefix sharing, a full block whose tokens (and every token before them) another
+// sequence already computed is shared by reference instead of computed again: the few-shot
+// examples before every prompt of a task, the question before each answer of a multiple-choice
+// request. A shared block is counted once in the pool; it returns to the pool when no sequence
+// holds it, and keeps its contents for a later sequence until the pool needs the block for
+// something else (least recently released first). Only full blocks are shared, so a sequence
+// never writes into a block another holds.
 class KvCache {
  public:
   // The prefill kernel's key tile; any power of two works (tests use small ones).
   static constexpr int kDefaultBlockTokens = 64;
 
   // pool_tokens: tokens of every sequence together (0: capacity for each sequence).
+  enum class PrefixSharing { off, on };
   KvCache(Backend& backend, const ModelConfig& config, const ModelShard& shard,
           std::int64_t capacity, int sequences = 1, std::int64_t pool_tokens = 0,
-          int block_tokens = kDefaultBlockTokens);
+          int block_tokens = kDefaultBlockTokens, PrefixSharing sharing = PrefixSharing::off);
   KvCache(Backend& backend, const ModelConfig& config, std::int64_t capacity, int sequences = 1);
   ~KvCache();
   KvCache(KvCache&& other) noexcept;
@@ -46,12 +57,28 @@ class KvCache {
     return (tokens + block_tokens_ - 1) / block_tokens_;
   }
   int blocks_per_sequence() const { return static_cast<int>(blocks_for(capacity_)); }
-  std::int64_t free_blocks() const { return static_cast<std::int64_t>(free_.size()); }
+  // Blocks no sequence holds (those keeping a shared prefix's contents included).
+  std::int64_t free_blocks() const {
+    return static_cast<std::int64_t>(free_.size() + idle_.size());
+  }
   std::int64_t total_blocks() const { return total_blocks_; }
+  bool shares_prefixes() const { return sharing_ == PrefixSharing::on; }
 
   // Makes `sequence` hold blocks for `tokens` tokens, taking them from the pool; false (and
   // nothing taken) where too few are free or `tokens` exceeds the capacity.
   bool reserve(std::int64_t tokens, int sequence = 0);
+  // Starts the empty `sequence` on `prompt`: with prefix sharing, it takes the blocks holding
+  // the longest run of `prompt`'s leading tokens (whole blocks, at most `reusable` tokens) that
+  // were computed before and publish()ed, and its length becomes their token count; then it
+  // reserves the rest of `tokens`. Returns that length (0 without sharing), or nothing (and
+  // nothing taken) where the pool cannot hold the rest.
+  std::optional<std::int64_t> admit(std::span<const std::int32_t> prompt, std::int64_t reusable,
+                                    std::int64_t tokens, int sequence);
+  // Offers `sequence`'s full blocks holding the leading `prompt` tokens (already computed) to
+  // later sequences starting with the same tokens. Nothing without prefix sharing.
+  void publish(std::span<const std::int32_t> prompt, int sequence);
+  // Tokens admit() found computed, over this cache's life.
+  std::int64_t reused_tokens() const { return reused_tokens_; }
 
   // The pool of one layer: every sequence's blocks.
   Tensor& keys(int local_layer) { return keys_[static_cast<std::size_t>(local_layer)]; }
@@ -69,15 +96,31 @@ class KvCache {
   // as needed and fails naming the pool when none are left.
   void advance(std::int64_t tokens, int sequence = 0);
   // Forgets every token of `sequence` from `length` on; its blocks stay its own (a benchmark
-  // repeating one step).
+  // repeating one step; refused with prefix sharing, where a block may be another's too).
   void truncate(std::int64_t length, int sequence = 0);
   // Forgets `sequence` and returns its blocks to the pool (a finished request).
   void release(int sequence);
+  // Empties every sequence and forgets every shared prefix.
   void clear();
 
  private:
+  // What a shared block holds: its tokens, after the block before it in its sequences (none:
+  // -1), whose contents are named by its generation (bumped whenever it is handed out anew).
+  struct BlockKey {
+    std::int32_t parent = -1;
+    std::uint64_t parent_generation = 0;
+    std::vector<std::int32_t> tokens;
+    bool operator==(const BlockKey&) const = default;
+  };
+  struct BlockKeyHash {
+    std::size_t operator()(const BlockKey& key) const;
+  };
+
   static std::size_t index(int sequence) { return static_cast<std::size_t>(sequence); }
   void forget_recordings();
+  BlockKey key_for(std::int32_t parent, std::span<const std::int32_t> tokens) const;
+  std::int32_t take_block();
+  void drop_reference(std::int32_t block);
 
   Backend* backend_;
   std::uint64_t id_;  // 0 once moved from
@@ -87,6 +130,14 @@ class KvCache {
   std::vector<std::int64_t> lengths_;
   std::vector<std::vector<std::int32_t>> tables_;
   std::vector<std::int32_t> free_;  // a stack: the next block handed out is free_.back()
+  PrefixSharing sharing_ = PrefixSharing::off;
+  std::vector<std::int32_t> holders_;        // per block: the sequences holding it
+  std::vector<std::uint64_t> generation_;    // per block
+  std::vector<std::optional<BlockKey>> key_;  // per block: its key while it is shared
+  std::unordered_map<BlockKey, std::int32_t, BlockKeyHash> shared_;
+  std::list<std::int32_t> idle_;  // shared blocks nobody holds, least recently released first
+  std::vector<std::list<std::int32_t>::iterator> idle_at_;  // per block, valid while idle
+  std::int64_t reused_tokens_ = 0;
   std::vector<Tensor> keys_;
   std::vector<Tensor> values_;
 };

@@ -66,9 +66,12 @@ class Transformer {
   // numbers per row cross the TP group, never the logits.
   std::vector<double> log_probs(const Tensor& logits, std::span<const std::int32_t> targets);
   // Sum of log p(continuation token | everything before it) for context + continuation, known
-  // to every rank of the replica (runs its own forward pass from an empty cache).
+  // to every rank of the replica. Runs its own forward pass from an empty cache, or in sequence
+  // 0 of `shared` (a cache sharing prefixes, its sequence 0 empty), where the context's leading
+  // blocks another call computed are reused and its own are offered to the next.
   double continuation_log_likelihood(std::span<const std::int32_t> context,
-                                     std::span<const std::int32_t> continuation);
+                                     std::span<const std::int32_t> continuation,
+                                     KvCache* shared = nullptr);
 
   // Whether `flag` is true on any rank of the replica; every rank of it must call this at the
   // same point (how a stop request seen by one rank stops them all at one step).
