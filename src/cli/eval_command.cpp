@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <unordered_set>
 
@@ -90,7 +91,8 @@ struct EvalWork {
 };
 
 // One task's requests: the dataset read, few-shot examples taken out, ids checked unique.
-void add_task(EvalWork& work, TaskSpec task, const EvalArgs& args) {
+void add_task(EvalWork& work, TaskSpec task, const EvalArgs& args,
+              std::optional<ChatTemplate>& chat) {
   if (!args.long_prompt.empty()) task.long_prompt = *parse_long_prompt_policy(args.long_prompt);
   const auto shots = static_cast<std::size_t>(task.few_shot.count);
   const DatasetOptions options{task.required_fields(), args.skip_bad,
@@ -100,7 +102,9 @@ void add_task(EvalWork& work, TaskSpec task, const EvalArgs& args) {
   for (const std::string& skipped : dataset.skipped)
     std::fprintf(stderr, "skipped %s\n", skipped.c_str());
   std::map<std::string, std::size_t> line_of;
-  for (TaskRequest& request : prepare_requests(task, dataset)) {
+  // The checkpoint's chat template, read once for the tasks that ask for it.
+  if (task.chat && !chat) chat.emplace(load_chat_template(checkpoint_dir(args.model)));
+  for (TaskRequest& request : prepare_requests(task, dataset, chat ? &*chat : nullptr)) {
     const auto [it, inserted] = line_of.emplace(request.id, request.line);
     if (!inserted) {
       throw Error(dataset.source + ":" + std::to_string(request.line) + ": request id '" +
@@ -114,8 +118,11 @@ void add_task(EvalWork& work, TaskSpec task, const EvalArgs& args) {
 
 EvalWork load_work(const EvalArgs& args) {
   EvalWork work;
+  std::optional<ChatTemplate> chat;
   std::stringstream names(args.tasks);
-  for (std::string file; std::getline(names, file, ',');) add_task(work, load_task(file), args);
+  for (std::string file; std::getline(names, file, ',');) {
+    add_task(work, load_task(file), args, chat);
+  }
   return work;
 }
 

@@ -134,6 +134,18 @@ void print_tasks(const RunReport& run) {
                 score_text(t.mean_score, t.score_stderr).c_str(), t.p50_latency_s, t.p95_latency_s,
                 t.mean_ttft_s);
   }
+  // The second measure where a task has one (acc_norm, the harness's flexible-extract), and
+  // perplexity tasks' perplexities.
+  for (const TaskSummary& t : run.tasks) {
+    if (!std::isnan(t.mean_score_normalised) && t.mean_score_normalised != t.mean_score) {
+      std::printf("%-16s normalised score (acc_norm / flexible-extract) %s\n", t.task.c_str(),
+                  score_text(t.mean_score_normalised, t.score_normalised_stderr).c_str());
+    }
+    if (!std::isnan(t.bits_per_byte)) {
+      std::printf("%-16s word perplexity %.4f, byte perplexity %.4f, bits per byte %.4f\n",
+                  t.task.c_str(), t.word_perplexity, t.byte_perplexity, t.bits_per_byte);
+    }
+  }
   std::printf("\n%-16s %8s %8s %8s %15s\n", "category", "tasks", "requests", "failed", "score");
   for (const CategorySummary& c : run.categories) {
     std::printf("%-16s %8lld %8lld %8lld %15s\n", c.category.c_str(),
@@ -328,7 +340,12 @@ nlohmann::json to_json(const std::vector<RunReport>& runs) {
                             {"failed", t.failed},
                             {"skipped", t.skipped},
                             {"score", number(t.mean_score)},
-                            {"stderr", number(t.score_stderr)}});
+                            {"stderr", number(t.score_stderr)},
+                            {"score_normalised", number(t.mean_score_normalised)},
+                            {"score_normalised_stderr", number(t.score_normalised_stderr)},
+                            {"word_perplexity", number(t.word_perplexity)},
+                            {"byte_perplexity", number(t.byte_perplexity)},
+                            {"bits_per_byte", number(t.bits_per_byte)}});
     }
     for (const CategorySummary& c : run.categories) {
       r["categories"].push_back({{"category", c.category},

@@ -1,6 +1,8 @@
 #include "llmpi/eval/answer_extraction.hpp"
 
 #include <cctype>
+#include <regex>
+#include <string>
 #include <vector>
 
 namespace llmpi {
@@ -111,6 +113,55 @@ bool answers_match(std::string_view predicted, std::string_view reference) {
   const std::string r = normalize_number(reference);
   if (!p.empty() && !r.empty()) return p == r;
   return trim(predicted) == trim(reference);
+}
+
+namespace {
+std::string_view strip(std::string_view text) {
+  // Python's str.strip(): ASCII whitespace and the separators it also removes.
+  const char* space = " \t\n\r\f\v\x1c\x1d\x1e\x1f";
+  const std::size_t begin = text.find_first_not_of(space);
+  if (begin == std::string_view::npos) return {};
+  return text.substr(begin, text.find_last_not_of(space) - begin + 1);
+}
+}  // namespace
+
+std::string harness_gsm8k_answer(std::string_view completion, HarnessGsm8kFilter filter) {
+  // The harness's regexes; [0-9] and the other classes are ASCII in Python as here.
+  static const std::regex strict(R"(#### (-?[0-9.,]+))");
+  static const std::regex flexible(R"((-?[$0-9.,]{2,})|(-?[0-9]+))");
+  const std::string text(completion);
+  const bool first = filter == HarnessGsm8kFilter::strict_match;
+  const std::regex& pattern = first ? strict : flexible;
+  std::optional<std::string> found;
+  for (auto match = std::sregex_iterator(text.begin(), text.end(), pattern);
+       match != std::sregex_iterator(); ++match) {
+    // findall's value: the first group that took part (re.findall gives every group, the
+    // harness keeps the first non-empty one).
+    for (std::size_t group = 1; group < match->size(); ++group) {
+      if ((*match)[group].matched && (*match)[group].length() > 0) {
+        found = (*match)[group].str();
+        break;
+      }
+    }
+    if (first && found) break;
+  }
+  return found ? std::string(strip(*found)) : std::string("[invalid]");
+}
+
+std::string harness_gsm8k_normalised(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    if (c != ',' && c != '$') out += c;
+  }
+  if (const std::size_t mark = out.rfind("#### "); mark != std::string::npos) out.erase(0, mark + 5);
+  // Python's "\.$": a final ".", or one just before a final newline.
+  if (!out.empty() && out.back() == '.') {
+    out.pop_back();
+  } else if (out.size() >= 2 && out.back() == '\n' && out[out.size() - 2] == '.') {
+    out.erase(out.size() - 2, 1);
+  }
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
 }
 
 }  // namespace llmpi

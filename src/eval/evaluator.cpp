@@ -12,6 +12,7 @@
 #include "llmpi/eval/answer_extraction.hpp"
 #include "llmpi/eval/code_scorer.hpp"
 #include "llmpi/eval/multiple_choice.hpp"
+#include "llmpi/eval/perplexity.hpp"
 #include "llmpi/eval/prompt_template.hpp"
 
 namespace llmpi {
@@ -60,14 +61,57 @@ int label_index(const nlohmann::json& label, std::size_t choices, const std::str
               std::to_string(choices - 1) + " or a letter A..");
 }
 
+// Whether `completion` answers `reference` under `extraction`, by its first and second measure
+// (the harness's two GSM8K filters; the same otherwise). `detail` says what was compared, and
+// stays empty when the reference has no answer to compare with.
+std::pair<bool, bool> exact_match_scores(AnswerExtraction extraction,
+                                         const std::string& completion,
+                                         const std::string& reference_text, std::string& detail) {
+  switch (extraction) {
+    case AnswerExtraction::gsm8k: {
+      const auto reference = gsm8k_reference(reference_text);
+      if (!reference) return {false, false};
+      const auto predicted = extract_numeric_answer(completion);
+      detail = "predicted " + predicted.value_or("(none)") + ", reference " + *reference;
+      const bool right = predicted && answers_match(*predicted, *reference);
+      return {right, right};
+    }
+    case AnswerExtraction::none: {
+      detail = "predicted " + completion + ", reference " + reference_text;
+      const bool right = answers_match(completion, reference_text);
+      return {right, right};
+    }
+    case AnswerExtraction::harness: {
+      const std::string strict =
+          harness_gsm8k_answer(completion, HarnessGsm8kFilter::strict_match);
+      const std::string flexible =
+          harness_gsm8k_answer(completion, HarnessGsm8kFilter::flexible_extract);
+      const std::string reference = harness_gsm8k_normalised(reference_text);
+      detail = "strict-match " + strict + ", flexible-extract " + flexible + ", reference " +
+               reference;
+      return {harness_gsm8k_normalised(strict) == reference,
+              harness_gsm8k_normalised(flexible) == reference};
+    }
+  }
+  return {false, false};
+}
+
 }  // namespace
 
-std::vector<TaskRequest> prepare_requests(const TaskSpec& task, const Dataset& dataset) {
+std::vector<TaskRequest> prepare_requests(const TaskSpec& task, const Dataset& dataset,
+                                          const ChatTemplate* chat) {
+  if (task.chat && chat == nullptr) {
+    throw Error(task.source + ": chat: true needs the checkpoint's chat template");
+  }
   const PromptTemplate prompt(task.prompt, task.source + ": prompt");
+  const PromptTemplate example(task.few_shot.template_text, task.source + ": few_shot.template");
+  const PromptTemplate target(task.few_shot.target, task.source + ": few_shot.target");
+  // The examples: each one's prompt and answer (as chat turns), or its whole text.
+  std::vector<ChatMessage> turns;
+  if (!task.system.empty()) turns.push_back({"system", task.system});
   std::string prefix;
   std::size_t first = 0;
   if (task.few_shot.count > 0) {
-    const PromptTemplate example(task.few_shot.template_text, task.source + ": few_shot.template");
     const Dataset shots =
         task.few_shot.dataset.empty()
             ? dataset
@@ -76,9 +120,17 @@ std::vector<TaskRequest> prepare_requests(const TaskSpec& task, const Dataset& d
     const auto count =
         std::min<std::size_t>(static_cast<std::size_t>(task.few_shot.count), shots.records.size());
     for (std::size_t i = 0; i < count; ++i) {
-      prefix += example.render(shots.records[i].fields,
-                               shots.source + ":" + std::to_string(shots.records[i].line)) +
-                task.few_shot.separator;
+      const nlohmann::json& fields = shots.records[i].fields;
+      const std::string where = shots.source + ":" + std::to_string(shots.records[i].line);
+      if (task.few_shot.template_text.empty()) {
+        const std::string question = prompt.render(fields, where);
+        const std::string answer = target.render(fields, where);
+        turns.push_back({"user", question});
+        turns.push_back({"assistant", answer});
+        prefix += question + task.target_delimiter + answer + task.few_shot.separator;
+      } else {
+        prefix += example.render(fields, where) + task.few_shot.separator;
+      }
     }
     if (task.few_shot.dataset.empty()) first = count;  // examples are not evaluated
   }
@@ -86,8 +138,15 @@ std::vector<TaskRequest> prepare_requests(const TaskSpec& task, const Dataset& d
   for (std::size_t i = first; i < dataset.records.size(); ++i) {
     const DatasetRecord& record = dataset.records[i];
     const std::string where = dataset.source + ":" + std::to_string(record.line);
-    requests.push_back({request_id(task, record), record.line, record.fields,
-                        prefix + prompt.render(record.fields, where)});
+    std::string text = prompt.render(record.fields, where);
+    if (task.chat) {
+      std::vector<ChatMessage> messages = turns;
+      messages.push_back({"user", std::move(text)});
+      text = chat->render(messages, true);
+    } else {
+      text = prefix + text;
+    }
+    requests.push_back({request_id(task, record), record.line, record.fields, std::move(text)});
   }
   return requests;
 }
@@ -105,6 +164,26 @@ void set_failure(RequestResult& result, const TaskSpec& task, RequestStatus stat
 Evaluator::Evaluator(Transformer& model, const Tokenizer& tokenizer, EvaluatorLimits limits)
     : model_(model), tokenizer_(tokenizer), limits_(limits) {}
 
+std::vector<std::int32_t> Evaluator::encode(const std::string& text) const {
+  // A text that already starts with the beginning-of-text token (a chat template writes it)
+  // does not get a second one, as lm-evaluation-harness encodes it.
+  const auto& bos = model_.config().bos_token_id;
+  const bool has_bos = bos && text.starts_with(tokenizer_.id_to_token(*bos));
+  return tokenizer_.encode(text, !has_bos);
+}
+
+std::int32_t Evaluator::prefix_token() const {
+  // What lm-evaluation-harness conditions an empty context on: the beginning-of-text token,
+  // else the end-of-text token.
+  const ModelConfig& config = model_.config();
+  if (config.bos_token_id) return *config.bos_token_id;
+  if (config.eos_token_ids.empty()) {
+    throw Error("an empty context needs a token to condition on, and " + config.source +
+                " names no bos_token_id or eos_token_id");
+  }
+  return config.eos_token_ids.front();
+}
+
 KvCache* Evaluator::shared_cache(const BatchCacheShape& shape) {
   if (!limits_.prefix_reuse) return nullptr;
   const std::int64_t pool = shape.pool_tokens > 0 ? shape.pool_tokens
@@ -115,7 +194,9 @@ KvCache* Evaluator::shared_cache(const BatchCacheShape& shape) {
       shared_cache_->block_tokens() == shape.block_tokens) {
     return &*shared_cache_;
   }
-  std::int64_t capacity = shape.capacity;
+  // Sequences as long as the context, so that later groups rarely need a new cache (which
+  // would lose the shared prefixes).
+  std::int64_t capacity = std::max<std::int64_t>(shape.capacity, context_tokens());
   int sequences = shape.sequences;
   std::int64_t pool_tokens = pool;
   if (shared_cache_) {
@@ -147,13 +228,16 @@ std::vector<RequestResult> Evaluator::run(const TaskSpec& task,
                 ": generation.samples > 1 needs temperature > 0 (greedy samples "
                 "would all be the same)");
   }
-  if (task.scorer.kind != ScorerKind::multiple_choice) return generate_and_score(task, requests);
+  const bool scores_text = task.scorer.kind == ScorerKind::multiple_choice ||
+                           task.scorer.kind == ScorerKind::loglikelihood_rolling;
+  if (!scores_text) return generate_and_score(task, requests);
   std::vector<RequestResult> results;
   for (const TaskRequest* request : requests) {
     if (const int signal = stop_signal(); model_.any_rank_of_replica(signal != 0)) {
       throw Interrupted(signal);
     }
-    results.push_back(choose(task, *request));
+    results.push_back(task.scorer.kind == ScorerKind::multiple_choice ? choose(task, *request)
+                                                                      : roll(task, *request));
   }
   return results;
 }
@@ -207,31 +291,28 @@ std::optional<std::vector<std::int32_t>> Evaluator::fit_prompt(const TaskSpec& t
 }
 
 void Evaluator::score_completion(const TaskSpec& task, const TaskRequest& request,
-                                 const std::string& text, double& score, std::string& detail,
-                                 std::string& error) {
+                                 const std::string& text, double& score, double& second,
+                                 std::string& detail, std::string& error) {
   const PhaseScope scoring(Phase::scoring);
   score = 0.0;
+  second = 0.0;
   try {
     if (task.scorer.kind == ScorerKind::exact_match) {
       const auto& answer = request.record.at(task.scorer.answer_field);
       const std::string reference_text =
           answer.is_string() ? answer.get<std::string>() : answer.dump();
-      const auto reference = task.scorer.gsm8k_extraction
-                                 ? gsm8k_reference(reference_text)
-                                 : std::optional<std::string>(reference_text);
-      if (!reference) {
-        error = "scorer: " + record_where(task, request) + ": answer field '" +
-                task.scorer.answer_field + "' has no \"#### <number>\" reference";
-        return;
-      }
-      const auto predicted = task.scorer.gsm8k_extraction ? extract_numeric_answer(text)
-                                                          : std::optional<std::string>(text);
-      detail = "predicted " + predicted.value_or("(none)") + ", reference " + *reference;
-      score = predicted && answers_match(*predicted, *reference) ? 1.0 : 0.0;
+      const auto [first, other] =
+          exact_match_scores(task.scorer.extraction, text, reference_text, detail);
+      score = first ? 1.0 : 0.0;
+      second = other ? 1.0 : 0.0;
+      if (!detail.empty()) return;
+      error = "scorer: " + record_where(task, request) + ": answer field '" +
+              task.scorer.answer_field + "' has no \"#### <number>\" reference";
       return;
     }
     if (!limits_.keeps_results) {
       score = kNotScored;  // this rank's rows are not kept: the replica's first rank runs the code
+      second = kNotScored;
       return;
     }
     const SandboxResult run = run_code_tests(request.record, request.prompt, text, task.scorer);
@@ -239,6 +320,7 @@ void Evaluator::score_completion(const TaskSpec& task, const TaskRequest& reques
     if (run.status == SandboxResult::Status::interrupted) throw Interrupted(stop_signal());
     if (run.status == SandboxResult::Status::sandbox_error) error = "sandbox: " + run.detail;
     score = run.status == SandboxResult::Status::passed ? 1.0 : 0.0;
+    second = score;
   } catch (const Interrupted&) {
     throw;
   } catch (const std::exception& e) {
@@ -323,7 +405,7 @@ std::vector<RequestResult> Evaluator::generate_and_score(
     RequestResult& result = results.emplace_back(result_for(task, *requests[r]));
     std::vector<std::int32_t> tokens;
     try {
-      tokens = tokenizer_.encode(requests[r]->prompt, true);
+      tokens = encode(requests[r]->prompt);
     } catch (const std::exception& e) {
       set_failure(result, task, RequestStatus::failed, std::string("tokenizer: ") + e.what());
       continue;
@@ -376,7 +458,8 @@ std::vector<RequestResult> Evaluator::generate_and_score(
     const auto scoring_start = std::chrono::steady_clock::now();
     double generated = 0.0;
     int correct = 0;
-    bool unscored = false;  // on a rank whose rows are not kept
+    int correct_second = 0;  // by the scorer's second measure
+    bool unscored = false;   // on a rank whose rows are not kept
     std::string error;
     for (int sample = 0; sample < samples && error.empty(); ++sample) {
       Completion& completion =
@@ -386,9 +469,11 @@ std::vector<RequestResult> Evaluator::generate_and_score(
         break;
       }
       double score = 0.0;
+      double second = 0.0;
       std::string detail;
-      score_completion(task, *to_run[i], completion.text, score, detail, error);
+      score_completion(task, *to_run[i], completion.text, score, second, detail, error);
       correct += score > 0.0 ? 1 : 0;
+      correct_second += second > 0.0 ? 1 : 0;
       unscored = unscored || std::isnan(score);
       const GenerationResult& g = completion.generation;
       generated = std::max(generated, generation_start + g.first_token_seconds + g.decode_seconds);
@@ -415,7 +500,7 @@ std::vector<RequestResult> Evaluator::generate_and_score(
                     " samples correct, pass@" + std::to_string(samples) + " " +
                     std::to_string(pass_at_k(samples, correct, samples));
     }
-    out.score_normalised = out.score;
+    out.score_normalised = unscored ? kNotScored : static_cast<double>(correct_second) / samples;
   }
   return results;
 }
@@ -433,29 +518,41 @@ RequestResult Evaluator::choose(const TaskSpec& task, const TaskRequest& request
         label_index(request.record.at(task.scorer.label_field), choices.size(), where);
     const PromptTemplate continuation(task.scorer.continuation,
                                       task.source + ": scorer.continuation");
-    const auto context = tokenizer_.encode(request.prompt, true);
+    // As lm-evaluation-harness splits a pair: the context's trailing whitespace moves to the
+    // continuation; the context is encoded alone, the continuation is what encoding the whole
+    // text adds after as many tokens (so a merge across the boundary counts as continuation).
+    std::string context_text = request.prompt;
+    const std::size_t kept = context_text.find_last_not_of(" \t\n\r\f\v");
+    const std::string moved =
+        context_text.substr(kept == std::string::npos ? 0 : kept + 1);
+    context_text.resize(context_text.size() - moved.size());
+    const std::vector<std::int32_t> context =
+        context_text.empty() ? std::vector<std::int32_t>{prefix_token()}
+                             : encode(context_text);
     out.prompt_tokens = static_cast<int>(context.size());
-    // Each choice's continuation tokens as the whole text tokenizes (boundaries can merge).
-    std::vector<std::string> texts;
+    std::vector<std::string> texts;          // each choice's continuation
+    std::vector<std::string> choice_texts;  // the choices alone, for acc_norm
     std::vector<std::vector<std::int32_t>> wholes;
     std::vector<std::size_t> splits;
     std::size_t longest = 0;
     for (const auto& choice : choices) {
       nlohmann::json fields = request.record;
-      fields["choice"] = choice.is_string() ? choice.get<std::string>() : choice.dump();
+      choice_texts.push_back(choice.is_string() ? choice.get<std::string>() : choice.dump());
+      fields["choice"] = choice_texts.back();
       texts.push_back(continuation.render(fields, where));
-      auto whole = tokenizer_.encode(request.prompt + texts.back(), true);
-      std::size_t common = 0;
-      while (common < context.size() && common < whole.size() && whole[common] == context[common]) {
-        ++common;
-      }
-      if (common == 0 || common == whole.size()) {
+      const std::vector<std::int32_t> encoded =
+          context_text.empty() ? encode(moved + texts.back())
+                               : encode(context_text + moved + texts.back());
+      const std::size_t skip = context_text.empty() ? 0 : context.size();
+      if (encoded.size() <= skip) {
         throw Error(where + ": choice " + nlohmann::json(texts.back()).dump() +
                     " adds no tokens after the prompt");
       }
+      std::vector<std::int32_t> whole = context;
+      whole.insert(whole.end(), encoded.begin() + static_cast<std::ptrdiff_t>(skip), encoded.end());
       longest = std::max(longest, whole.size());
+      splits.push_back(context.size());
       wholes.push_back(std::move(whole));
-      splits.push_back(common);
     }
     // The longest choice must fit the context; under truncate-left every choice's context
     // loses the same leading tokens.
@@ -501,7 +598,7 @@ RequestResult Evaluator::choose(const TaskSpec& task, const TaskRequest& request
                     std::to_string(c) + " (" + nlohmann::json(texts[c]).dump() + ")");
       }
     }
-    const ChoiceScores scores = score_choices(loglik, texts);
+    const ChoiceScores scores = score_choices(loglik, choice_texts);
     out.choice_loglik = scores.loglik;
     out.choice_loglik_normalised = scores.loglik_normalised;
     out.chosen = scores.chosen;
@@ -516,6 +613,54 @@ RequestResult Evaluator::choose(const TaskSpec& task, const TaskRequest& request
     out.choice_loglik.clear();
     out.choice_loglik_normalised.clear();
     out.chosen = -1;
+    set_failure(out, task, RequestStatus::failed, e.what());
+  }
+  out.latency_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+RequestResult Evaluator::roll(const TaskSpec& task, const TaskRequest& request) {
+  RequestResult out = result_for(task, request);
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    const std::string& document = request.prompt;
+    if (document.empty()) throw Error(record_where(task, request) + ": the document is empty");
+    const std::vector<std::int32_t> tokens = encode(document);
+    out.prompt_tokens = static_cast<int>(tokens.size());
+    // A window runs `window` tokens through the model (the harness's max_length).
+    const std::int64_t window =
+        task.scorer.window_tokens > 0
+            ? std::min<std::int64_t>(task.scorer.window_tokens, context_tokens())
+            : context_tokens();
+    KvCache* shared = shared_cache({.capacity = window,
+                                    .sequences = 1,
+                                    .pool_tokens = 0,
+                                    .block_tokens = KvCache::kDefaultBlockTokens});
+    double loglik = 0.0;
+    const std::vector<TokenWindow> windows = rolling_windows(tokens, prefix_token(), window);
+    for (const TokenWindow& w : windows) {
+      const PhaseScope prefill(Phase::prefill);
+      const std::int64_t reused_before = shared != nullptr ? shared->reused_tokens() : 0;
+      loglik += model_.continuation_log_likelihood(w.context, w.continuation, shared);
+      prefill_.prompt_tokens += std::ssize(w.context) + std::ssize(w.continuation) - 1;
+      prefill_.reused_tokens += shared != nullptr ? shared->reused_tokens() - reused_before : 0;
+    }
+    if (!std::isfinite(loglik)) {
+      throw Error("non-finite log-likelihood " + std::to_string(loglik) + " for the document");
+    }
+    out.loglikelihood = loglik;
+    out.words = count_words(document);
+    out.bytes = static_cast<std::int64_t>(document.size());
+    // A document's own score: its bits per byte (the task's perplexities weigh every byte).
+    out.score = -loglik / static_cast<double>(out.bytes) / std::log(2.0);
+    out.score_normalised = out.score;
+    out.detail = std::to_string(windows.size()) + " windows of at most " + std::to_string(window) +
+                 " tokens, " + std::to_string(out.words) + " words, " +
+                 std::to_string(out.bytes) + " bytes";
+  } catch (const Interrupted&) {
+    throw;
+  } catch (const std::exception& e) {
+    out.loglikelihood = kNotScored;
     set_failure(out, task, RequestStatus::failed, e.what());
   }
   out.latency_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

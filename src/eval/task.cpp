@@ -34,6 +34,8 @@ std::string scorer_name(ScorerKind kind) {
       return "multiple_choice";
     case ScorerKind::code:
       return "code";
+    case ScorerKind::loglikelihood_rolling:
+      return "loglikelihood_rolling";
   }
   return "?";
 }
@@ -51,6 +53,8 @@ std::vector<std::string> TaskSpec::required_fields() const {
   if (few_shot.count > 0 && few_shot.dataset.empty()) {
     const PromptTemplate example(few_shot.template_text, source + ": few_shot.template");
     for (const auto& f : example.fields()) add_unique(fields, f);
+    const PromptTemplate target(few_shot.target, source + ": few_shot.target");
+    for (const auto& f : target.fields()) add_unique(fields, f);
   }
   switch (scorer.kind) {
     case ScorerKind::exact_match:
@@ -64,6 +68,8 @@ std::vector<std::string> TaskSpec::required_fields() const {
       add_unique(fields, scorer.tests_field);
       add_unique(fields, scorer.entry_point_field);
       break;
+    case ScorerKind::loglikelihood_rolling:
+      break;  // the prompt is the document
   }
   return fields;
 }
@@ -72,7 +78,7 @@ TaskSpec parse_task(const std::string& yaml_text, const std::string& source) {
   const YAML::Node document = load_yaml(yaml_text, source);
   const YamlMap top(document, source, "",
                     {"name", "category", "dataset", "prompt", "few_shot", "generation", "scorer",
-                     "long_prompt", "failed_requests"},
+                     "long_prompt", "failed_requests", "target_delimiter", "chat", "system"},
                     1, "task");
   TaskSpec task;
   task.source = source;
@@ -101,19 +107,39 @@ TaskSpec parse_task(const std::string& yaml_text, const std::string& source) {
   }
   task.failed_requests = failed == "wrong" ? FailurePolicy::count_as_wrong : FailurePolicy::exclude;
 
-  const YamlMap few_shot = top.map("few_shot", {"count", "dataset", "template", "separator"});
+  task.target_delimiter = top.string("target_delimiter", " ");
+  task.chat = top.boolean("chat", false);
+  task.system = top.string("system", "");
+  if (!task.system.empty() && !task.chat) {
+    throw Error(top.where("system") + " is a chat system message: it needs chat: true");
+  }
+  const YamlMap few_shot =
+      top.map("few_shot", {"count", "dataset", "template", "target", "separator"});
   task.few_shot.count = few_shot.small_integer("count", 0);
   if (task.few_shot.count < 0) throw Error(few_shot.where("count") + " must be at least 0");
   if (few_shot.has("dataset")) {
     task.few_shot.dataset = relative_to(source, few_shot.string("dataset", ""));
   }
   task.few_shot.template_text = few_shot.string("template", "");
+  task.few_shot.target = few_shot.string("target", "");
   task.few_shot.separator = few_shot.string("separator", "\n\n");
-  if (task.few_shot.count > 0 && task.few_shot.template_text.empty()) {
+  if (!task.few_shot.template_text.empty() && !task.few_shot.target.empty()) {
+    throw Error(few_shot.where("target") +
+                " and few_shot.template are two ways to write an example: give one");
+  }
+  if (task.few_shot.count > 0 && task.chat && task.few_shot.target.empty()) {
+    throw Error(few_shot.where("target") +
+                " is required with chat: true and few_shot.count > 0: each example's answer, "
+                "its assistant turn");
+  }
+  if (task.few_shot.count > 0 && task.few_shot.template_text.empty() &&
+      task.few_shot.target.empty()) {
     throw Error(few_shot.where("template") +
-                " is required when few_shot.count > 0: how one solved example reads");
+                " (or few_shot.target) is required when few_shot.count > 0: how one solved "
+                "example reads");
   }
   PromptTemplate(task.few_shot.template_text, few_shot.where("template"));
+  PromptTemplate(task.few_shot.target, few_shot.where("target"));
 
   const YamlMap generation =
       top.map("generation", {"max_new_tokens", "stop", "temperature", "top_p", "seed", "samples"});
@@ -134,30 +160,49 @@ TaskSpec parse_task(const std::string& yaml_text, const std::string& source) {
 
   const YamlMap scorer =
       top.map("scorer", {"type", "answer_field", "extract", "choices_field", "label_field",
-                         "continuation", "tests_field", "entry_point_field", "timeout_s"});
+                         "continuation", "tests_field", "entry_point_field", "timeout_s",
+                         "window_tokens"});
   const std::string type = scorer.string("type", "");
   if (type == "exact_match") {
     task.scorer.kind = ScorerKind::exact_match;
     task.scorer.answer_field = scorer.string("answer_field", "answer");
     const std::string extract = scorer.string("extract", "gsm8k");
-    if (extract != "gsm8k" && extract != "none") {
-      throw Error(scorer.where("extract") + " is '" + extract + "'; valid: gsm8k, none");
+    const std::pair<const char*, AnswerExtraction> extractions[] = {
+        {"gsm8k", AnswerExtraction::gsm8k},
+        {"none", AnswerExtraction::none},
+        {"harness", AnswerExtraction::harness}};
+    const auto* chosen = std::ranges::find_if(
+        extractions, [&](const auto& named) { return extract == named.first; });
+    if (chosen == std::end(extractions)) {
+      throw Error(scorer.where("extract") + " is '" + extract +
+                  "'; valid: gsm8k, none, harness");
     }
-    task.scorer.gsm8k_extraction = extract == "gsm8k";
+    task.scorer.extraction = chosen->second;
   } else if (type == "multiple_choice") {
     task.scorer.kind = ScorerKind::multiple_choice;
     task.scorer.choices_field = scorer.string("choices_field", "choices");
     task.scorer.label_field = scorer.string("label_field", "label");
-    task.scorer.continuation = scorer.string("continuation", " {choice}");
+    task.scorer.continuation = scorer.string("continuation", task.target_delimiter + "{choice}");
   } else if (type == "code") {
     task.scorer.kind = ScorerKind::code;
     task.scorer.tests_field = scorer.string("tests_field", "test");
     task.scorer.entry_point_field = scorer.string("entry_point_field", "entry_point");
     task.scorer.timeout_s = scorer.number("timeout_s", 10.0);
     if (task.scorer.timeout_s <= 0.0) throw Error(scorer.where("timeout_s") + " must be positive");
+  } else if (type == "loglikelihood_rolling") {
+    task.scorer.kind = ScorerKind::loglikelihood_rolling;
+    task.scorer.window_tokens = scorer.integer("window_tokens", 0);
+    if (task.scorer.window_tokens < 0) {
+      throw Error(scorer.where("window_tokens") + " must be at least 0 (0: the context)");
+    }
+    if (task.few_shot.count > 0) {
+      throw Error(scorer.where("type") +
+                  " loglikelihood_rolling scores the prompt as a document: few_shot.count must "
+                  "be 0");
+    }
   } else {
     throw Error(scorer.where("type") + " is '" + type +
-                "'; valid: exact_match, multiple_choice, code");
+                "'; valid: exact_match, multiple_choice, code, loglikelihood_rolling");
   }
   return task;
 }

@@ -101,7 +101,8 @@ void visit_fields(Visitor& v, Row& r) {
   v(r.id), v(r.task), v(r.category), v(r.status), v(r.error), v(r.prompt_tokens),
       v(r.generated_tokens), v(r.latency_s), v(r.ttft_s), v(r.score), v(r.score_normalised),
       v(r.generated_text), v(r.generated_token_ids), v(r.choice_loglik),
-      v(r.choice_loglik_normalised), v(r.chosen), v(r.detail);
+      v(r.choice_loglik_normalised), v(r.chosen), v(r.detail), v(r.loglikelihood), v(r.words),
+      v(r.bytes);
 }
 
 template <typename Visitor, typename Sample>

@@ -636,7 +636,7 @@ std::vector<RequestResult> ResultsReader::requests(bool with_text) const {
 
 std::vector<TaskSummary> ResultsReader::task_summaries() const {
   const Impl& impl = live(impl_);
-  return schema::read_task_summaries(impl.check, impl.file.id());
+  return schema::read_task_summaries(impl.check, impl.file.id(), impl.version);
 }
 
 std::vector<CategorySummary> ResultsReader::category_summaries() const {

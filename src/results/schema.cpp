@@ -148,6 +148,9 @@ struct RequestRow {
   char* generated_text;
   hvl_t generated_token_ids;
   char* detail;
+  double loglikelihood;
+  std::int64_t words;
+  std::int64_t bytes;
 };
 
 const Field kRequestFields[] = {
@@ -169,6 +172,9 @@ const Field kRequestFields[] = {
     {"generated_text", offsetof(RequestRow, generated_text), Kind::text, true},
     {"generated_token_ids", offsetof(RequestRow, generated_token_ids), Kind::int32_list, true},
     {"detail", offsetof(RequestRow, detail), Kind::text, true},
+    {"loglikelihood", offsetof(RequestRow, loglikelihood), Kind::float64},
+    {"words", offsetof(RequestRow, words), Kind::int64},
+    {"bytes", offsetof(RequestRow, bytes), Kind::int64},
 };
 const Field kRequestIdField[] = {{"id", offsetof(RequestRow, id), Kind::text}};
 // 256 rows of about 150 bytes (strings and lists live in the global heap): a chunk per ~64 KiB.
@@ -224,6 +230,11 @@ struct TaskRow {
   double mean_ttft_s;
   std::int64_t prompt_tokens;
   std::int64_t generated_tokens;
+  double mean_score_normalised;
+  double score_normalised_stderr;
+  double word_perplexity;
+  double byte_perplexity;
+  double bits_per_byte;
 };
 
 const Field kTaskFields[] = {
@@ -242,6 +253,11 @@ const Field kTaskFields[] = {
     {"mean_ttft_s", offsetof(TaskRow, mean_ttft_s), Kind::float64},
     {"prompt_tokens", offsetof(TaskRow, prompt_tokens), Kind::int64},
     {"generated_tokens", offsetof(TaskRow, generated_tokens), Kind::int64},
+    {"mean_score_normalised", offsetof(TaskRow, mean_score_normalised), Kind::float64},
+    {"score_normalised_stderr", offsetof(TaskRow, score_normalised_stderr), Kind::float64},
+    {"word_perplexity", offsetof(TaskRow, word_perplexity), Kind::float64},
+    {"byte_perplexity", offsetof(TaskRow, byte_perplexity), Kind::float64},
+    {"bits_per_byte", offsetof(TaskRow, bits_per_byte), Kind::float64},
 };
 
 struct CategoryRow {
@@ -515,7 +531,8 @@ void write_requests(const h5::Checker& check, hid_t requests, std::int64_t first
                      c_text(r.error), r.prompt_tokens, r.generated_tokens, r.latency_s, r.ttft_s,
                      r.score, r.score_normalised, r.chosen, list_of(r.choice_loglik),
                      list_of(r.choice_loglik_normalised), c_text(r.generated_text),
-                     list_of(r.generated_token_ids), c_text(r.detail)});
+                     list_of(r.generated_token_ids), c_text(r.detail), r.loglikelihood, r.words,
+                     r.bytes});
   }
   const h5::Datatype memory = row_type(check, kRequestFields, sizeof(RequestRow), false);
   const auto start = static_cast<hsize_t>(first);
@@ -552,6 +569,12 @@ std::vector<RequestResult> read_requests(const h5::Checker& check, hid_t request
         r.generated_text = text_of(row.generated_text);
         r.generated_token_ids = vector_of<std::int32_t>(row.generated_token_ids);
         r.detail = text_of(row.detail);
+        // Version 4 added the perplexity columns.
+        if (version >= 4) {
+          r.loglikelihood = row.loglikelihood;
+          r.words = row.words;
+          r.bytes = row.bytes;
+        }
       });
   return results;
 }
@@ -577,7 +600,9 @@ void write_summaries(const h5::Checker& check, hid_t file, std::span<const TaskS
     task_rows.push_back({c_text(t.task), c_text(t.category), t.requests, t.scored, t.failed,
                          t.skipped, t.truncated, t.mean_score, t.score_stderr, t.mean_latency_s,
                          t.p50_latency_s, t.p95_latency_s, t.mean_ttft_s, t.prompt_tokens,
-                         t.generated_tokens});
+                         t.generated_tokens, t.mean_score_normalised, t.score_normalised_stderr,
+                         t.word_perplexity, t.byte_perplexity,
+                         t.bits_per_byte});
   }
   replace_table(check, file, kTaskSummaries, kTaskFields, task_rows);
   std::vector<CategoryRow> category_rows;
@@ -603,13 +628,20 @@ void write_summaries(const h5::Checker& check, hid_t file, std::span<const TaskS
   h5::write_attribute(check, summary.id(), kSummary, "request_rows", request_rows);
 }
 
-std::vector<TaskSummary> read_task_summaries(const h5::Checker& check, hid_t file) {
+std::vector<TaskSummary> read_task_summaries(const h5::Checker& check, hid_t file,
+                                             std::int64_t version) {
   std::vector<TaskSummary> tasks;
   read_table<TaskRow>(check, file, kTaskSummaries, kTaskFields, [&](const TaskRow& row) {
     tasks.push_back({text_of(row.task), text_of(row.category), row.requests, row.scored, row.failed,
                      row.skipped, row.truncated, row.mean_score, row.score_stderr,
                      row.mean_latency_s, row.p50_latency_s, row.p95_latency_s, row.mean_ttft_s,
-                     row.prompt_tokens, row.generated_tokens});
+                     row.prompt_tokens, row.generated_tokens,
+                     // Version 4 added the normalised means and the perplexities.
+                     version >= 4 ? row.mean_score_normalised : kNotScored,
+                     version >= 4 ? row.score_normalised_stderr : kNotScored,
+                     version >= 4 ? row.word_perplexity : kNotScored,
+                     version >= 4 ? row.byte_perplexity : kNotScored,
+                     version >= 4 ? row.bits_per_byte : kNotScored});
   });
   return tasks;
 }

@@ -53,7 +53,8 @@ void truncate_requests(const h5::Checker& check, hid_t requests, std::int64_t ro
 void write_summaries(const h5::Checker& check, hid_t file, std::span<const TaskSummary> tasks,
                      std::span<const CategorySummary> categories, const RunStats& stats,
                      std::int64_t request_rows);
-std::vector<TaskSummary> read_task_summaries(const h5::Checker& check, hid_t file);
+std::vector<TaskSummary> read_task_summaries(const h5::Checker& check, hid_t file,
+                                             std::int64_t version);
 std::vector<CategorySummary> read_category_summaries(const h5::Checker& check, hid_t file);
 bool has_run_stats(const h5::Checker& check, hid_t file);
 RunStats read_run_stats(const h5::Checker& check, hid_t file);

@@ -51,8 +51,14 @@ std::vector<TaskSummary> summarise_tasks(std::span<const RequestResult> rows) {
     std::vector<double> latencies;
     double score_sum = 0;
     double score_square_sum = 0;
+    double normalised_sum = 0;
+    double normalised_square_sum = 0;
     double ttft_sum = 0;
     std::string first_id;
+    // Perplexity documents: log-likelihoods, words and bytes summed.
+    double loglikelihood_sum = 0;
+    double words = 0;
+    double bytes = 0;
   };
   std::map<std::string, Totals> by_task;
   for (const RequestResult& row : rows) {
@@ -76,6 +82,14 @@ std::vector<TaskSummary> summarise_tasks(std::span<const RequestResult> rows) {
       ++s.scored;
       totals.score_sum += row.score;
       totals.score_square_sum += row.score * row.score;
+      const double normalised = std::isnan(row.score_normalised) ? row.score : row.score_normalised;
+      totals.normalised_sum += normalised;
+      totals.normalised_square_sum += normalised * normalised;
+    }
+    if (std::isfinite(row.loglikelihood) && !std::isnan(row.score)) {
+      totals.loglikelihood_sum += row.loglikelihood;
+      totals.words += static_cast<double>(row.words);
+      totals.bytes += static_cast<double>(row.bytes);
     }
     totals.latencies.push_back(row.latency_s);
     totals.ttft_sum += row.ttft_s;
@@ -87,12 +101,21 @@ std::vector<TaskSummary> summarise_tasks(std::span<const RequestResult> rows) {
     TaskSummary& s = totals.summary;
     s.mean_score = s.scored > 0 ? totals.score_sum / static_cast<double>(s.scored) : kNotScored;
     s.score_stderr = standard_error(totals.score_sum, totals.score_square_sum, s.scored);
+    s.mean_score_normalised =
+        s.scored > 0 ? totals.normalised_sum / static_cast<double>(s.scored) : kNotScored;
+    s.score_normalised_stderr =
+        standard_error(totals.normalised_sum, totals.normalised_square_sum, s.scored);
     double latency_sum = 0;
     for (const double latency : totals.latencies) latency_sum += latency;
     s.mean_latency_s = mean(latency_sum, s.requests);
     s.p50_latency_s = quantile(totals.latencies, 0.50);
     s.p95_latency_s = quantile(std::move(totals.latencies), 0.95);
     s.mean_ttft_s = mean(totals.ttft_sum, s.requests);
+    if (totals.bytes > 0) {
+      s.word_perplexity = std::exp(-totals.loglikelihood_sum / totals.words);
+      s.byte_perplexity = std::exp(-totals.loglikelihood_sum / totals.bytes);
+      s.bits_per_byte = -totals.loglikelihood_sum / totals.bytes / std::log(2.0);
+    }
     tasks.push_back(s);
   }
   return tasks;

@@ -49,7 +49,7 @@ TEST_CASE("every rank's GPU and host readings and time breakdown reach the resul
   INFO(run.output);
   REQUIRE(run.exit_code == 0);
   const ResultsReader reader(out);
-  CHECK(reader.schema_version() == 3);
+  CHECK(reader.schema_version() == kResultsSchemaVersion);
   const auto sources = reader.telemetry_sources();
   REQUIRE(sources.size() == 2);
   for (const TelemetrySource& source : sources) {

@@ -6,6 +6,7 @@
 #include "checkpoint_writer.hpp"
 #include "llmpi/core/error.hpp"
 #include "llmpi/eval/dataset.hpp"
+#include "llmpi/eval/evaluator.hpp"
 #include "llmpi/eval/multiple_choice.hpp"
 #include "llmpi/eval/prompt_template.hpp"
 #include "llmpi/eval/task.hpp"
@@ -127,12 +128,90 @@ TEST_CASE("task files that would expand without bound are refused with file and 
                     Contains("deep.yaml:1: YAML nested more than 64 levels deep"));
 }
 
-TEST_CASE("multiple choice picks the most likely continuation, raw and per byte", "[eval]") {
-  const std::vector<std::string> continuations = {" cat", " a very long elephant", " dog"};
+TEST_CASE("multiple choice picks the most likely choice, raw and per character (the harness's "
+          "acc and acc_norm)",
+          "[eval]") {
+  const std::vector<std::string> choices = {"cat", "a very long elephant", "dog"};
   const std::vector<double> loglik = {-4.0, -6.0, -4.0};  // tie between 0 and 2: lowest index
-  const ChoiceScores scores = score_choices(loglik, continuations);
+  const ChoiceScores scores = score_choices(loglik, choices);
   CHECK(scores.chosen == 0);
-  CHECK(scores.chosen_normalised == 1);  // -6/21 beats -4/4
-  CHECK_THROWS_WITH(score_choices(std::vector<double>{-1.0}, continuations),
+  CHECK(scores.chosen_normalised == 1);  // -6/20 beats -4/3
+  CHECK(scores.loglik_normalised[1] == Approx(-0.3));
+  CHECK_THROWS_WITH(score_choices(std::vector<double>{-1.0}, choices),
                     Contains("1 log-likelihoods for 3 choices"));
+  // Characters, not bytes: "näive" is 5 characters in 6 bytes.
+  const ChoiceScores accented =
+      score_choices(std::vector<double>{-5.0, -5.1}, std::vector<std::string>{"näive", "naive"});
+  CHECK(accented.loglik_normalised[0] == Approx(-1.0));
+}
+
+TEST_CASE("harness-style tasks: a target after the delimiter, chat turns, perplexity",
+          "[eval][task]") {
+  const std::string base = "category: math\ndataset: d.jsonl\nprompt: \"Q: {question}\\nA:\"\n";
+  const Dataset data{"d.jsonl",
+                     {{1, {{"question", "1+1"}, {"answer", "2"}}},
+                      {2, {{"question", "2+2"}, {"answer", "4"}}},
+                      {3, {{"question", "3+3"}, {"answer", "6"}}}},
+                     {}};
+  // Examples as the harness writes them: prompt, target_delimiter, target, separator.
+  const TaskSpec plain = parse_task(
+      base + "few_shot:\n  count: 2\n  target: \"{answer}\"\nscorer:\n  type: exact_match\n  "
+             "extract: harness\n",
+      "t.yaml");
+  CHECK(plain.scorer.extraction == AnswerExtraction::harness);
+  const auto plain_requests = prepare_requests(plain, data);
+  REQUIRE(plain_requests.size() == 1);
+  CHECK(plain_requests[0].prompt == "Q: 1+1\nA: 2\n\nQ: 2+2\nA: 4\n\nQ: 3+3\nA:");
+
+  // The same as chat turns through a ChatML template, with a system message.
+  const TaskSpec chat = parse_task(
+      base + "chat: true\nsystem: Be brief.\nfew_shot:\n  count: 2\n  target: \"{answer}\"\n"
+             "scorer:\n  type: exact_match\n",
+      "t.yaml");
+  const ChatTemplate chatml(
+      "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "
+      "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' "
+      "}}{% endif %}",
+      "chatml", std::nullopt, std::nullopt);
+  const auto chat_requests = prepare_requests(chat, data, &chatml);
+  REQUIRE(chat_requests.size() == 1);
+  CHECK(chat_requests[0].prompt ==
+        "<|im_start|>system\nBe brief.<|im_end|>\n"
+        "<|im_start|>user\nQ: 1+1\nA:<|im_end|>\n<|im_start|>assistant\n2<|im_end|>\n"
+        "<|im_start|>user\nQ: 2+2\nA:<|im_end|>\n<|im_start|>assistant\n4<|im_end|>\n"
+        "<|im_start|>user\nQ: 3+3\nA:<|im_end|>\n<|im_start|>assistant\n");
+  CHECK_THROWS_WITH(prepare_requests(chat, data), Contains("chat template"));
+
+  // What is refused, naming the key.
+  CHECK_THROWS_WITH(parse_task(base + "chat: true\nfew_shot:\n  count: 2\n  template: \"{question}\"\n"
+                               "scorer:\n  type: exact_match\n",
+                               "t.yaml"),
+                    Contains("t.yaml") && Contains("few_shot.target") && Contains("chat: true"));
+  CHECK_THROWS_WITH(parse_task(base + "few_shot:\n  count: 2\n  target: x\n  template: y\n"
+                               "scorer:\n  type: exact_match\n",
+                               "t.yaml"),
+                    Contains("give one"));
+  CHECK_THROWS_WITH(parse_task(base + "system: hi\nscorer:\n  type: exact_match\n", "t.yaml"),
+                    Contains("needs chat: true"));
+  CHECK_THROWS_WITH(parse_task(base + "scorer:\n  type: exact_match\n  extract: fuzzy\n", "t.yaml"),
+                    Contains("valid: gsm8k, none, harness"));
+
+  // Multiple choice takes its continuation from the delimiter.
+  const TaskSpec choice = parse_task(
+      base + "target_delimiter: \"\\n\"\nscorer:\n  type: multiple_choice\n", "t.yaml");
+  CHECK(choice.scorer.continuation == "\n{choice}");
+
+  // Perplexity: the prompt is the document; no examples.
+  const TaskSpec rolling = parse_task(
+      "category: lm\ndataset: d.jsonl\nprompt: \"{text}\"\nscorer:\n  type: loglikelihood_rolling\n"
+      "  window_tokens: 128\n",
+      "p.yaml");
+  CHECK(rolling.scorer.kind == ScorerKind::loglikelihood_rolling);
+  CHECK(rolling.scorer.window_tokens == 128);
+  CHECK(rolling.required_fields() == std::vector<std::string>{"text"});
+  CHECK_THROWS_WITH(
+      parse_task("category: lm\ndataset: d.jsonl\nprompt: \"{text}\"\nfew_shot:\n  count: 1\n"
+                 "  target: x\nscorer:\n  type: loglikelihood_rolling\n",
+                 "p.yaml"),
+      Contains("few_shot.count must be 0"));
 }

@@ -469,7 +469,7 @@ TEST_CASE("files that are not llmpi results files are refused clearly", "[result
   set_schema_version(future, 99);
   CHECK_THROWS_WITH(ResultsFile::resume(future), Contains(future.string()) &&
                                                      Contains("results schema version 99") &&
-                                                     Contains("reads versions 1 to 3"));
+                                                     Contains("reads versions 1 to 4"));
 }
 
 TEST_CASE("a truncated file is reported as damaged, not as held by another process",

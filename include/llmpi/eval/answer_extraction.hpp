@@ -21,4 +21,15 @@ std::optional<std::string> extract_numeric_answer(std::string_view completion);
 // Exact match of two answers after normalisation (numbers compared as normalised numbers).
 bool answers_match(std::string_view predicted, std::string_view reference);
 
+// lm-evaluation-harness's two GSM8K filters on a completion (its gsm8k.yaml): strict-match
+// takes the first "#### <number>", flexible-extract the last number-like run; each answer is
+// stripped of surrounding whitespace, and "[invalid]" when nothing matches.
+enum class HarnessGsm8kFilter { strict_match, flexible_extract };
+std::string harness_gsm8k_answer(std::string_view completion, HarnessGsm8kFilter filter);
+
+// The harness's exact_match as its GSM8K task configures it, applied to a filtered answer and
+// to the reference (the record's whole answer): "," and "$" removed, everything up to the last
+// "#### " removed, a final "." removed (before a final newline too), lower-cased (ASCII).
+std::string harness_gsm8k_normalised(std::string_view text);
+
 }  // namespace llmpi

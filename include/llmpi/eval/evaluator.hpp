@@ -11,6 +11,7 @@
 #include "llmpi/eval/task.hpp"
 #include "llmpi/model/transformer.hpp"
 #include "llmpi/results/records.hpp"
+#include "llmpi/tokenizer/chat_template.hpp"
 #include "llmpi/tokenizer/tokenizer.hpp"
 
 namespace llmpi {
@@ -24,8 +25,10 @@ struct TaskRequest {
 };
 
 // The requests of a task: its dataset's records (minus those used as few-shot examples),
-// prompts rendered. `where` errors name the task file and the record's file:line.
-std::vector<TaskRequest> prepare_requests(const TaskSpec& task, const Dataset& dataset);
+// prompts rendered, through `chat` (the checkpoint's template) when the task says chat: true.
+// `where` errors name the task file and the record's file:line.
+std::vector<TaskRequest> prepare_requests(const TaskSpec& task, const Dataset& dataset,
+                                          const ChatTemplate* chat = nullptr);
 
 // How an evaluator runs requests. Sequences decoded at once: at most max_sequences, and only
 // as many as the paged KV cache of kv_tokens tokens (the planner's tokens_fit for this replica)
@@ -81,11 +84,17 @@ class Evaluator {
                                    std::span<const TaskRequest* const> requests,
                                    std::span<const std::vector<std::int32_t>> prompts,
                                    std::span<const int> max_new_tokens);
+  // `score` and `second` (score_normalised): the scorer's two measures, equal for most.
   void score_completion(const TaskSpec& task, const TaskRequest& request, const std::string& text,
-                        double& score, std::string& detail, std::string& error);
+                        double& score, double& second, std::string& detail, std::string& error);
   std::vector<RequestResult> generate_and_score(const TaskSpec& task,
                                                 std::span<const TaskRequest* const> requests);
   RequestResult choose(const TaskSpec& task, const TaskRequest& request);
+  // A document's log-likelihood over the harness's rolling windows (perplexity tasks).
+  RequestResult roll(const TaskSpec& task, const TaskRequest& request);
+  std::int32_t prefix_token() const;
+  // The tokens of a prompt: the tokenizer's special tokens added unless it starts with BOS.
+  std::vector<std::int32_t> encode(const std::string& text) const;
   // The cache kept across calls for prefix reuse, grown to hold `shape` (its shared prefixes
   // are lost when it grows); null without prefix reuse.
   KvCache* shared_cache(const BatchCacheShape& shape);

@@ -8,7 +8,9 @@
 
 namespace llmpi {
 
-enum class ScorerKind { exact_match, multiple_choice, code };
+// exact_match and code generate; multiple_choice and loglikelihood_rolling (perplexity) score
+// given text by its log-likelihood.
+enum class ScorerKind { exact_match, multiple_choice, code, loglikelihood_rolling };
 
 struct GenerationSettings {
   int max_new_tokens = 256;
@@ -19,11 +21,19 @@ struct GenerationSettings {
   int samples = 1;            // completions per request (pass@k for code)
 };
 
+// How exact_match reads the reference and the completion.
+enum class AnswerExtraction {
+  gsm8k,             // reference after "####"; the number the completion commits to, normalised
+  none,     // the whole texts
+  harness,  // lm-evaluation-harness's GSM8K: score by its strict-match filter and exact_match,
+            // score_normalised by its flexible-extract filter
+};
+
 struct ScorerSpec {
   ScorerKind kind = ScorerKind::exact_match;
   // exact_match
   std::string answer_field = "answer";
-  bool gsm8k_extraction = true;  // reference after "####", prediction by extract_numeric_answer
+  AnswerExtraction extraction = AnswerExtraction::gsm8k;
   // multiple_choice
   std::string choices_field = "choices";
   std::string label_field = "label";  // index, or a letter A, B, ...
@@ -32,13 +42,16 @@ struct ScorerSpec {
   std::string tests_field = "test";
   std::string entry_point_field = "entry_point";
   double timeout_s = 10.0;
+  // loglikelihood_rolling: tokens one window runs at most (0: the context)
+  std::int64_t window_tokens = 0;
 };
 
 struct FewShotSpec {
   int count = 0;
   std::filesystem::path dataset;  // empty: the first `count` records of the task's dataset,
                                   // which are then not evaluated
-  std::string template_text;
+  std::string template_text;      // one solved example; or, as the harness builds one:
+  std::string target;             // the prompt, the task's target_delimiter, then this
   std::string separator = "\n\n";
 };
 
@@ -67,6 +80,14 @@ struct TaskSpec {
   ScorerSpec scorer;
   LongPromptPolicy long_prompt = LongPromptPolicy::fail;
   FailurePolicy failed_requests = FailurePolicy::count_as_wrong;
+  // Between a prompt and its answer: a few-shot example's target, a choice's continuation.
+  std::string target_delimiter = " ";
+  // Prompts rendered with the checkpoint's chat template: the system message (if any), each
+  // few-shot example as a user turn (its prompt) and an assistant turn (its target), then the
+  // request's prompt as a user turn and the generation prompt, as lm-evaluation-harness does
+  // with --apply_chat_template --fewshot_as_multiturn.
+  bool chat = false;
+  std::string system;
 
   // The dataset fields the prompt, few-shot template and scorer read.
   std::vector<std::string> required_fields() const;

@@ -75,6 +75,11 @@ struct RequestResult {
   std::vector<double> choice_loglik_normalised;
   std::int32_t chosen = -1;  // index into the choices; -1 when not multiple choice
   std::string detail;        // the extracted answer, the sandbox's verdict, ...
+  // Perplexity (loglikelihood_rolling): the document's log-likelihood over its rolling windows
+  // and its length in words and UTF-8 bytes, which the task's perplexities are weighted by.
+  double loglikelihood = kNotScored;
+  std::int64_t words = 0;
+  std::int64_t bytes = 0;
 };
 
 // Rows as bytes for carrying between ranks, and back: every field, non-finite numbers and any
@@ -139,6 +144,16 @@ struct TaskSummary {
   double mean_ttft_s = 0;
   std::int64_t prompt_tokens = 0;
   std::int64_t generated_tokens = 0;
+  // The same over score_normalised: acc_norm for multiple choice, flexible-extract for the
+  // harness's GSM8K; equal to the above for other tasks.
+  double mean_score_normalised = kNotScored;
+  double score_normalised_stderr = kNotScored;
+  // Perplexity tasks, as lm-evaluation-harness aggregates them over the scored documents:
+  // exp(-sum of log-likelihoods / sum of words), the same per byte, and -that sum / bytes /
+  // ln 2. NaN for other tasks.
+  double word_perplexity = kNotScored;
+  double byte_perplexity = kNotScored;
+  double bits_per_byte = kNotScored;
 };
 
 struct CategorySummary {

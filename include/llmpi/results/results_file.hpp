@@ -16,8 +16,9 @@ namespace llmpi {
 // The layout version written to the root attribute `llmpi_results_schema_version`.
 // Version 2 added each request's status, error, normalised score and detail, the failed, skipped
 // and truncated counts of the summaries, and how each session ended; version 3 the telemetry
-// tables. Versions 1 and 2 are still read.
-inline constexpr std::int64_t kResultsSchemaVersion = 3;
+// tables; version 4 the perplexity columns (each request's log-likelihood, words and bytes, each
+// task's perplexities). Versions 1 to 3 are still read.
+inline constexpr std::int64_t kResultsSchemaVersion = 4;
 
 // Now, as ISO 8601 UTC to the second: "2024-05-01T12:34:56Z".
 std::string utc_now_iso();
