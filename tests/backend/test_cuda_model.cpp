@@ -134,3 +134,39 @@ TEST_CASE("recorded decode steps (CUDA graphs) give the logits of launching ever
     }
   }
 }
+
+TEST_CASE("on the CUDA backend, prompts starting from a shared prefix's blocks get the logits "
+          "they get alone",
+          "[gpu][model]") {
+  constexpr double kTolerance = 1e-3;  // the same bf16 weights and kernels: only the key order
+  for (const std::string& name : reference_fixture_names()) {
+    DYNAMIC_SECTION(name) {
+      const ReferenceFixture fixture = load_reference_fixture(name);
+      CudaBackend backend(0);
+      Transformer model = load_reference_model(fixture, backend);
+      const std::vector<GenerationRequest> requests = greedy_requests_twice(fixture);
+      const std::vector<GenerationResult> alone =
+          generate_batch(model, requests, {.max_active = 2, .block_tokens = 4});
+      const BatchCacheShape shape = batch_cache_shape(model.config(), requests, {});
+      KvCache shared(backend, model.config(), model.shard(), shape.capacity, 2, 0, 4,
+                     KvCache::PrefixSharing::on);
+      double worst = 0.0;
+      for (int pass = 0; pass < 2; ++pass) {
+        const std::vector<GenerationResult> reused =
+            generate_batch(model, requests, {.max_active = 2, .block_tokens = 4}, &shared);
+        for (std::size_t r = 0; r < reused.size(); ++r) {
+          CHECK(reused[r].tokens == alone[r].tokens);
+          for (std::size_t step = 0; step < reused[r].step_logits.size(); ++step) {
+            const double error =
+                relative_error(reused[r].step_logits[step], alone[r].step_logits.at(step));
+            worst = std::max(worst, error);
+            CHECK(error <= kTolerance);
+          }
+        }
+      }
+      CHECK(shared.reused_tokens() > 0);
+      std::printf("%-26s cuda shared prefixes: %lld tokens reused, max relative error %.2e\n",
+                  name.c_str(), static_cast<long long>(shared.reused_tokens()), worst);
+    }
+  }
+}
