@@ -322,6 +322,11 @@ def semantics():
         # Subscripts, attributes, slices.
         ("subscripts", "{{ messages[0]['role'] }} {{ messages[-1].content }} {{ messages[0].role }} [{{ messages[99] }}] [{{ messages[0]['missing'] }}] [{{ messages[0].missing }}]"),
         ("slices", "{{ [1, 2, 3, 4, 5][1:] }} {{ [1, 2, 3, 4, 5][:-2] }} {{ [1, 2, 3, 4, 5][::2] }} {{ [1, 2, 3, 4, 5][::-1] }} {{ 'héllo wörld'[1:8] }} {{ 'héllo'[-1] }} {{ 'abc'[5:] }} {{ [1, 2, 3][-10:10] }}"),
+        ("constant_folding",
+         "{{ (7)[1:] }}|{{ ((7)[1:] | length) }}|{{ ({'a': 1})[::-1] is defined }}|{{ [none[1:]] }}"
+         "|{% if ((7)[1:] | length) == 0 %}folded{% endif %}"),
+        ("error_slice_not_folded", "{% set x = (7)[1:] %}"),
+        ("error_slice_of_variable", "{{ (messages | length)[1:] }}"),
         ("messages_slice", "{% for m in messages[1:] %}{{ m.role }} {% endfor %}{{ messages[1:] | length }}"),
         ("attribute_number", "{{ [10, 20, 30].1 }}"),
         # Filters.
@@ -334,7 +339,6 @@ def semantics():
         ("replace_filter", "{{ 'aaa' | replace('a', 'b') }} {{ 'aaa' | replace('a', 'b', 2) }} {{ 'ab' | replace('', '-') }}"),
         ("tojson_filter", "{{ {'role': 'user', 'content': 'é \"q\" \\n\\t\\u0001', 'n': [1, 2.5, true, none]} | tojson }}"),
         ("tojson_options", "{{ {'b': [1, {'c': 'é'}], 'a': {}} | tojson(indent=2, sort_keys=true) }}|{{ ['é'] | tojson(ensure_ascii=true) }}|{{ [1, 2] | tojson(separators=(',', ':')) }}|{{ [] | tojson(indent=2) }}"),
-        ("safe_filter", "{{ '<b>' | safe }} {{ none | safe }}"),
         ("filter_chain_and_args", "{{ '  Hello  ' | trim | upper | replace('L', 'l') }} {{ messages | length * 10 }}"),
         # Tests.
         ("tests",

@@ -134,14 +134,8 @@ ChatTemplate load_chat_template(const std::filesystem::path& model_dir) {
       if (map.contains(key)) config[key] = map.at(key);
     }
   }
-  std::optional<std::string> bos;
-  std::optional<std::string> eos;
-  try {
-    bos = token_text(config, "bos_token", config_file);
-    eos = token_text(config, "eos_token", config_file);
-  } catch (const Json::exception& e) {
-    throw Error(config_file + ": unexpected structure: " + e.what());
-  }
+  std::optional<std::string> bos = token_text(config, "bos_token", config_file);
+  std::optional<std::string> eos = token_text(config, "eos_token", config_file);
   // A separate chat_template.jinja takes priority over the config's entry, as in transformers.
   const auto jinja_path = model_dir / "chat_template.jinja";
   if (path_exists(jinja_path)) {

@@ -21,9 +21,20 @@ struct Expr {
   Value evaluate(Context& context) const;
 
   int line;
+  int depth = 1;  // of the expression tree below it, this node included
 
  protected:
   virtual Value eval(Context& context) const = 0;
+  // Records a child (or several) for `depth`; absent children count for nothing.
+  void below(const std::unique_ptr<Expr>& child) {
+    if (child && child->depth + 1 > depth) depth = child->depth + 1;
+  }
+  void below(const std::vector<std::unique_ptr<Expr>>& children) {
+    for (const auto& child : children) below(child);
+  }
+  void below(const std::vector<std::pair<std::string, std::unique_ptr<Expr>>>& children) {
+    for (const auto& child : children) below(child.second);
+  }
 };
 using ExprPtr = std::unique_ptr<Expr>;
 using KeywordExprs = std::vector<std::pair<std::string, ExprPtr>>;
@@ -42,7 +53,9 @@ struct Name : Expr {
 
 struct SequenceLiteral : Expr {
   SequenceLiteral(int line_number, std::vector<ExprPtr> i, bool t)
-      : Expr(line_number), items(std::move(i)), tuple(t) {}
+      : Expr(line_number), items(std::move(i)), tuple(t) {
+    below(items);
+  }
   Value eval(Context& context) const override;
   std::vector<ExprPtr> items;
   bool tuple;
@@ -50,7 +63,12 @@ struct SequenceLiteral : Expr {
 
 struct DictLiteral : Expr {
   using Entries = std::vector<std::pair<ExprPtr, ExprPtr>>;
-  DictLiteral(int line_number, Entries e) : Expr(line_number), entries(std::move(e)) {}
+  DictLiteral(int line_number, Entries e) : Expr(line_number), entries(std::move(e)) {
+    for (const auto& [key, value] : entries) {
+      below(key);
+      below(value);
+    }
+  }
   Value eval(Context& context) const override;
   Entries entries;
 };
@@ -58,7 +76,9 @@ struct DictLiteral : Expr {
 // object.name
 struct Attribute : Expr {
   Attribute(int line_number, ExprPtr o, std::string n)
-      : Expr(line_number), object(std::move(o)), name(std::move(n)) {}
+      : Expr(line_number), object(std::move(o)), name(std::move(n)) {
+    below(object);
+  }
   Value eval(Context& context) const override;
   ExprPtr object;
   std::string name;
@@ -67,7 +87,10 @@ struct Attribute : Expr {
 // object[key]
 struct Subscript : Expr {
   Subscript(int line_number, ExprPtr o, ExprPtr k)
-      : Expr(line_number), object(std::move(o)), key(std::move(k)) {}
+      : Expr(line_number), object(std::move(o)), key(std::move(k)) {
+    below(object);
+    below(key);
+  }
   Value eval(Context& context) const override;
   ExprPtr object;
   ExprPtr key;
@@ -75,23 +98,28 @@ struct Subscript : Expr {
 
 // object[start:stop:step], each part optional
 struct Slice : Expr {
-  Slice(int line_number, ExprPtr o, ExprPtr a, ExprPtr b, ExprPtr c, bool folded)
+  Slice(int line_number, ExprPtr o, ExprPtr a, ExprPtr b, ExprPtr c)
       : Expr(line_number),
         object(std::move(o)),
         start(std::move(a)),
         stop(std::move(b)),
-        step(std::move(c)),
-        constant(folded) {}
+        step(std::move(c)) {
+    below(object);
+    below(start);
+    below(stop);
+    below(step);
+  }
   Value eval(Context& context) const override;
   ExprPtr object, start, stop, step;
-  // Built from literals alone: jinja2 folds it when compiling, through its getitem, which
-  // makes an unsliceable object Undefined instead of Python's TypeError.
-  bool constant;
 };
 
 struct Call : Expr {
   Call(int line_number, ExprPtr c, std::vector<ExprPtr> a, KeywordExprs k)
-      : Expr(line_number), callee(std::move(c)), args(std::move(a)), keywords(std::move(k)) {}
+      : Expr(line_number), callee(std::move(c)), args(std::move(a)), keywords(std::move(k)) {
+    below(callee);
+    below(args);
+    below(keywords);
+  }
   Value eval(Context& context) const override;
   ExprPtr callee;
   std::vector<ExprPtr> args;
@@ -105,7 +133,11 @@ struct FilterCall : Expr {
         input(std::move(i)),
         name(std::move(n)),
         args(std::move(a)),
-        keywords(std::move(k)) {}
+        keywords(std::move(k)) {
+    below(input);
+    below(args);
+    below(keywords);
+  }
   Value eval(Context& context) const override;
   ExprPtr input;
   std::string name;
@@ -120,7 +152,10 @@ struct TestCall : Expr {
         input(std::move(i)),
         name(std::move(n)),
         args(std::move(a)),
-        negated(negate) {}
+        negated(negate) {
+    below(input);
+    below(args);
+  }
   Value eval(Context& context) const override;
   ExprPtr input;
   std::string name;
@@ -131,7 +166,9 @@ struct TestCall : Expr {
 enum class UnaryOp { kNot, kNegate, kPositive };
 
 struct Unary : Expr {
-  Unary(int line_number, UnaryOp o, ExprPtr x) : Expr(line_number), op(o), operand(std::move(x)) {}
+  Unary(int line_number, UnaryOp o, ExprPtr x) : Expr(line_number), op(o), operand(std::move(x)) {
+    below(operand);
+  }
   Value eval(Context& context) const override;
   UnaryOp op;
   ExprPtr operand;
@@ -139,7 +176,10 @@ struct Unary : Expr {
 
 struct Binary : Expr {
   Binary(int line_number, BinaryOp o, ExprPtr a, ExprPtr b)
-      : Expr(line_number), op(o), left(std::move(a)), right(std::move(b)) {}
+      : Expr(line_number), op(o), left(std::move(a)), right(std::move(b)) {
+    below(left);
+    below(right);
+  }
   Value eval(Context& context) const override;
   BinaryOp op;
   ExprPtr left, right;
@@ -147,7 +187,9 @@ struct Binary : Expr {
 
 // a ~ b ~ c: the str() of each, joined
 struct Concat : Expr {
-  Concat(int line_number, std::vector<ExprPtr> p) : Expr(line_number), parts(std::move(p)) {}
+  Concat(int line_number, std::vector<ExprPtr> p) : Expr(line_number), parts(std::move(p)) {
+    below(parts);
+  }
   Value eval(Context& context) const override;
   std::vector<ExprPtr> parts;
 };
@@ -155,7 +197,10 @@ struct Concat : Expr {
 // `and`/`or` give one of their operands, as in Python.
 struct Logical : Expr {
   Logical(int line_number, bool is_and, ExprPtr a, ExprPtr b)
-      : Expr(line_number), conjunction(is_and), left(std::move(a)), right(std::move(b)) {}
+      : Expr(line_number), conjunction(is_and), left(std::move(a)), right(std::move(b)) {
+    below(left);
+    below(right);
+  }
   Value eval(Context& context) const override;
   bool conjunction;
   ExprPtr left, right;
@@ -166,7 +211,10 @@ enum class CompareOp { kEq, kNe, kLt, kLe, kGt, kGe, kIn, kNotIn };
 // a < b <= c: chained as in Python
 struct Compare : Expr {
   Compare(int line_number, ExprPtr f, std::vector<std::pair<CompareOp, ExprPtr>> r)
-      : Expr(line_number), first(std::move(f)), rest(std::move(r)) {}
+      : Expr(line_number), first(std::move(f)), rest(std::move(r)) {
+    below(first);
+    for (const auto& operand : rest) below(operand.second);
+  }
   Value eval(Context& context) const override;
   ExprPtr first;
   std::vector<std::pair<CompareOp, ExprPtr>> rest;
@@ -175,7 +223,11 @@ struct Compare : Expr {
 // then if test else otherwise (otherwise optional)
 struct Conditional : Expr {
   Conditional(int line_number, ExprPtr t, ExprPtr a, ExprPtr b)
-      : Expr(line_number), test(std::move(t)), then(std::move(a)), otherwise(std::move(b)) {}
+      : Expr(line_number), test(std::move(t)), then(std::move(a)), otherwise(std::move(b)) {
+    below(test);
+    below(then);
+    below(otherwise);
+  }
   Value eval(Context& context) const override;
   ExprPtr test, then, otherwise;
 };

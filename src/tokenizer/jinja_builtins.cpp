@@ -251,9 +251,8 @@ struct Method {
   MethodBody body;
 };
 
-Value no_arguments(std::string_view what, const std::vector<Value>& args, const Keywords& kw) {
+void no_arguments(std::string_view what, const std::vector<Value>& args, const Keywords& kw) {
   bind(what, args, kw, {});
-  return Value();
 }
 
 const std::array<Method, 12> kStringMethods = {{
@@ -355,8 +354,7 @@ const std::array<Method, 4> kDictMethods = {{
      [](const Value& self, const std::vector<Value>& args, const Keywords& kw) {
        const auto v =
            bind("dict.get()", args, kw, {{"key", std::nullopt}, {"default", Value::none()}});
-       if (v[0].is_list() || v[0].is_dict() || v[0].is_namespace())
-         throw TemplateError("unhashable type: '" + v[0].type_name() + "'");
+       if (!hashable(v[0])) throw TemplateError("unhashable type: '" + v[0].type_name() + "'");
        const Value* found = v[0].is_string() ? self.as_dict().find(v[0].as_string()) : nullptr;
        return found ? *found : v[1];
      }},
@@ -568,7 +566,7 @@ Value default_filter(const Value& input, const std::vector<Value>& args, const K
   return input.is_undefined() || (truthy(v[1]) && !truthy(input)) ? v[0] : input;
 }
 
-const std::array<Filter, 17> kFilters = {{
+const std::array<Filter, 16> kFilters = {{
     {"trim",
      [](const Value& input, const std::vector<Value>& args, const Keywords& kw) {
        const auto v = bind("trim", args, kw, {{"chars", Value::none()}});
@@ -626,12 +624,6 @@ const std::array<Filter, 17> kFilters = {{
     {"string",
      [](const Value& input, const std::vector<Value>& args, const Keywords& kw) {
        no_arguments("string", args, kw);
-       return Value::string(soft_str(input));
-     }},
-    {"safe",
-     [](const Value& input, const std::vector<Value>& args, const Keywords& kw) {
-       // Without autoescaping (transformers' setting), Markup is plain text.
-       no_arguments("safe", args, kw);
        return Value::string(soft_str(input));
      }},
     {"replace",

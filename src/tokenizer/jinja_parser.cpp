@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "jinja_builtins.hpp"
+#include "jinja_render.hpp"
 #include "llmpi/core/error.hpp"
 
 namespace llmpi::jinja {
@@ -49,48 +50,6 @@ std::string token_description(const Token& token) {
   }
 }
 
-bool all_constant(const std::vector<ExprPtr>& exprs);
-
-// Whether jinja2's compiler would evaluate `expr` itself (nodes.Expr.as_const): literals and
-// what operators, filters and tests make of them. An absent part counts as constant.
-bool is_constant(const Expr* expr) {
-  if (expr == nullptr || dynamic_cast<const Literal*>(expr)) return true;
-  if (const auto* e = dynamic_cast<const SequenceLiteral*>(expr)) return all_constant(e->items);
-  if (const auto* e = dynamic_cast<const DictLiteral*>(expr)) {
-    return std::all_of(e->entries.begin(), e->entries.end(), [](const auto& entry) {
-      return is_constant(entry.first.get()) && is_constant(entry.second.get());
-    });
-  }
-  if (const auto* e = dynamic_cast<const Attribute*>(expr)) return is_constant(e->object.get());
-  if (const auto* e = dynamic_cast<const Subscript*>(expr))
-    return is_constant(e->object.get()) && is_constant(e->key.get());
-  if (const auto* e = dynamic_cast<const Slice*>(expr)) return e->constant;
-  if (const auto* e = dynamic_cast<const FilterCall*>(expr)) {
-    return is_constant(e->input.get()) && all_constant(e->args) &&
-           std::all_of(e->keywords.begin(), e->keywords.end(),
-                       [](const auto& k) { return is_constant(k.second.get()); });
-  }
-  if (const auto* e = dynamic_cast<const TestCall*>(expr))
-    return is_constant(e->input.get()) && all_constant(e->args);
-  if (const auto* e = dynamic_cast<const Unary*>(expr)) return is_constant(e->operand.get());
-  if (const auto* e = dynamic_cast<const Binary*>(expr))
-    return is_constant(e->left.get()) && is_constant(e->right.get());
-  if (const auto* e = dynamic_cast<const Logical*>(expr))
-    return is_constant(e->left.get()) && is_constant(e->right.get());
-  if (const auto* e = dynamic_cast<const Concat*>(expr)) return all_constant(e->parts);
-  if (const auto* e = dynamic_cast<const Compare*>(expr)) {
-    return is_constant(e->first.get()) &&
-           std::all_of(e->rest.begin(), e->rest.end(),
-                       [](const auto& r) { return is_constant(r.second.get()); });
-  }
-  return false;  // names, calls, conditionals
-}
-
-bool all_constant(const std::vector<ExprPtr>& exprs) {
-  return std::all_of(exprs.begin(), exprs.end(),
-                     [](const ExprPtr& e) { return is_constant(e.get()); });
-}
-
 class Parser {
  public:
   Parser(std::vector<Token> tokens, const std::string& where)
@@ -129,6 +88,12 @@ class Parser {
   [[noreturn]] void refuse(int line, const std::string& what, const std::string& supported) const {
     throw Error(where_ + ":" + std::to_string(line) + ": chat template uses " + what +
                 ", which llmpi does not support (supported: " + supported + ")");
+  }
+
+  // Refuses a tree deeper than jinja2 (through Python's parser) can compile, then folds it.
+  ExprPtr fold(ExprPtr expr) const {
+    if (expr->depth > kMaxNesting) fail(expr->line, "the template nests too deeply");
+    return fold_constant(std::move(expr), where_);
   }
 
   const Token& current() const { return tokens_[pos_]; }
@@ -188,7 +153,11 @@ class Parser {
         next();
         ExprPtr expr = parse_tuple(true, false, {});
         expect(Kind::kVariableEnd, "'}}'");
-        ending.body.push_back(std::make_unique<OutputStmt>(token.line, std::move(expr)));
+        // jinja2 writes an output whose value it can compute while compiling as text.
+        if (auto folded = fold_output(*expr, where_))
+          ending.body.push_back(std::make_unique<TextStmt>(token.line, std::move(*folded)));
+        else
+          ending.body.push_back(std::make_unique<OutputStmt>(token.line, std::move(expr)));
       } else if (token.kind == Kind::kBlockBegin) {
         next();
         if (at(Kind::kName) && std::find(ends.begin(), ends.end(), current().text) != ends.end()) {
@@ -368,7 +337,7 @@ class Parser {
       if (!explicit_parentheses)
         fail(line, "expected an expression, got " + token_description(current()));
     }
-    return std::make_unique<SequenceLiteral>(line, std::move(items), true);
+    return fold(std::make_unique<SequenceLiteral>(line, std::move(items), true));
   }
 
   ExprPtr parse_expression(bool with_condexpr) {
@@ -384,8 +353,8 @@ class Parser {
       ExprPtr test = parse_or();
       ExprPtr otherwise;
       if (skip_name("else")) otherwise = parse_conditional();
-      expr = std::make_unique<Conditional>(line, std::move(test), std::move(expr),
-                                           std::move(otherwise));
+      expr = fold(std::make_unique<Conditional>(line, std::move(test), std::move(expr),
+                                                std::move(otherwise)));
     }
     return expr;
   }
@@ -394,7 +363,7 @@ class Parser {
     ExprPtr left = parse_and();
     while (at_name("or")) {
       const int line = next().line;
-      left = std::make_unique<Logical>(line, false, std::move(left), parse_and());
+      left = fold(std::make_unique<Logical>(line, false, std::move(left), parse_and()));
     }
     return left;
   }
@@ -403,7 +372,7 @@ class Parser {
     ExprPtr left = parse_not();
     while (at_name("and")) {
       const int line = next().line;
-      left = std::make_unique<Logical>(line, true, std::move(left), parse_not());
+      left = fold(std::make_unique<Logical>(line, true, std::move(left), parse_not()));
     }
     return left;
   }
@@ -412,7 +381,7 @@ class Parser {
     if (at_name("not")) {
       const int line = next().line;
       NestingGuard guard(*this, line);
-      return std::make_unique<Unary>(line, UnaryOp::kNot, parse_not());
+      return fold(std::make_unique<Unary>(line, UnaryOp::kNot, parse_not()));
     }
     return parse_compare();
   }
@@ -448,7 +417,7 @@ class Parser {
       }
     }
     if (rest.empty()) return first;
-    return std::make_unique<Compare>(line, std::move(first), std::move(rest));
+    return fold(std::make_unique<Compare>(line, std::move(first), std::move(rest)));
   }
 
   ExprPtr parse_math1() {
@@ -456,7 +425,7 @@ class Parser {
     while (at_operator("+") || at_operator("-")) {
       const Token& op = next();
       const BinaryOp kind = op.text == "+" ? BinaryOp::kAdd : BinaryOp::kSub;
-      left = std::make_unique<Binary>(op.line, kind, std::move(left), parse_concat());
+      left = fold(std::make_unique<Binary>(op.line, kind, std::move(left), parse_concat()));
     }
     return left;
   }
@@ -467,7 +436,7 @@ class Parser {
     parts.push_back(parse_math2());
     while (skip_operator("~")) parts.push_back(parse_math2());
     if (parts.size() == 1) return std::move(parts[0]);
-    return std::make_unique<Concat>(line, std::move(parts));
+    return fold(std::make_unique<Concat>(line, std::move(parts)));
   }
 
   ExprPtr parse_math2() {
@@ -478,7 +447,7 @@ class Parser {
                             : op.text == "/"  ? BinaryOp::kDiv
                             : op.text == "//" ? BinaryOp::kFloorDiv
                                               : BinaryOp::kMod;
-      left = std::make_unique<Binary>(op.line, kind, std::move(left), parse_pow());
+      left = fold(std::make_unique<Binary>(op.line, kind, std::move(left), parse_pow()));
     }
     return left;
   }
@@ -488,7 +457,8 @@ class Parser {
     ExprPtr left = parse_unary(true);
     while (at_operator("**")) {
       const int line = next().line;
-      left = std::make_unique<Binary>(line, BinaryOp::kPow, std::move(left), parse_unary(true));
+      left =
+          fold(std::make_unique<Binary>(line, BinaryOp::kPow, std::move(left), parse_unary(true)));
     }
     return left;
   }
@@ -498,9 +468,9 @@ class Parser {
     NestingGuard guard(*this, line);
     ExprPtr node;
     if (skip_operator("-")) {
-      node = std::make_unique<Unary>(line, UnaryOp::kNegate, parse_unary(false));
+      node = fold(std::make_unique<Unary>(line, UnaryOp::kNegate, parse_unary(false)));
     } else if (skip_operator("+")) {
-      node = std::make_unique<Unary>(line, UnaryOp::kPositive, parse_unary(false));
+      node = fold(std::make_unique<Unary>(line, UnaryOp::kPositive, parse_unary(false)));
     } else {
       node = parse_primary();
     }
@@ -583,7 +553,7 @@ class Parser {
       items.push_back(parse_expression(true));
     }
     expect_operator("]");
-    return std::make_unique<SequenceLiteral>(line, std::move(items), false);
+    return fold(std::make_unique<SequenceLiteral>(line, std::move(items), false));
   }
 
   ExprPtr parse_dict() {
@@ -597,7 +567,7 @@ class Parser {
       entries.emplace_back(std::move(key), parse_expression(true));
     }
     expect_operator("}");
-    return std::make_unique<DictLiteral>(line, std::move(entries));
+    return fold(std::make_unique<DictLiteral>(line, std::move(entries)));
   }
 
   ExprPtr parse_postfix(ExprPtr node) {
@@ -631,12 +601,12 @@ class Parser {
     if (token.text == ".") {
       const Token& attribute = next();
       if (attribute.kind == Kind::kName)
-        return std::make_unique<Attribute>(token.line, std::move(node), attribute.text);
+        return fold(std::make_unique<Attribute>(token.line, std::move(node), attribute.text));
       if (attribute.kind != Kind::kInteger)
         fail(attribute.line, "expected a name or a number after '.'");
-      return std::make_unique<Subscript>(
+      return fold(std::make_unique<Subscript>(
           token.line, std::move(node),
-          std::make_unique<Literal>(attribute.line, integer_value(attribute)));
+          std::make_unique<Literal>(attribute.line, integer_value(attribute))));
     }
     std::vector<ExprPtr> parts(3);
     bool is_slice = false;
@@ -644,13 +614,10 @@ class Parser {
     if (at_operator(","))
       refuse(token.line, "a subscript with several keys (x[a, b])", "x[key], x[a:b:c]");
     expect_operator("]");
-    if (is_slice) {
-      const bool folded = is_constant(node.get()) && is_constant(parts[0].get()) &&
-                          is_constant(parts[1].get()) && is_constant(parts[2].get());
-      return std::make_unique<Slice>(token.line, std::move(node), std::move(parts[0]),
-                                     std::move(parts[1]), std::move(parts[2]), folded);
-    }
-    return std::make_unique<Subscript>(token.line, std::move(node), std::move(key));
+    if (is_slice)
+      return fold(std::make_unique<Slice>(token.line, std::move(node), std::move(parts[0]),
+                                          std::move(parts[1]), std::move(parts[2])));
+    return fold(std::make_unique<Subscript>(token.line, std::move(node), std::move(key)));
   }
 
   // A key, or a slice's start:stop:step into `parts` (each may stay empty).
@@ -703,7 +670,8 @@ class Parser {
     std::vector<ExprPtr> args;
     KeywordExprs keywords;
     parse_call_arguments(args, keywords);
-    return std::make_unique<Call>(line, std::move(callee), std::move(args), std::move(keywords));
+    return fold(
+        std::make_unique<Call>(line, std::move(callee), std::move(args), std::move(keywords)));
   }
 
   // A filter or test name; dotted names are jinja2's, and none of llmpi's.
@@ -723,8 +691,8 @@ class Parser {
       std::vector<ExprPtr> args;
       KeywordExprs keywords;
       if (at_operator("(")) parse_call_arguments(args, keywords);
-      node = std::make_unique<FilterCall>(line, std::move(node), name, std::move(args),
-                                          std::move(keywords));
+      node = fold(std::make_unique<FilterCall>(line, std::move(node), name, std::move(args),
+                                               std::move(keywords)));
     }
     return node;
   }
@@ -743,7 +711,7 @@ class Parser {
       if (at_name("is")) fail(line, "tests cannot be chained with 'is'");
       args.push_back(parse_postfix(parse_primary()));
     }
-    return std::make_unique<TestCall>(line, std::move(node), name, std::move(args), negated);
+    return fold(std::make_unique<TestCall>(line, std::move(node), name, std::move(args), negated));
   }
 
   // `x is divisibleby 3`: jinja2 takes one argument without parentheses.

@@ -118,7 +118,14 @@ Context::Context(const std::string& where, std::vector<std::pair<std::string, Va
   for (auto& [name, value] : variables) scopes_[0][name] = std::move(value);
 }
 
+Context Context::for_folding(const std::string& where, std::string& out) {
+  Context context(where, {}, out);
+  context.folding_ = true;
+  return context;
+}
+
 Value Context::lookup(const std::string& name) const {
+  if (folding_) throw NotConstant{};
   for (auto scope = scopes_.rbegin(); scope != scopes_.rend(); ++scope) {
     const auto it = scope->find(name);
     if (it != scope->end()) return it->second;
@@ -193,14 +200,16 @@ Value Slice::eval(Context& context) const {
   const Value a = part(start);
   const Value b = part(stop);
   const Value c = part(step);
+  // Folding slices through jinja2's getitem, rendering through Python's own [].
   const bool sliceable = container.is_undefined() || container.is_string() || container.is_list();
-  if (constant && !sliceable)
+  if (context.folding() && !sliceable)
     return Value::undefined(container.type_name() + " object has no element " +
                             repr(Value::tuple({a, b, c})));
   return slice(container, a, b, c);
 }
 
 Value Call::eval(Context& context) const {
+  if (context.folding()) throw NotConstant{};
   const Value function = callee->evaluate(context);
   const std::vector<Value> values = evaluate_all(args, context);
   const Keywords keyword_values = evaluate_keywords(keywords, context);
@@ -340,6 +349,41 @@ Flow LoopControlStmt::run(Context&) const {
 Flow BlockStmt::run(Context& context) const {
   ScopeGuard scope(context);
   return run_body(body, context);
+}
+
+namespace {
+
+// The value of `expr` computed while parsing, or nullopt where jinja2 could not compute it
+// either (a variable, a call) or computing it fails (the error is left to rendering).
+std::optional<Value> constant_value(const Expr& expr, const std::string& where) {
+  std::string out;
+  Context context = Context::for_folding(where, out);
+  try {
+    return expr.evaluate(context);
+  } catch (const NotConstant&) {
+  } catch (const Error&) {
+  } catch (const TemplateError&) {
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+ExprPtr fold_constant(ExprPtr expr, const std::string& where) {
+  if (dynamic_cast<const Literal*>(expr.get())) return expr;
+  const auto value = constant_value(*expr, where);
+  if (!value || !has_safe_repr(*value)) return expr;
+  return std::make_unique<Literal>(expr->line, *value);
+}
+
+std::optional<std::string> fold_output(const Expr& expr, const std::string& where) {
+  const auto value = constant_value(expr, where);
+  if (!value) return std::nullopt;
+  try {
+    return to_str(*value);
+  } catch (const TemplateError&) {
+    return std::nullopt;
+  }
 }
 
 std::string render(const Body& body, const std::string& where,

@@ -4,6 +4,7 @@
 // iteration anew), a {% set %} block and a {% generation %} block see the enclosing variables
 // but keep their own assignments; {% if %} does not scope. Private to src/tokenizer/.
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -19,6 +20,11 @@ class Context {
  public:
   Context(const std::string& where, std::vector<std::pair<std::string, Value>> variables,
           std::string& out);
+  // A context for evaluating an expression while parsing, as jinja2's compiler folds
+  // constants: variables and calls are unknown there (they throw NotConstant).
+  static Context for_folding(const std::string& where, std::string& out);
+
+  bool folding() const { return folding_; }
 
   const std::string& where() const { return where_; }
 
@@ -54,7 +60,20 @@ class Context {
   const std::string& where_;
   std::vector<std::map<std::string, Value, std::less<>>> scopes_;
   std::string* out_;
+  bool folding_ = false;
 };
+
+// What folding meets that it cannot know before rendering (a variable, a call).
+struct NotConstant {};
+
+// jinja2's constant folding, which is not only an optimisation: inside it, slicing what
+// cannot be sliced gives Undefined (jinja2's getitem) where rendering raises Python's
+// TypeError. `expr` as a literal when its value can be computed now and is one jinja2 keeps
+// (None, bools, numbers, strings, and lists, tuples and dicts of them); otherwise unchanged.
+ExprPtr fold_constant(ExprPtr expr, const std::string& where);
+// The text of {{ expr }} when it can be computed now, whatever its value (jinja2 writes such
+// outputs as text when compiling); nullopt otherwise.
+std::optional<std::string> fold_output(const Expr& expr, const std::string& where);
 
 // Renders `body` with `variables` (and transformers' global functions) defined.
 std::string render(const Body& body, const std::string& where,

@@ -279,8 +279,6 @@ Value power(const Value& a, const Value& b) {
 
 Value divide(BinaryOp op, const Value& a, const Value& b) {
   const char* symbol = op == BinaryOp::kDiv ? "/" : op == BinaryOp::kFloorDiv ? "//" : "%";
-  if (op == BinaryOp::kMod && a.is_string())
-    type_error("llmpi does not support printf-style string formatting ('...' % value)");
   if (!a.is_number() || !b.is_number()) unsupported_operands(symbol, a, b);
   if (b.as_double() == 0.0)
     type_error(op == BinaryOp::kDiv ? "ZeroDivisionError: division by zero"
@@ -346,8 +344,8 @@ std::vector<std::size_t> slice_positions(std::size_t size, const Value& start_va
 }  // namespace
 
 Value Value::list(std::vector<Value> items) {
-  return Value(ListPtr(
-      std::make_shared<const ListData>(ListData{std::move(items), ListKind::kList, 0, 0, 1})));
+  return Value(
+      ListPtr(std::make_shared<const ListData>(ListData{std::move(items), ListKind::kList})));
 }
 
 Value Value::tuple(std::vector<Value> items) {
@@ -429,6 +427,31 @@ void NamespaceData::set(const std::string& name, Value value) {
 
 void fail_undefined(const Value& undefined) {
   throw TemplateError(undefined.undefined_reason());
+}
+
+bool has_safe_repr(const Value& v) {
+  if (v.is_none() || v.is_number() || v.is_string()) return true;
+  if (v.is_list()) {
+    const ListData& list = v.as_list();
+    if (list.kind == ListKind::kRange) return true;
+    if (!is_plain_sequence(list)) return false;
+    return std::all_of(list.items.begin(), list.items.end(), has_safe_repr);
+  }
+  if (v.is_dict() && v.as_dict().object_name.empty()) {
+    const auto& entries = v.as_dict().entries;
+    return std::all_of(entries.begin(), entries.end(),
+                       [](const auto& entry) { return has_safe_repr(entry.second); });
+  }
+  return false;
+}
+
+bool hashable(const Value& v) {
+  if (v.is_dict()) return !v.as_dict().object_name.empty();
+  if (!v.is_list()) return true;
+  const ListData& list = v.as_list();
+  if (list.kind == ListKind::kTuple)
+    return std::all_of(list.items.begin(), list.items.end(), hashable);
+  return list.kind == ListKind::kRange || list.kind == ListKind::kDictValues;
 }
 
 bool truthy(const Value& v) {
@@ -532,6 +555,8 @@ bool less(const Value& a, const Value& b) {
 }
 
 Value binary(BinaryOp op, const Value& a, const Value& b) {
+  if (op == BinaryOp::kMod && a.is_string())
+    type_error("llmpi does not support printf-style string formatting ('...' % value)");
   if (a.is_undefined()) fail_undefined(a);
   if (b.is_undefined()) fail_undefined(b);
   switch (op) {
@@ -578,8 +603,7 @@ bool contains(const Value& container, const Value& item) {
     return container.as_string().find(item.as_string()) != std::string::npos;
   }
   if (container.is_dict()) {
-    if (item.is_list() || item.is_dict() || item.is_namespace())
-      type_error("unhashable type: '" + item.type_name() + "'");
+    if (!hashable(item)) type_error("unhashable type: '" + item.type_name() + "'");
     return item.is_string() && container.as_dict().find(item.as_string()) != nullptr;
   }
   if (container.is_list()) {

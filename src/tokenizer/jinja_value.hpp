@@ -151,6 +151,11 @@ bool truthy(const Value& value);
 std::string to_str(const Value& value);
 // Python's repr().
 std::string repr(const Value& value);
+// jinja2's has_safe_repr: None, bools, numbers, strings, ranges, and lists, tuples and dicts
+// of them. Only such values are folded into a compiled template.
+bool has_safe_repr(const Value& value);
+// Whether Python can hash it (a dict key, `in` a dict).
+bool hashable(const Value& value);
 // Python's repr() of a float.
 std::string float_repr(double value);
 

@@ -130,6 +130,8 @@ TEST_CASE("Chat templates outside llmpi's subset are refused by construct and li
       {"{{ messages | tojson | wordcount }}",
        "uses the filter 'wordcount', which llmpi does not support (supported: trim,"},
       {"{{ x is sameas y }}", "uses the test 'sameas'"},
+      // Markup escapes what is added to it: not plain text, so refused.
+      {"{{ '<b>' | safe }}", "uses the filter 'safe'"},
       {"{{ 'a {}'.format(1) }}", "uses the method 'format'"},
       {"{% set d = strftime_now('%d %b %Y') %}", "uses the function 'strftime_now'"},
       {"{% if cycler is defined %}{% endif %}", "uses the function 'cycler'"},
@@ -167,6 +169,9 @@ TEST_CASE("Malformed chat templates are syntax errors with their line",
     INFO(text);
     CHECK_THROWS_WITH(render_one(text), Contains(message));
   }
+  // Deeper than jinja2 can compile; refused before it could exhaust the stack.
+  const std::string deep = "{{ " + std::string(300, '(') + "x" + std::string(300, ')') + " }}";
+  CHECK_THROWS_WITH(render_one(deep), Contains("nests too deeply"));
 }
 
 TEST_CASE("Rendering errors name the template's line and keep raise_exception's message",
