@@ -201,6 +201,23 @@ int check_fixture(const std::string& name, Topology& topology, const ParallelLay
       }
     }
   }
+  // A log-likelihood whose context's blocks the batches above computed.
+  {
+    const ReferencePrompt& prompt = fixture.prompts.front();
+    const std::span<const std::int32_t> context(prompt.ids.data(), prompt.ids.size() - 2);
+    const std::span<const std::int32_t> continuation = std::span(prompt.ids).last(2);
+    const double alone = model.continuation_log_likelihood(context, continuation);
+    const std::int64_t before = shared.reused_tokens();
+    const double reused = model.continuation_log_likelihood(context, continuation, &shared);
+    if (std::fabs(reused - alone) > 1e-4 * std::max(1.0, std::fabs(alone)) ||
+        shared.reused_tokens() == before) {
+      std::printf("FAIL %s rank %d: log-likelihood with a shared prefix %.6f (%lld tokens "
+                  "reused), alone %.6f\n",
+                  name.c_str(), topology.world_rank(), reused,
+                  static_cast<long long>(shared.reused_tokens() - before), alone);
+      ++failures;
+    }
+  }
   if (shared.reused_tokens() == 0) {
     std::printf("FAIL %s rank %d: no prompt reused a shared prefix\n", name.c_str(),
                 topology.world_rank());
