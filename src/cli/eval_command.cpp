@@ -395,14 +395,15 @@ PrefillCounts run_prefill_counts(const Evaluator& evaluator, bool counts_replica
 
 void print_prefill(const PrefillCounts& counts, bool reuse) {
   const double computed = static_cast<double>(counts.prompt_tokens - counts.reused_tokens);
-  std::printf("prefill: %lld prompt tokens, %lld computed, %lld (%.1f%%) reused from shared "
-              "prefixes (--prefix-reuse %s)\n",
-              static_cast<long long>(counts.prompt_tokens), static_cast<long long>(computed),
-              static_cast<long long>(counts.reused_tokens),
-              counts.prompt_tokens > 0 ? 100.0 * static_cast<double>(counts.reused_tokens) /
-                                             static_cast<double>(counts.prompt_tokens)
-                                       : 0.0,
-              reuse ? "on" : "off");
+  std::printf(
+      "prefill: %lld prompt tokens, %lld computed, %lld (%.1f%%) reused from shared "
+      "prefixes (--prefix-reuse %s)\n",
+      static_cast<long long>(counts.prompt_tokens), static_cast<long long>(computed),
+      static_cast<long long>(counts.reused_tokens),
+      counts.prompt_tokens > 0 ? 100.0 * static_cast<double>(counts.reused_tokens) /
+                                     static_cast<double>(counts.prompt_tokens)
+                               : 0.0,
+      reuse ? "on" : "off");
 }
 
 int finish_run(ResultsFile& file, const RoundsEnd& end, const EvalArgs& args,
@@ -459,8 +460,7 @@ int run_eval(const EvalArgs& args, const std::string& command_line) {
     const RoundsEnd end =
         run_rounds(work, groups, evaluator, target, session.topology(), telemetry, progress);
     progress.finish();
-    const PrefillCounts prefill =
-        run_prefill_counts(evaluator, me.tp_rank == 0 && me.pp_rank == 0);
+    const PrefillCounts prefill = run_prefill_counts(evaluator, me.tp_rank == 0 && me.pp_rank == 0);
     if (session.topology().world_rank() == 0) print_prefill(prefill, args.prefix_reuse == "on");
     telemetry.exchange();  // the last readings, and the whole time breakdown
     const int code = target.file ? finish_run(*target.file, end, args, start) : 0;

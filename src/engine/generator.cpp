@@ -66,9 +66,9 @@ BatchCacheShape batch_cache_shape(const ModelConfig& config,
   BatchCacheShape shape;
   for (const GenerationRequest& request : requests) {
     check_request(config, request, requests.front());
-    shape.capacity = std::max<std::int64_t>(
-        shape.capacity,
-        static_cast<std::int64_t>(request.prompt.size()) + request.options.max_new_tokens);
+    shape.capacity =
+        std::max<std::int64_t>(shape.capacity, static_cast<std::int64_t>(request.prompt.size()) +
+                                                   request.options.max_new_tokens);
   }
   const auto count = static_cast<int>(requests.size());
   shape.sequences = limits.max_active > 0 ? std::min(limits.max_active, count) : count;

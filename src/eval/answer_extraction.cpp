@@ -153,7 +153,8 @@ std::string harness_gsm8k_normalised(std::string_view text) {
   for (const char c : text) {
     if (c != ',' && c != '$') out += c;
   }
-  if (const std::size_t mark = out.rfind("#### "); mark != std::string::npos) out.erase(0, mark + 5);
+  if (const std::size_t mark = out.rfind("#### "); mark != std::string::npos)
+    out.erase(0, mark + 5);
   // Python's "\.$": a final ".", or one just before a final newline.
   if (!out.empty() && out.back() == '.') {
     out.pop_back();

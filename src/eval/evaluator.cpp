@@ -64,8 +64,7 @@ int label_index(const nlohmann::json& label, std::size_t choices, const std::str
 // Whether `completion` answers `reference` under `extraction`, by its first and second measure
 // (the harness's two GSM8K filters; the same otherwise). `detail` says what was compared, and
 // stays empty when the reference has no answer to compare with.
-std::pair<bool, bool> exact_match_scores(AnswerExtraction extraction,
-                                         const std::string& completion,
+std::pair<bool, bool> exact_match_scores(AnswerExtraction extraction, const std::string& completion,
                                          const std::string& reference_text, std::string& detail) {
   switch (extraction) {
     case AnswerExtraction::gsm8k: {
@@ -82,13 +81,12 @@ std::pair<bool, bool> exact_match_scores(AnswerExtraction extraction,
       return {right, right};
     }
     case AnswerExtraction::harness: {
-      const std::string strict =
-          harness_gsm8k_answer(completion, HarnessGsm8kFilter::strict_match);
+      const std::string strict = harness_gsm8k_answer(completion, HarnessGsm8kFilter::strict_match);
       const std::string flexible =
           harness_gsm8k_answer(completion, HarnessGsm8kFilter::flexible_extract);
       const std::string reference = harness_gsm8k_normalised(reference_text);
-      detail = "strict-match " + strict + ", flexible-extract " + flexible + ", reference " +
-               reference;
+      detail =
+          "strict-match " + strict + ", flexible-extract " + flexible + ", reference " + reference;
       return {harness_gsm8k_normalised(strict) == reference,
               harness_gsm8k_normalised(flexible) == reference};
     }
@@ -186,8 +184,8 @@ std::int32_t Evaluator::prefix_token() const {
 
 KvCache* Evaluator::shared_cache(const BatchCacheShape& shape) {
   if (!limits_.prefix_reuse) return nullptr;
-  const std::int64_t pool = shape.pool_tokens > 0 ? shape.pool_tokens
-                                                  : shape.capacity * shape.sequences;
+  const std::int64_t pool =
+      shape.pool_tokens > 0 ? shape.pool_tokens : shape.capacity * shape.sequences;
   if (shared_cache_ && shared_cache_->capacity() >= shape.capacity &&
       shared_cache_->sequences() >= shape.sequences &&
       shared_cache_->total_blocks() * shared_cache_->block_tokens() >= pool &&
@@ -202,8 +200,8 @@ KvCache* Evaluator::shared_cache(const BatchCacheShape& shape) {
   if (shared_cache_) {
     capacity = std::max(capacity, shared_cache_->capacity());
     sequences = std::max(sequences, shared_cache_->sequences());
-    pool_tokens = std::max(pool_tokens,
-                           shared_cache_->total_blocks() * shared_cache_->block_tokens());
+    pool_tokens =
+        std::max(pool_tokens, shared_cache_->total_blocks() * shared_cache_->block_tokens());
   }
   shared_cache_.reset();  // its memory goes before the larger cache's is taken
   shared_cache_.emplace(model_.backend(), model_.config(), model_.shard(), capacity, sequences,
@@ -365,8 +363,7 @@ std::vector<Evaluator::Completion> Evaluator::complete(
   // The paged cache holds limits_.kv_tokens tokens; a request joins the batch when its whole
   // length fits in what the running ones leave (one that alone exceeds the budget still runs:
   // the session checked that one full context fits).
-  const BatchSettings settings{.max_active = limits_.max_sequences,
-                               .kv_tokens = limits_.kv_tokens};
+  const BatchSettings settings{.max_active = limits_.max_sequences, .kv_tokens = limits_.kv_tokens};
   KvCache* shared = shared_cache(batch_cache_shape(model_.config(), generations, settings));
   std::vector<GenerationResult> results = generate_batch(model_, generations, settings, shared);
   for (std::size_t i = 0; i < results.size(); ++i) {
@@ -523,14 +520,12 @@ RequestResult Evaluator::choose(const TaskSpec& task, const TaskRequest& request
     // text adds after as many tokens (so a merge across the boundary counts as continuation).
     std::string context_text = request.prompt;
     const std::size_t kept = context_text.find_last_not_of(" \t\n\r\f\v");
-    const std::string moved =
-        context_text.substr(kept == std::string::npos ? 0 : kept + 1);
+    const std::string moved = context_text.substr(kept == std::string::npos ? 0 : kept + 1);
     context_text.resize(context_text.size() - moved.size());
     const std::vector<std::int32_t> context =
-        context_text.empty() ? std::vector<std::int32_t>{prefix_token()}
-                             : encode(context_text);
+        context_text.empty() ? std::vector<std::int32_t>{prefix_token()} : encode(context_text);
     out.prompt_tokens = static_cast<int>(context.size());
-    std::vector<std::string> texts;          // each choice's continuation
+    std::vector<std::string> texts;         // each choice's continuation
     std::vector<std::string> choice_texts;  // the choices alone, for acc_norm
     std::vector<std::vector<std::int32_t>> wholes;
     std::vector<std::size_t> splits;
@@ -540,9 +535,9 @@ RequestResult Evaluator::choose(const TaskSpec& task, const TaskRequest& request
       choice_texts.push_back(choice.is_string() ? choice.get<std::string>() : choice.dump());
       fields["choice"] = choice_texts.back();
       texts.push_back(continuation.render(fields, where));
-      const std::vector<std::int32_t> encoded =
-          context_text.empty() ? encode(moved + texts.back())
-                               : encode(context_text + moved + texts.back());
+      const std::vector<std::int32_t> encoded = context_text.empty()
+                                                    ? encode(moved + texts.back())
+                                                    : encode(context_text + moved + texts.back());
       const std::size_t skip = context_text.empty() ? 0 : context.size();
       if (encoded.size() <= skip) {
         throw Error(where + ": choice " + nlohmann::json(texts.back()).dump() +
@@ -587,8 +582,8 @@ RequestResult Evaluator::choose(const TaskSpec& task, const TaskRequest& request
       const std::size_t common = splits[c] - cut;
       const PhaseScope prefill(Phase::prefill);
       const std::int64_t reused_before = shared != nullptr ? shared->reused_tokens() : 0;
-      loglik.push_back(model_.continuation_log_likelihood(whole.first(common),
-                                                          whole.subspan(common), shared));
+      loglik.push_back(
+          model_.continuation_log_likelihood(whole.first(common), whole.subspan(common), shared));
       prefill_.prompt_tokens += std::ssize(whole) - 1;
       prefill_.reused_tokens += shared != nullptr ? shared->reused_tokens() - reused_before : 0;
     }
@@ -655,8 +650,8 @@ RequestResult Evaluator::roll(const TaskSpec& task, const TaskRequest& request) 
     out.score = -loglik / static_cast<double>(out.bytes) / std::log(2.0);
     out.score_normalised = out.score;
     out.detail = std::to_string(windows.size()) + " windows of at most " + std::to_string(window) +
-                 " tokens, " + std::to_string(out.words) + " words, " +
-                 std::to_string(out.bytes) + " bytes";
+                 " tokens, " + std::to_string(out.words) + " words, " + std::to_string(out.bytes) +
+                 " bytes";
   } catch (const Interrupted&) {
     throw;
   } catch (const std::exception& e) {

@@ -7,8 +7,8 @@
 
 namespace llmpi {
 
-std::vector<TokenWindow> rolling_windows(std::span<const std::int32_t> tokens,
-                                         std::int32_t prefix, std::int64_t max_tokens) {
+std::vector<TokenWindow> rolling_windows(std::span<const std::int32_t> tokens, std::int32_t prefix,
+                                         std::int64_t max_tokens) {
   if (max_tokens < 1) {
     throw Error("rolling log-likelihood: windows of " + std::to_string(max_tokens) +
                 " tokens (at least 1)");
@@ -26,8 +26,8 @@ std::vector<TokenWindow> rolling_windows(std::span<const std::int32_t> tokens,
     const std::int64_t end = scored + count;
     // The harness's input is tokens[end - max_tokens - 1, end - 1); its disjoint context is what
     // comes before the scored tokens.
-    windows.push_back({slice(std::max<std::int64_t>(end - max_tokens - 1, 0), scored),
-                       slice(scored, end)});
+    windows.push_back(
+        {slice(std::max<std::int64_t>(end - max_tokens - 1, 0), scored), slice(scored, end)});
     scored = end;
   }
   return windows;

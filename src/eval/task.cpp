@@ -158,10 +158,9 @@ TaskSpec parse_task(const std::string& yaml_text, const std::string& source) {
   task.generation.samples = generation.small_integer("samples", 1);
   if (task.generation.samples < 1) throw Error(generation.where("samples") + " must be at least 1");
 
-  const YamlMap scorer =
-      top.map("scorer", {"type", "answer_field", "extract", "choices_field", "label_field",
-                         "continuation", "tests_field", "entry_point_field", "timeout_s",
-                         "window_tokens"});
+  const YamlMap scorer = top.map(
+      "scorer", {"type", "answer_field", "extract", "choices_field", "label_field", "continuation",
+                 "tests_field", "entry_point_field", "timeout_s", "window_tokens"});
   const std::string type = scorer.string("type", "");
   if (type == "exact_match") {
     task.scorer.kind = ScorerKind::exact_match;
@@ -174,8 +173,7 @@ TaskSpec parse_task(const std::string& yaml_text, const std::string& source) {
     const auto* chosen = std::ranges::find_if(
         extractions, [&](const auto& named) { return extract == named.first; });
     if (chosen == std::end(extractions)) {
-      throw Error(scorer.where("extract") + " is '" + extract +
-                  "'; valid: gsm8k, none, harness");
+      throw Error(scorer.where("extract") + " is '" + extract + "'; valid: gsm8k, none, harness");
     }
     task.scorer.extraction = chosen->second;
   } else if (type == "multiple_choice") {

@@ -116,7 +116,8 @@ std::size_t KvCache::BlockKeyHash::operator()(const BlockKey& key) const {
   return static_cast<std::size_t>(hash);
 }
 
-KvCache::BlockKey KvCache::key_for(std::int32_t parent, std::span<const std::int32_t> tokens) const {
+KvCache::BlockKey KvCache::key_for(std::int32_t parent,
+                                   std::span<const std::int32_t> tokens) const {
   return {parent, parent < 0 ? 0 : generation_[static_cast<std::size_t>(parent)],
           std::vector<std::int32_t>(tokens.begin(), tokens.end())};
 }
@@ -171,16 +172,17 @@ std::optional<std::int64_t> KvCache::admit(std::span<const std::int32_t> prompt,
     const std::int64_t limit = std::min<std::int64_t>(reusable, std::ssize(prompt));
     std::int32_t parent = -1;
     for (std::int64_t first = 0; first + block_tokens_ <= limit; first += block_tokens_) {
-      const auto found = shared_.find(key_for(
-          parent, prompt.subspan(static_cast<std::size_t>(first),
-                                 static_cast<std::size_t>(block_tokens_))));
+      const auto found =
+          shared_.find(key_for(parent, prompt.subspan(static_cast<std::size_t>(first),
+                                                      static_cast<std::size_t>(block_tokens_))));
       if (found == shared_.end()) break;
       parent = found->second;
       matched.push_back(parent);
     }
   }
-  const std::int64_t idle_matched = std::ranges::count_if(
-      matched, [this](std::int32_t block) { return holders_[static_cast<std::size_t>(block)] == 0; });
+  const std::int64_t idle_matched = std::ranges::count_if(matched, [this](std::int32_t block) {
+    return holders_[static_cast<std::size_t>(block)] == 0;
+  });
   const std::int64_t more = blocks_for(tokens) - std::ssize(matched);
   if (tokens > capacity_ || more > free_blocks() - idle_matched) return std::nullopt;
   for (const std::int32_t block : matched) {

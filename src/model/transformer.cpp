@@ -474,11 +474,13 @@ double Transformer::continuation_log_likelihood(std::span<const std::int32_t> co
   if (cache.capacity() < count || cache.length(0) != 0) {
     throw Error("log-likelihood: " + std::to_string(count) +
                 " tokens need an empty sequence 0 of at least that capacity in the KV cache "
-                "(it holds " + std::to_string(cache.capacity()) + ")");
+                "(it holds " +
+                std::to_string(cache.capacity()) + ")");
   }
   const std::optional<std::int64_t> held = cache.admit(tokens, predicting, count, 0);
   if (!held) {
-    throw Error("log-likelihood: " + std::to_string(count) + " tokens need more KV cache blocks than the " +
+    throw Error("log-likelihood: " + std::to_string(count) +
+                " tokens need more KV cache blocks than the " +
                 std::to_string(cache.free_blocks()) + " free");
   }
   struct Release {

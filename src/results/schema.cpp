@@ -527,11 +527,25 @@ void write_requests(const h5::Checker& check, hid_t requests, std::int64_t first
   }
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const RequestResult& r = rows[i];
-    table.push_back({c_text(r.id), c_text(r.task), c_text(r.category), c_text(statuses[i]),
-                     c_text(r.error), r.prompt_tokens, r.generated_tokens, r.latency_s, r.ttft_s,
-                     r.score, r.score_normalised, r.chosen, list_of(r.choice_loglik),
-                     list_of(r.choice_loglik_normalised), c_text(r.generated_text),
-                     list_of(r.generated_token_ids), c_text(r.detail), r.loglikelihood, r.words,
+    table.push_back({c_text(r.id),
+                     c_text(r.task),
+                     c_text(r.category),
+                     c_text(statuses[i]),
+                     c_text(r.error),
+                     r.prompt_tokens,
+                     r.generated_tokens,
+                     r.latency_s,
+                     r.ttft_s,
+                     r.score,
+                     r.score_normalised,
+                     r.chosen,
+                     list_of(r.choice_loglik),
+                     list_of(r.choice_loglik_normalised),
+                     c_text(r.generated_text),
+                     list_of(r.generated_token_ids),
+                     c_text(r.detail),
+                     r.loglikelihood,
+                     r.words,
                      r.bytes});
   }
   const h5::Datatype memory = row_type(check, kRequestFields, sizeof(RequestRow), false);
@@ -597,11 +611,25 @@ void write_summaries(const h5::Checker& check, hid_t file, std::span<const TaskS
                      std::int64_t request_rows) {
   std::vector<TaskRow> task_rows;
   for (const TaskSummary& t : tasks) {
-    task_rows.push_back({c_text(t.task), c_text(t.category), t.requests, t.scored, t.failed,
-                         t.skipped, t.truncated, t.mean_score, t.score_stderr, t.mean_latency_s,
-                         t.p50_latency_s, t.p95_latency_s, t.mean_ttft_s, t.prompt_tokens,
-                         t.generated_tokens, t.mean_score_normalised, t.score_normalised_stderr,
-                         t.word_perplexity, t.byte_perplexity,
+    task_rows.push_back({c_text(t.task),
+                         c_text(t.category),
+                         t.requests,
+                         t.scored,
+                         t.failed,
+                         t.skipped,
+                         t.truncated,
+                         t.mean_score,
+                         t.score_stderr,
+                         t.mean_latency_s,
+                         t.p50_latency_s,
+                         t.p95_latency_s,
+                         t.mean_ttft_s,
+                         t.prompt_tokens,
+                         t.generated_tokens,
+                         t.mean_score_normalised,
+                         t.score_normalised_stderr,
+                         t.word_perplexity,
+                         t.byte_perplexity,
                          t.bits_per_byte});
   }
   replace_table(check, file, kTaskSummaries, kTaskFields, task_rows);

@@ -135,9 +135,10 @@ TEST_CASE("recorded decode steps (CUDA graphs) give the logits of launching ever
   }
 }
 
-TEST_CASE("on the CUDA backend, prompts starting from a shared prefix's blocks get the logits "
-          "they get alone",
-          "[gpu][model]") {
+TEST_CASE(
+    "on the CUDA backend, prompts starting from a shared prefix's blocks get the logits "
+    "they get alone",
+    "[gpu][model]") {
   constexpr double kTolerance = 1e-3;  // the same bf16 weights and kernels: only the key order
   for (const std::string& name : reference_fixture_names()) {
     DYNAMIC_SECTION(name) {

@@ -180,15 +180,17 @@ int check_fixture(const std::string& name, Topology& topology, const ParallelLay
   }
   // The same batch through a cache sharing prefixes (blocks of 4), twice: each copy of a prompt
   // starts from the blocks its first copy computed, the second pass from the first pass's.
-  KvCache shared(model.backend(), model.config(), shard, batch_cache_shape(model.config(), requests, {}).capacity,
+  KvCache shared(model.backend(), model.config(), shard,
+                 batch_cache_shape(model.config(), requests, {}).capacity,
                  static_cast<int>(requests.size()), 0, 4, KvCache::PrefixSharing::on);
   for (int pass = 0; pass < 2; ++pass) {
     const std::vector<GenerationResult> reused =
         generate_batch(model, requests, {.block_tokens = 4}, &shared);
     for (std::size_t p = 0; p < reused.size(); ++p) {
       if (reused[p].tokens != batch[p].tokens) {
-        std::printf("FAIL %s rank %d prompt %zu pass %d: greedy tokens with a shared prefix differ\n",
-                    name.c_str(), topology.world_rank(), p, pass);
+        std::printf(
+            "FAIL %s rank %d prompt %zu pass %d: greedy tokens with a shared prefix differ\n",
+            name.c_str(), topology.world_rank(), p, pass);
         ++failures;
       }
       if (shard.last_stage()) {
@@ -211,10 +213,11 @@ int check_fixture(const std::string& name, Topology& topology, const ParallelLay
     const double reused = model.continuation_log_likelihood(context, continuation, &shared);
     if (std::fabs(reused - alone) > 1e-4 * std::max(1.0, std::fabs(alone)) ||
         shared.reused_tokens() == before) {
-      std::printf("FAIL %s rank %d: log-likelihood with a shared prefix %.6f (%lld tokens "
-                  "reused), alone %.6f\n",
-                  name.c_str(), topology.world_rank(), reused,
-                  static_cast<long long>(shared.reused_tokens() - before), alone);
+      std::printf(
+          "FAIL %s rank %d: log-likelihood with a shared prefix %.6f (%lld tokens "
+          "reused), alone %.6f\n",
+          name.c_str(), topology.world_rank(), reused,
+          static_cast<long long>(shared.reused_tokens() - before), alone);
       ++failures;
     }
   }

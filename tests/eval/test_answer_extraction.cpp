@@ -53,7 +53,7 @@ TEST_CASE("lm-evaluation-harness's GSM8K filters and exact match", "[eval][gsm8k
   using enum HarnessGsm8kFilter;
   const std::string completion = "She pays $1,200 on day 2.\nThen 3 more.\n#### 1,203.\n#### 7";
   CHECK(harness_gsm8k_answer(completion, strict_match) == "1,203.");  // the first ####
-  CHECK(harness_gsm8k_answer(completion, flexible_extract) == "7");  // the last number
+  CHECK(harness_gsm8k_answer(completion, flexible_extract) == "7");   // the last number
   CHECK(harness_gsm8k_answer("The answer is $18.", flexible_extract) == "$18.");
   CHECK(harness_gsm8k_answer("no numbers at all", strict_match) == "[invalid]");
   CHECK(harness_gsm8k_answer("no numbers at all", flexible_extract) == "[invalid]");
@@ -61,7 +61,7 @@ TEST_CASE("lm-evaluation-harness's GSM8K filters and exact match", "[eval][gsm8k
   // The reference is the whole answer: everything up to the last "#### " goes.
   CHECK(harness_gsm8k_normalised("Janet sells 16 - 3 - 4 = 9 eggs.\n#### 18") == "18");
   CHECK(harness_gsm8k_normalised("$1,203.") == "1203");
-  CHECK(harness_gsm8k_normalised("18.\n") == "18\n");  // Python's "\\.$" before a final newline
+  CHECK(harness_gsm8k_normalised("18.\n") == "18\n");     // Python's "\\.$" before a final newline
   CHECK(harness_gsm8k_normalised("1203.0") == "1203.0");  // no number normalisation
   CHECK(harness_gsm8k_normalised("ABC") == "abc");
 }

@@ -128,9 +128,10 @@ TEST_CASE("task files that would expand without bound are refused with file and 
                     Contains("deep.yaml:1: YAML nested more than 64 levels deep"));
 }
 
-TEST_CASE("multiple choice picks the most likely choice, raw and per character (the harness's "
-          "acc and acc_norm)",
-          "[eval]") {
+TEST_CASE(
+    "multiple choice picks the most likely choice, raw and per character (the harness's "
+    "acc and acc_norm)",
+    "[eval]") {
   const std::vector<std::string> choices = {"cat", "a very long elephant", "dog"};
   const std::vector<double> loglik = {-4.0, -6.0, -4.0};  // tie between 0 and 2: lowest index
   const ChoiceScores scores = score_choices(loglik, choices);
@@ -155,8 +156,9 @@ TEST_CASE("harness-style tasks: a target after the delimiter, chat turns, perple
                      {}};
   // Examples as the harness writes them: prompt, target_delimiter, target, separator.
   const TaskSpec plain = parse_task(
-      base + "few_shot:\n  count: 2\n  target: \"{answer}\"\nscorer:\n  type: exact_match\n  "
-             "extract: harness\n",
+      base +
+          "few_shot:\n  count: 2\n  target: \"{answer}\"\nscorer:\n  type: exact_match\n  "
+          "extract: harness\n",
       "t.yaml");
   CHECK(plain.scorer.extraction == AnswerExtraction::harness);
   const auto plain_requests = prepare_requests(plain, data);
@@ -165,8 +167,9 @@ TEST_CASE("harness-style tasks: a target after the delimiter, chat turns, perple
 
   // The same as chat turns through a ChatML template, with a system message.
   const TaskSpec chat = parse_task(
-      base + "chat: true\nsystem: Be brief.\nfew_shot:\n  count: 2\n  target: \"{answer}\"\n"
-             "scorer:\n  type: exact_match\n",
+      base +
+          "chat: true\nsystem: Be brief.\nfew_shot:\n  count: 2\n  target: \"{answer}\"\n"
+          "scorer:\n  type: exact_match\n",
       "t.yaml");
   const ChatTemplate chatml(
       "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "
@@ -183,12 +186,13 @@ TEST_CASE("harness-style tasks: a target after the delimiter, chat turns, perple
   CHECK_THROWS_WITH(prepare_requests(chat, data), Contains("chat template"));
 
   // What is refused, naming the key.
-  CHECK_THROWS_WITH(parse_task(base + "chat: true\nfew_shot:\n  count: 2\n  template: \"{question}\"\n"
-                               "scorer:\n  type: exact_match\n",
-                               "t.yaml"),
-                    Contains("t.yaml") && Contains("few_shot.target") && Contains("chat: true"));
+  CHECK_THROWS_WITH(
+      parse_task(base + "chat: true\nfew_shot:\n  count: 2\n  template: \"{question}\"\n"
+                        "scorer:\n  type: exact_match\n",
+                 "t.yaml"),
+      Contains("t.yaml") && Contains("few_shot.target") && Contains("chat: true"));
   CHECK_THROWS_WITH(parse_task(base + "few_shot:\n  count: 2\n  target: x\n  template: y\n"
-                               "scorer:\n  type: exact_match\n",
+                                      "scorer:\n  type: exact_match\n",
                                "t.yaml"),
                     Contains("give one"));
   CHECK_THROWS_WITH(parse_task(base + "system: hi\nscorer:\n  type: exact_match\n", "t.yaml"),
@@ -197,8 +201,8 @@ TEST_CASE("harness-style tasks: a target after the delimiter, chat turns, perple
                     Contains("valid: gsm8k, none, harness"));
 
   // Multiple choice takes its continuation from the delimiter.
-  const TaskSpec choice = parse_task(
-      base + "target_delimiter: \"\\n\"\nscorer:\n  type: multiple_choice\n", "t.yaml");
+  const TaskSpec choice =
+      parse_task(base + "target_delimiter: \"\\n\"\nscorer:\n  type: multiple_choice\n", "t.yaml");
   CHECK(choice.scorer.continuation == "\n{choice}");
 
   // Perplexity: the prompt is the document; no examples.

@@ -50,9 +50,10 @@ TEST_CASE("the pool hands out blocks in order, reserves whole lengths and takes 
                     Catch::Contains("a power of two"));
 }
 
-TEST_CASE("shared prefixes: whole blocks found by their tokens, held by several sequences, kept "
-          "until the pool needs them",
-          "[model][kv-cache]") {
+TEST_CASE(
+    "shared prefixes: whole blocks found by their tokens, held by several sequences, kept "
+    "until the pool needs them",
+    "[model][kv-cache]") {
   const ReferenceFixture fixture = load_reference_fixture(reference_fixture_names().front());
   const ModelConfig config = load_model_config(fixture.dir);
   CpuBackend backend(1);

@@ -185,9 +185,10 @@ TEST_CASE("prompts longer than one step are prefilled in chunks with the same re
   }
 }
 
-TEST_CASE("prompts starting from a shared prefix's blocks get the tokens and logits they get "
-          "alone",
-          "[model][reference]") {
+TEST_CASE(
+    "prompts starting from a shared prefix's blocks get the tokens and logits they get "
+    "alone",
+    "[model][reference]") {
   for (const std::string& name : reference_fixture_names()) {
     DYNAMIC_SECTION(name) {
       const ReferenceFixture fixture = load_reference_fixture(name);

@@ -19,8 +19,8 @@ struct TokenWindow {
 // tokens after `prefix` (the beginning- or end-of-text token); each next one scores the next
 // `max_tokens` tokens after as many preceding ones as make max_tokens + 1 in all. Every token
 // is scored once; no window runs more than `max_tokens` tokens through the model.
-std::vector<TokenWindow> rolling_windows(std::span<const std::int32_t> tokens,
-                                         std::int32_t prefix, std::int64_t max_tokens);
+std::vector<TokenWindow> rolling_windows(std::span<const std::int32_t> tokens, std::int32_t prefix,
+                                         std::int64_t max_tokens);
 
 // Words as the harness counts them for word_perplexity: the pieces Python's
 // re.split(r"\s+", text) gives (so leading or trailing whitespace adds an empty piece).

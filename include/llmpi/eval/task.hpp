@@ -23,7 +23,7 @@ struct GenerationSettings {
 
 // How exact_match reads the reference and the completion.
 enum class AnswerExtraction {
-  gsm8k,             // reference after "####"; the number the completion commits to, normalised
+  gsm8k,    // reference after "####"; the number the completion commits to, normalised
   none,     // the whole texts
   harness,  // lm-evaluation-harness's GSM8K: score by its strict-match filter and exact_match,
             // score_normalised by its flexible-extract filter

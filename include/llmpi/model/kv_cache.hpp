@@ -131,8 +131,8 @@ class KvCache {
   std::vector<std::vector<std::int32_t>> tables_;
   std::vector<std::int32_t> free_;  // a stack: the next block handed out is free_.back()
   PrefixSharing sharing_ = PrefixSharing::off;
-  std::vector<std::int32_t> holders_;        // per block: the sequences holding it
-  std::vector<std::uint64_t> generation_;    // per block
+  std::vector<std::int32_t> holders_;         // per block: the sequences holding it
+  std::vector<std::uint64_t> generation_;     // per block
   std::vector<std::optional<BlockKey>> key_;  // per block: its key while it is shared
   std::unordered_map<BlockKey, std::int32_t, BlockKeyHash> shared_;
   std::list<std::int32_t> idle_;  // shared blocks nobody holds, least recently released first
