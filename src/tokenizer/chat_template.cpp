@@ -82,19 +82,26 @@ std::pair<std::string, std::string> config_template(const Json& config, const st
 
 }  // namespace
 
+// The special tokens transformers hands a chat template by name (its special_tokens_map).
+constexpr const char* kSpecialTokens[] = {"bos_token", "eos_token", "unk_token", "sep_token",
+                                          "pad_token", "cls_token", "mask_token"};
+
 struct ChatTemplate::Parsed {
   jinja::Body body;
 };
 
 ChatTemplate::ChatTemplate(std::string text, std::string where,
                            std::optional<std::string> bos_token,
-                           std::optional<std::string> eos_token)
+                           std::optional<std::string> eos_token,
+                           std::map<std::string, std::string> other_tokens)
     : text_(std::move(text)),
       where_(std::move(where)),
       bos_token_(std::move(bos_token)),
-      eos_token_(std::move(eos_token)) {
+      eos_token_(std::move(eos_token)),
+      other_tokens_(std::move(other_tokens)) {
   if (bos_token_) require_utf8(*bos_token_, where_ + ": bos_token");
   if (eos_token_) require_utf8(*eos_token_, where_ + ": eos_token");
+  for (const auto& [name, token] : other_tokens_) require_utf8(token, where_ + ": " + name);
   auto parsed = std::make_shared<Parsed>();
   parsed->body = jinja::parse_template(jinja::tokenize(text_, where_), where_);
   parsed_ = std::move(parsed);
@@ -119,6 +126,9 @@ std::string ChatTemplate::render(std::span<const ChatMessage> messages,
   };
   if (bos_token_) variables.emplace_back("bos_token", jinja::Value::string(*bos_token_));
   if (eos_token_) variables.emplace_back("eos_token", jinja::Value::string(*eos_token_));
+  for (const auto& [name, token] : other_tokens_) {
+    variables.emplace_back(name, jinja::Value::string(token));
+  }
   return jinja::render(parsed_->body, where_, std::move(variables));
 }
 
@@ -130,20 +140,26 @@ ChatTemplate load_chat_template(const std::filesystem::path& model_dir) {
   const auto map_path = model_dir / "special_tokens_map.json";
   if (!config.contains("added_tokens_decoder") && path_exists(map_path)) {
     const Json map = read_json_object(map_path, "special tokens map");
-    for (const char* key : {"bos_token", "eos_token"}) {
+    for (const char* key : kSpecialTokens) {
       if (map.contains(key)) config[key] = map.at(key);
     }
   }
   std::optional<std::string> bos = token_text(config, "bos_token", config_file);
   std::optional<std::string> eos = token_text(config, "eos_token", config_file);
+  std::map<std::string, std::string> others;
+  for (const char* key : kSpecialTokens) {
+    if (std::string_view(key) == "bos_token" || std::string_view(key) == "eos_token") continue;
+    if (auto token = token_text(config, key, config_file)) others.emplace(key, std::move(*token));
+  }
   // A separate chat_template.jinja takes priority over the config's entry, as in transformers.
   const auto jinja_path = model_dir / "chat_template.jinja";
   if (path_exists(jinja_path)) {
     return ChatTemplate(read_input_file(jinja_path, "chat template", kMaxConfigBytes),
-                        jinja_path.string(), std::move(bos), std::move(eos));
+                        jinja_path.string(), std::move(bos), std::move(eos), std::move(others));
   }
   auto [text, where] = config_template(config, config_file);
-  return ChatTemplate(std::move(text), std::move(where), std::move(bos), std::move(eos));
+  return ChatTemplate(std::move(text), std::move(where), std::move(bos), std::move(eos),
+                      std::move(others));
 }
 
 }  // namespace llmpi

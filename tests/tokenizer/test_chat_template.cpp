@@ -254,6 +254,14 @@ TEST_CASE("load_chat_template reads a checkpoint directory as transformers does"
                {{"bos_token", {{"content", "<new>"}}}, {"unk_token", "<unk>"}});
     CHECK(load_chat_template(dir.path()).render(messages, false) == "<new>hi</s>");
   }
+  SECTION("the other special tokens reach the template by name, as transformers passes them") {
+    write_json(config,
+               {{"chat_template", "{{ pad_token }}|{{ unk_token }}|{{ sep_token is defined }}"},
+                {"pad_token", {{"content", "<pad>"}}},
+                {"unk_token", "<unk>"},
+                {"added_tokens_decoder", Json::object()}});
+    CHECK(load_chat_template(dir.path()).render(messages, false) == "<pad>|<unk>|False");
+  }
   SECTION("a checkpoint without a chat template is refused, naming the file") {
     write_json(config, {{"bos_token", "<s>"}});
     CHECK_THROWS_WITH(load_chat_template(dir.path()),

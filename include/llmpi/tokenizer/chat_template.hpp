@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -27,12 +28,15 @@ class ChatTemplate {
   // is undefined to the template, as in transformers for a tokenizer without one.
   // Errors: llmpi::Error, e.g. "<where>:3: chat template uses the filter 'map', which llmpi
   // does not support (supported: ...)", or a syntax error with its line.
+  // `other_tokens`: the tokenizer's other special tokens by name (unk_token, pad_token, ...),
+  // which transformers also hands the template.
   ChatTemplate(std::string text, std::string where, std::optional<std::string> bos_token,
-               std::optional<std::string> eos_token);
+               std::optional<std::string> eos_token,
+               std::map<std::string, std::string> other_tokens = {});
 
   // The prompt for `messages` (at least one; valid UTF-8). The template sees `messages`
   // (dicts with "role" and "content"), `add_generation_prompt`, `bos_token`, `eos_token`,
-  // and `tools` and `documents` as none.
+  // the other special tokens, and `tools` and `documents` as none.
   // Errors: llmpi::Error "<where>:<line>: chat template raised an error: <its message>" when
   // the template calls raise_exception (e.g. roles that do not alternate), or
   // "<where>:<line>: chat template error: ..." for what jinja2 would fail on too.
@@ -49,6 +53,7 @@ class ChatTemplate {
   std::string where_;
   std::optional<std::string> bos_token_;
   std::optional<std::string> eos_token_;
+  std::map<std::string, std::string> other_tokens_;
   std::shared_ptr<const Parsed> parsed_;
 };
 
