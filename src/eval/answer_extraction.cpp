@@ -1,8 +1,9 @@
 #include "llmpi/eval/answer_extraction.hpp"
 
 #include <cctype>
-#include <regex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace llmpi {
@@ -125,26 +126,66 @@ std::string_view strip(std::string_view text) {
 }
 }  // namespace
 
-std::string harness_gsm8k_answer(std::string_view completion, HarnessGsm8kFilter filter) {
-  // The harness's regexes; [0-9] and the other classes are ASCII in Python as here.
-  static const std::regex strict(R"(#### (-?[0-9.,]+))");
-  static const std::regex flexible(R"((-?[$0-9.,]{2,})|(-?[0-9]+))");
-  const std::string text(completion);
-  const bool first = filter == HarnessGsm8kFilter::strict_match;
-  const std::regex& pattern = first ? strict : flexible;
-  std::optional<std::string> found;
-  for (auto match = std::sregex_iterator(text.begin(), text.end(), pattern);
-       match != std::sregex_iterator(); ++match) {
-    // findall's value: the first group that took part (re.findall gives every group, the
-    // harness keeps the first non-empty one).
-    for (std::size_t group = 1; group < match->size(); ++group) {
-      if ((*match)[group].matched && (*match)[group].length() > 0) {
-        found = (*match)[group].str();
-        break;
-      }
-    }
-    if (first && found) break;
+namespace {
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_strict_char(char c) {
+  return is_digit(c) || c == '.' || c == ',';
+}
+bool is_flexible_char(char c) {
+  return is_strict_char(c) || c == '$';
+}
+
+// End of the run of `in_class` characters starting at `i`.
+template <class Class>
+std::size_t run_end(std::string_view text, std::size_t i, Class in_class) {
+  while (i < text.size() && in_class(text[i])) ++i;
+  return i;
+}
+
+// The harness's strict regex "#### (-?[0-9.,]+)" at its first match: the group, or nothing.
+std::optional<std::string_view> strict_match_group(std::string_view text) {
+  for (std::size_t at = text.find("#### "); at != std::string_view::npos;
+       at = text.find("#### ", at + 1)) {
+    const std::size_t begin = at + 5;
+    const std::size_t digits = begin < text.size() && text[begin] == '-' ? begin + 1 : begin;
+    const std::size_t end = run_end(text, digits, is_strict_char);
+    if (end > digits) return text.substr(begin, end - begin);
   }
+  return std::nullopt;
+}
+
+// Length of the flexible regex "(-?[$0-9.,]{2,})|(-?[0-9]+)" matched at `i` (0: no match),
+// tried as Python does: the first alternative, greedy, then the second.
+std::size_t flexible_match_length(std::string_view text, std::size_t i) {
+  // A leading '-' is never in either class, so dropping the optional '-' cannot help.
+  const std::size_t body = text[i] == '-' ? i + 1 : i;
+  if (const std::size_t end = run_end(text, body, is_flexible_char); end >= body + 2)
+    return end - i;
+  if (const std::size_t end = run_end(text, body, is_digit); end > body) return end - i;
+  return 0;
+}
+
+// The flexible regex's last match, scanning left to right without overlap as re.findall does.
+std::optional<std::string_view> flexible_last_match(std::string_view text) {
+  std::optional<std::string_view> last;
+  for (std::size_t i = 0; i < text.size();) {
+    if (const std::size_t length = flexible_match_length(text, i); length > 0) {
+      last = text.substr(i, length);
+      i += length;
+    } else {
+      ++i;
+    }
+  }
+  return last;
+}
+}  // namespace
+
+std::string harness_gsm8k_answer(std::string_view completion, HarnessGsm8kFilter filter) {
+  // Hand-written equivalents of the harness's two regexes (ASCII classes, as in Python).
+  const auto found = filter == HarnessGsm8kFilter::strict_match ? strict_match_group(completion)
+                                                                : flexible_last_match(completion);
   return found ? std::string(strip(*found)) : std::string("[invalid]");
 }
 

@@ -58,6 +58,24 @@ TEST_CASE("lm-evaluation-harness's GSM8K filters and exact match", "[eval][gsm8k
   CHECK(harness_gsm8k_answer("no numbers at all", strict_match) == "[invalid]");
   CHECK(harness_gsm8k_answer("no numbers at all", flexible_extract) == "[invalid]");
   CHECK(harness_gsm8k_answer("count 5 then -3", flexible_extract) == "-3");
+  // Edge cases whose answers are Python's re.findall on the harness's two patterns.
+  struct Case {
+    const char* completion;
+    const char* strict;
+    const char* flexible;
+  };
+  for (const Case& c :
+       {Case{"#### -x #### -5.", "-5.", "-5."}, Case{"a -$ b", "[invalid]", "[invalid]"},
+        Case{"-$5 and -5", "[invalid]", "-5"}, Case{"x -1, $.", "[invalid]", "$."},
+        Case{"####  12", "[invalid]", "12"}, Case{"#### ,", ",", "[invalid]"},
+        Case{"-.", "[invalid]", "[invalid]"}, Case{"3-4", "[invalid]", "-4"},
+        Case{"--7", "[invalid]", "-7"}, Case{"7$$", "[invalid]", "7$$"},
+        Case{"#### 12\n#### 13", "12", "13"}, Case{"1.2.3-", "[invalid]", "1.2.3"},
+        Case{"", "[invalid]", "[invalid]"}, Case{"-", "[invalid]", "[invalid]"}}) {
+    INFO(c.completion);
+    CHECK(harness_gsm8k_answer(c.completion, strict_match) == c.strict);
+    CHECK(harness_gsm8k_answer(c.completion, flexible_extract) == c.flexible);
+  }
   // The reference is the whole answer: everything up to the last "#### " goes.
   CHECK(harness_gsm8k_normalised("Janet sells 16 - 3 - 4 = 9 eggs.\n#### 18") == "18");
   CHECK(harness_gsm8k_normalised("$1,203.") == "1203");
