@@ -127,9 +127,6 @@ std::string_view strip(std::string_view text) {
 }  // namespace
 
 namespace {
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
 bool is_strict_char(char c) {
   return is_digit(c) || c == '.' || c == ',';
 }
