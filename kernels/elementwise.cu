@@ -7,16 +7,23 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__global__ void silu_mul_kernel(const bf16* __restrict__ gate_up, bf16* __restrict__ out,
-                                long long count, int width) {
+// activation: 0 silu, 1 exact GELU, 2 identity (GatedActivation's order).
+__global__ void gated_mul_kernel(const bf16* __restrict__ gate_up, bf16* __restrict__ out,
+                                 long long count, int width, int activation) {
   const long long index = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (index >= count) return;
   const long long token = index / width;
   const int i = static_cast<int>(index % width);
   const float gate = to_float(gate_up[token * 2 * width + i]);
   const float up = to_float(gate_up[token * 2 * width + width + i]);
-  // transformers rounds silu(gate) to bf16 before the product
-  out[index] = to_bf16(to_float(to_bf16(gate / (1.0f + __expf(-gate)))) * up);
+  float activated = gate;
+  if (activation == 0) {
+    activated = gate / (1.0f + __expf(-gate));
+  } else if (activation == 1) {
+    activated = 0.5f * gate * (1.0f + erff(gate * 0.70710678118654752f));
+  }
+  // transformers rounds the activation to bf16 before the product
+  out[index] = to_bf16(to_float(to_bf16(activated)) * up);
 }
 
 __global__ void gelu_kernel(bf16* __restrict__ x, long long count) {
@@ -99,11 +106,12 @@ __global__ void bf16_to_f32_kernel(const bf16* __restrict__ in, float* __restric
 
 }  // namespace
 
-void silu_mul(const void* gate_up, void* out, long long tokens, int width, cudaStream_t stream) {
+void gated_mul(const void* gate_up, void* out, long long tokens, int width, int activation,
+               cudaStream_t stream) {
   const long long count = tokens * width;
   if (count == 0) return;
-  silu_mul_kernel<<<blocks_for(count, kThreads), kThreads, 0, stream>>>(
-      static_cast<const bf16*>(gate_up), static_cast<bf16*>(out), count, width);
+  gated_mul_kernel<<<blocks_for(count, kThreads), kThreads, 0, stream>>>(
+      static_cast<const bf16*>(gate_up), static_cast<bf16*>(out), count, width, activation);
 }
 
 void gelu(void* x, long long count, cudaStream_t stream) {

@@ -5,8 +5,10 @@
 
 namespace llmpi::kernels {
 
-// out[t, i] = silu(gate_up[t, i]) * gate_up[t, width + i]
-void silu_mul(const void* gate_up, void* out, long long tokens, int width, cudaStream_t stream);
+// out[t, i] = act(gate_up[t, i]) * gate_up[t, width + i]; activation 0 silu, 1 exact GELU,
+// 2 identity.
+void gated_mul(const void* gate_up, void* out, long long tokens, int width, int activation,
+               cudaStream_t stream);
 // Exact (erf) GELU in place.
 void gelu(void* x, long long count, cudaStream_t stream);
 // GPT-2's tanh-approximated GELU in place.

@@ -20,7 +20,7 @@ __device__ __forceinline__ float load_adding(bf16* x, const bf16* delta, int i) 
 
 __global__ void rms_norm_kernel(bf16* __restrict__ x, const bf16* __restrict__ delta,
                                 const bf16* __restrict__ weight, bf16* __restrict__ out, int cols,
-                                float eps) {
+                                float eps, bool eps_on_root) {
   bf16* in = x + static_cast<long long>(blockIdx.x) * cols;
   const bf16* add = delta == nullptr ? nullptr : delta + static_cast<long long>(blockIdx.x) * cols;
   bf16* y = out + static_cast<long long>(blockIdx.x) * cols;
@@ -29,7 +29,8 @@ __global__ void rms_norm_kernel(bf16* __restrict__ x, const bf16* __restrict__ d
     const float v = load_adding(in, add, i);
     sum_squares += v * v;
   }
-  const float scale = rsqrtf(block_sum(sum_squares) / static_cast<float>(cols) + eps);
+  const float mean_square = block_sum(sum_squares) / static_cast<float>(cols);
+  const float scale = eps_on_root ? 1.0f / (sqrtf(mean_square) + eps) : rsqrtf(mean_square + eps);
   for (int i = threadIdx.x; i < cols; i += blockDim.x) {
     // transformers rounds the normalised value to the storage dtype before the weight multiply
     y[i] = to_bf16(to_float(weight[i]) * to_float(to_bf16(to_float(in[i]) * scale)));
@@ -59,11 +60,11 @@ __global__ void layer_norm_kernel(bf16* __restrict__ x, const bf16* __restrict__
 }  // namespace
 
 void rms_norm(void* x, const void* delta, const void* weight, void* out, long long rows, int cols,
-              float eps, cudaStream_t stream) {
+              float eps, bool eps_on_root, cudaStream_t stream) {
   if (rows == 0) return;
   rms_norm_kernel<<<static_cast<unsigned int>(rows), kThreads, 0, stream>>>(
       static_cast<bf16*>(x), static_cast<const bf16*>(delta), static_cast<const bf16*>(weight),
-      static_cast<bf16*>(out), cols, eps);
+      static_cast<bf16*>(out), cols, eps, eps_on_root);
 }
 
 void layer_norm(void* x, const void* delta, const void* weight, const void* bias, void* out,

@@ -1,6 +1,7 @@
 #include "llmpi/backend/backend.hpp"
 
 #include <string>
+#include <vector>
 
 #include "llmpi/backend/sampling_math.hpp"
 #include "llmpi/core/error.hpp"
@@ -131,11 +132,12 @@ void Backend::linear(const Tensor& x, const Tensor& weight, const Tensor& bias, 
   do_linear(x, weight, bias, out);
 }
 
-void Backend::rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) {
+void Backend::rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out,
+                       RmsEpsilon where) {
   expect_own("rms_norm", {{"x", x}, {"weight", weight}, {"out", out}});
   expect_same_shape("rms_norm", x, out);
   if (weight.numel() != x.cols) fail("rms_norm", "weight " + dims(weight) + " for x " + dims(x));
-  do_rms_norm(x, weight, eps, out);
+  do_rms_norm(x, weight, eps, where, out);
 }
 
 void Backend::layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
@@ -149,14 +151,14 @@ void Backend::layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bi
 }
 
 void Backend::add_rms_norm(Tensor& x, const Tensor& delta, const Tensor& weight, float eps,
-                           Tensor& out) {
+                           Tensor& out, RmsEpsilon where) {
   expect_own("add_rms_norm", {{"x", x}, {"delta", delta}, {"weight", weight}, {"out", out}});
   expect_same_shape("add_rms_norm", x, delta);
   expect_same_shape("add_rms_norm", x, out);
   if (weight.numel() != x.cols) {
     fail("add_rms_norm", "weight " + dims(weight) + " for x " + dims(x));
   }
-  do_add_rms_norm(x, delta, weight, eps, out);
+  do_add_rms_norm(x, delta, weight, eps, where, out);
 }
 
 void Backend::add_layer_norm(Tensor& x, const Tensor& delta, const Tensor& weight,
@@ -172,9 +174,9 @@ void Backend::add_layer_norm(Tensor& x, const Tensor& delta, const Tensor& weigh
 }
 
 void Backend::do_add_rms_norm(Tensor& x, const Tensor& delta, const Tensor& weight, float eps,
-                              Tensor& out) {
+                              RmsEpsilon where, Tensor& out) {
   do_add(x, delta);
-  do_rms_norm(x, weight, eps, out);
+  do_rms_norm(x, weight, eps, where, out);
 }
 
 void Backend::do_add_layer_norm(Tensor& x, const Tensor& delta, const Tensor& weight,
@@ -193,15 +195,16 @@ void Backend::embedding(std::span<const std::int32_t> ids, const Tensor& table,
   do_embedding(ids, table, first_id, out);
 }
 
-void Backend::rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
-                     float theta) {
+void Backend::rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions, float theta,
+                     float position_divisor) {
   expect_own("rotary", {{"x", x}});
   if (x.rows != static_cast<std::int64_t>(positions.size()) || head_dim <= 0 || head_dim % 2 != 0 ||
-      x.cols % head_dim != 0) {
+      x.cols % head_dim != 0 || !(position_divisor > 0.0f)) {
     fail("rotary", "x " + dims(x) + " head_dim " + std::to_string(head_dim) + ", " +
-                       count(positions.size(), "positions"));
+                       count(positions.size(), "positions") + ", position divisor " +
+                       std::to_string(position_divisor));
   }
-  do_rotary(x, head_dim, positions, theta);
+  do_rotary(x, head_dim, positions, theta, position_divisor);
 }
 
 void Backend::split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) {
@@ -217,8 +220,8 @@ void Backend::split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) {
 
 void Backend::qkv_into_cache(const Tensor& fused, int head_dim,
                              std::span<const std::int32_t> positions, float theta,
-                             std::span<const std::int32_t> cache_rows, Tensor& q, Tensor& k_cache,
-                             Tensor& v_cache) {
+                             float position_divisor, std::span<const std::int32_t> cache_rows,
+                             Tensor& q, Tensor& k_cache, Tensor& v_cache) {
   expect_own("qkv_into_cache",
              {{"fused", fused}, {"q", q}, {"k_cache", k_cache}, {"v_cache", v_cache}});
   const auto tokens = static_cast<std::size_t>(fused.rows);
@@ -226,25 +229,27 @@ void Backend::qkv_into_cache(const Tensor& fused, int head_dim,
   if (fused.cols != q.cols + 2 * k_cache.cols || q.rows != fused.rows ||
       v_cache.cols != k_cache.cols || v_cache.rows != k_cache.rows || head_dim <= 0 ||
       head_dim % 2 != 0 || q.cols % head_dim != 0 || k_cache.cols % head_dim != 0 ||
-      positions.size() != tokens || cache_rows.size() != tokens) {
+      positions.size() != tokens || cache_rows.size() != tokens || !(position_divisor > 0.0f)) {
     fail("qkv_into_cache", "fused " + dims(fused) + " q " + dims(q) + " cache " + dims(k_cache) +
                                " and " + dims(v_cache) + " head_dim " + std::to_string(head_dim) +
                                ", " + count(positions.size(), "positions") + ", " +
-                               count(cache_rows.size(), "cache rows"));
+                               count(cache_rows.size(), "cache rows") + ", position divisor " +
+                               std::to_string(position_divisor));
   }
   expect_rows_in("qkv_into_cache", cache_rows, k_cache, "cache row");
-  do_qkv_into_cache(fused, head_dim, positions, theta, cache_rows, q, k_cache, v_cache);
+  do_qkv_into_cache(fused, head_dim, positions, theta, position_divisor, cache_rows, q, k_cache,
+                    v_cache);
 }
 
 void Backend::do_qkv_into_cache(const Tensor& fused, int head_dim,
                                 std::span<const std::int32_t> positions, float theta,
-                                std::span<const std::int32_t> cache_rows, Tensor& q,
-                                Tensor& k_cache, Tensor& v_cache) {
+                                float position_divisor, std::span<const std::int32_t> cache_rows,
+                                Tensor& q, Tensor& k_cache, Tensor& v_cache) {
   Tensor k = do_allocate(fused.rows, k_cache.cols);
   Tensor v = do_allocate(fused.rows, v_cache.cols);
   do_split_qkv(fused, q, k, v);
-  do_rotary(q, head_dim, positions, theta);
-  do_rotary(k, head_dim, positions, theta);
+  do_rotary(q, head_dim, positions, theta, position_divisor);
+  do_rotary(k, head_dim, positions, theta, position_divisor);
   do_scatter_rows(k, k_cache, cache_rows);
   do_scatter_rows(v, v_cache, cache_rows);
 }
@@ -310,12 +315,86 @@ void Backend::decode_attention(const Tensor& q, const Tensor& k_cache, const Ten
   do_decode_attention(q, k_cache, v_cache, num_heads, num_kv_heads, head_dim, keys, out);
 }
 
-void Backend::silu_mul(const Tensor& gate_up, Tensor& out) {
-  expect_own("silu_mul", {{"gate_up", gate_up}, {"out", out}});
+void Backend::gated_mul(const Tensor& gate_up, GateActivation activation, Tensor& out) {
+  expect_own("gated_mul", {{"gate_up", gate_up}, {"out", out}});
   if (gate_up.cols != 2 * out.cols || gate_up.rows != out.rows) {
-    fail("silu_mul", "gate_up " + dims(gate_up) + " out " + dims(out));
+    fail("gated_mul", "gate_up " + dims(gate_up) + " out " + dims(out));
   }
-  do_silu_mul(gate_up, out);
+  do_gated_mul(gate_up, activation, out);
+}
+
+void Backend::expect_slots(const char* op, std::span<const std::int32_t> slots, const Tensor& x,
+                           const Tensor& state) const {
+  if (static_cast<std::int64_t>(slots.size()) != x.rows) {
+    fail(op, count(slots.size(), "slots") + " for x " + dims(x));
+  }
+  expect_rows_in(op, slots, state, "slot");
+  // A slot's rows are one run: once another slot's rows start, it never comes back.
+  std::vector<bool> finished(static_cast<std::size_t>(state.rows), false);
+  for (std::size_t r = 1; r < slots.size(); ++r) {
+    if (slots[r] == slots[r - 1]) continue;
+    finished[static_cast<std::size_t>(slots[r - 1])] = true;
+    if (finished[static_cast<std::size_t>(slots[r])]) {
+      fail(op, "slot " + std::to_string(slots[r]) + " comes back at row " + std::to_string(r) +
+                   " after other slots' rows");
+    }
+  }
+}
+
+void Backend::causal_conv(const Tensor& x, const Tensor& taps, int group_width, const Tensor& skip,
+                          Tensor& state, std::span<const std::int32_t> slots, Tensor& out) {
+  expect_own("causal_conv", {{"x", x}, {"taps", taps}, {"state", state}, {"out", out}});
+  expect_same_shape("causal_conv", x, out);
+  if (group_width <= 0 || taps.rows * group_width != x.cols || taps.cols < 1 ||
+      state.cols != (taps.cols - 1) * x.cols) {
+    fail("causal_conv", "x " + dims(x) + " taps " + dims(taps) + " group width " +
+                            std::to_string(group_width) + " state " + dims(state) +
+                            " (taps: a row per group of group_width channels; state: taps - 1 "
+                            "inputs of every channel per slot)");
+  }
+  if (!skip.empty()) {
+    expect_own("causal_conv", {{"skip", skip}});
+    if (skip.numel() != x.cols) fail("causal_conv", "skip " + dims(skip) + " for x " + dims(x));
+  }
+  expect_slots("causal_conv", slots, x, state);
+  do_causal_conv(x, taps, group_width, skip, state, slots, out);
+}
+
+void Backend::modal_scan(const Tensor& u, const Tensor& log_poles, const Tensor& residues,
+                         const Tensor& skip, Tensor& state, std::span<const std::int32_t> slots,
+                         Tensor& out) {
+  expect_own("modal_scan", {{"u", u},
+                            {"log_poles", log_poles},
+                            {"residues", residues},
+                            {"skip", skip},
+                            {"state", state},
+                            {"out", out}});
+  expect_same_shape("modal_scan", u, out);
+  expect_same_shape("modal_scan", log_poles, residues);
+  if (log_poles.rows != u.cols || skip.numel() != u.cols || state.cols != u.cols * log_poles.cols) {
+    fail("modal_scan", "u " + dims(u) + " poles " + dims(log_poles) + " skip " + dims(skip) +
+                           " state " + dims(state) +
+                           " (a row of poles per channel; state: every channel's poles per slot)");
+  }
+  expect_slots("modal_scan", slots, u, state);
+  do_modal_scan(u, log_poles, residues, skip, state, slots, out);
+}
+
+void Backend::hyena_input(const Tensor& zc, Tensor& u) {
+  expect_own("hyena_input", {{"zc", zc}, {"u", u}});
+  if (zc.cols != 3 * u.cols || zc.rows != u.rows) {
+    fail("hyena_input", "zc " + dims(zc) + " u " + dims(u));
+  }
+  do_hyena_input(zc, u);
+}
+
+void Backend::hyena_output(const Tensor& zc, const Tensor& y, Tensor& out) {
+  expect_own("hyena_output", {{"zc", zc}, {"y", y}, {"out", out}});
+  expect_same_shape("hyena_output", y, out);
+  if (zc.cols != 3 * y.cols || zc.rows != y.rows) {
+    fail("hyena_output", "zc " + dims(zc) + " y " + dims(y));
+  }
+  do_hyena_output(zc, y, out);
 }
 
 void Backend::gelu(Tensor& x) {

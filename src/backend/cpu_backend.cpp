@@ -259,7 +259,8 @@ void CpuBackend::do_linear(const Tensor& x, const Tensor& weight, const Tensor& 
   }
 }
 
-void CpuBackend::do_rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) {
+void CpuBackend::do_rms_norm(const Tensor& x, const Tensor& weight, float eps, RmsEpsilon where,
+                             Tensor& out) {
   const float* w = weight.as<const float>();
 #pragma omp parallel for if (x.rows > 4)
   for (std::int64_t row = 0; row < x.rows; ++row) {
@@ -267,8 +268,10 @@ void CpuBackend::do_rms_norm(const Tensor& x, const Tensor& weight, float eps, T
     float* y = out.as<float>() + row * x.cols;
     double sum_squares = 0.0;
     for (std::int64_t i = 0; i < x.cols; ++i) sum_squares += static_cast<double>(in[i]) * in[i];
+    const double mean_square = sum_squares / static_cast<double>(x.cols);
     const auto scale = static_cast<float>(
-        1.0 / std::sqrt(sum_squares / static_cast<double>(x.cols) + static_cast<double>(eps)));
+        where == RmsEpsilon::in_mean ? 1.0 / std::sqrt(mean_square + static_cast<double>(eps))
+                                     : 1.0 / (std::sqrt(mean_square) + static_cast<double>(eps)));
     for (std::int64_t i = 0; i < x.cols; ++i) y[i] = w[i] * (in[i] * scale);
   }
 }
@@ -316,7 +319,7 @@ void CpuBackend::do_embedding(std::span<const std::int32_t> ids, const Tensor& t
 }
 
 void CpuBackend::do_rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
-                           float theta) {
+                           float theta, float position_divisor) {
   if (theta == 0.0f) return;  // learned positions: nothing to rotate
   const int half = head_dim / 2;
   // Frequencies in fp32 as transformers computes them, so angles agree to the last bit or two.
@@ -330,7 +333,9 @@ void CpuBackend::do_rotary(Tensor& x, int head_dim, std::span<const std::int32_t
   std::vector<float> cos_table(static_cast<std::size_t>(half));
   std::vector<float> sin_table(static_cast<std::size_t>(half));
   for (std::int64_t t = 0; t < x.rows; ++t) {
-    const auto position = static_cast<float>(positions[static_cast<std::size_t>(t)]);
+    // Interpolated positions divided in fp32, as vtx's LinearlyScaledRotaryEmbedding does.
+    const float position =
+        static_cast<float>(positions[static_cast<std::size_t>(t)]) / position_divisor;
     for (int i = 0; i < half; ++i) {
       const double angle = static_cast<double>(position * inv_freq[static_cast<std::size_t>(i)]);
       cos_table[static_cast<std::size_t>(i)] = static_cast<float>(std::cos(angle));
@@ -511,14 +516,115 @@ void CpuBackend::do_decode_attention(const Tensor& q, const Tensor& k_cache, con
   }
 }
 
-void CpuBackend::do_silu_mul(const Tensor& gate_up, Tensor& out) {
+void CpuBackend::do_gated_mul(const Tensor& gate_up, GateActivation activation, Tensor& out) {
   const std::int64_t width = out.cols;
 #pragma omp parallel for if (out.numel() > 65536)
   for (std::int64_t t = 0; t < out.rows; ++t) {
     const float* gate = gate_up.as<const float>() + t * gate_up.cols;
     const float* up = gate + width;
     float* y = out.as<float>() + t * width;
-    for (std::int64_t i = 0; i < width; ++i) y[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+    switch (activation) {
+      case GateActivation::silu:
+        for (std::int64_t i = 0; i < width; ++i)
+          y[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+        break;
+      case GateActivation::gelu:
+        for (std::int64_t i = 0; i < width; ++i)
+          y[i] = 0.5f * gate[i] * (1.0f + std::erf(gate[i] * 0.70710678118654752f)) * up[i];
+        break;
+      case GateActivation::identity:
+        for (std::int64_t i = 0; i < width; ++i) y[i] = gate[i] * up[i];
+        break;
+    }
+  }
+}
+
+namespace {
+// Calls run(first_row, rows, slot) for each run of consecutive rows with one slot.
+template <class Run>
+void for_each_slot_run(std::span<const std::int32_t> slots, Run run) {
+  std::size_t first = 0;
+  while (first < slots.size()) {
+    std::size_t end = first + 1;
+    while (end < slots.size() && slots[end] == slots[first]) ++end;
+    run(static_cast<std::int64_t>(first), static_cast<std::int64_t>(end - first), slots[first]);
+    first = end;
+  }
+}
+}  // namespace
+
+void CpuBackend::do_causal_conv(const Tensor& x, const Tensor& taps, int group_width,
+                                const Tensor& skip, Tensor& state,
+                                std::span<const std::int32_t> slots, Tensor& out) {
+  const std::int64_t channels = x.cols;
+  const std::int64_t length = taps.cols;
+  const std::int64_t kept = length - 1;
+  for_each_slot_run(slots, [&](std::int64_t first, std::int64_t rows, std::int32_t slot) {
+    float* saved = state.as<float>() + slot * state.cols;  // [kept, channels], oldest first
+#pragma omp parallel for if (channels * rows * length > 65536)
+    for (std::int64_t c = 0; c < channels; ++c) {
+      // This channel's earlier inputs, then the run's.
+      std::vector<float> history(static_cast<std::size_t>(kept + rows));
+      for (std::int64_t j = 0; j < kept; ++j)
+        history[static_cast<std::size_t>(j)] = saved[j * channels + c];
+      for (std::int64_t t = 0; t < rows; ++t)
+        history[static_cast<std::size_t>(kept + t)] =
+            x.as<const float>()[(first + t) * channels + c];
+      const float* w = taps.as<const float>() + (c / group_width) * length;
+      const float d = skip.empty() ? 0.0f : skip.as<const float>()[c];
+      for (std::int64_t t = 0; t < rows; ++t) {
+        const float* now = history.data() + kept + t;
+        float sum = 0.0f;
+        for (std::int64_t k = 0; k < length; ++k) sum += w[k] * now[-k];
+        out.as<float>()[(first + t) * channels + c] = sum + d * now[0];
+      }
+      for (std::int64_t j = 0; j < kept; ++j)
+        saved[j * channels + c] = history[static_cast<std::size_t>(rows + j)];
+    }
+  });
+}
+
+void CpuBackend::do_modal_scan(const Tensor& u, const Tensor& log_poles, const Tensor& residues,
+                               const Tensor& skip, Tensor& state,
+                               std::span<const std::int32_t> slots, Tensor& out) {
+  const std::int64_t channels = u.cols;
+  const std::int64_t poles = log_poles.cols;
+  for_each_slot_run(slots, [&](std::int64_t first, std::int64_t rows, std::int32_t slot) {
+#pragma omp parallel for if (channels * rows * poles > 65536)
+    for (std::int64_t c = 0; c < channels; ++c) {
+      float* h = state.as<float>() + slot * state.cols + c * poles;
+      const float* log_p = log_poles.as<const float>() + c * poles;
+      const float* r = residues.as<const float>() + c * poles;
+      std::vector<float> p(static_cast<std::size_t>(poles));
+      for (std::int64_t k = 0; k < poles; ++k) p[static_cast<std::size_t>(k)] = std::exp(log_p[k]);
+      const float d = skip.as<const float>()[c];
+      for (std::int64_t t = 0; t < rows; ++t) {
+        const float input = u.as<const float>()[(first + t) * channels + c];
+        float y = 0.0f;
+        for (std::int64_t k = 0; k < poles; ++k) {
+          h[k] = p[static_cast<std::size_t>(k)] * h[k] + input;
+          y += r[k] * h[k];
+        }
+        out.as<float>()[(first + t) * channels + c] = y + d * input;
+      }
+    }
+  });
+}
+
+void CpuBackend::do_hyena_input(const Tensor& zc, Tensor& u) {
+  for (std::int64_t t = 0; t < u.rows; ++t) {
+    const float* z = zc.as<const float>() + t * zc.cols;
+    float* y = u.as<float>() + t * u.cols;
+    for (std::int64_t c = 0; c < u.cols; ++c) y[c] = z[3 * c + 1] * z[3 * c + 2];
+  }
+}
+
+void CpuBackend::do_hyena_output(const Tensor& zc, const Tensor& y, Tensor& out) {
+  for (std::int64_t t = 0; t < y.rows; ++t) {
+    const float* z = zc.as<const float>() + t * zc.cols;
+    const float* in = y.as<const float>() + t * y.cols;
+    float* o = out.as<float>() + t * out.cols;
+    for (std::int64_t c = 0; c < y.cols; ++c) o[c] = z[3 * c] * in[c];
   }
 }
 

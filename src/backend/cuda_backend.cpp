@@ -14,6 +14,7 @@
 #include "attention.cuh"
 #include "cuda_check.hpp"
 #include "elementwise.cuh"
+#include "hyena.cuh"
 #include "llmpi/backend/sampling_math.hpp"
 #include "llmpi/core/error.hpp"
 #include "log_softmax.cuh"
@@ -411,17 +412,18 @@ void CudaBackend::do_linear(const Tensor& x, const Tensor& weight, const Tensor&
   }
 }
 
-void CudaBackend::do_rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) {
+void CudaBackend::do_rms_norm(const Tensor& x, const Tensor& weight, float eps, RmsEpsilon where,
+                              Tensor& out) {
   // Read only: without a delta the kernel writes nothing back.
   kernels::rms_norm(x.data, nullptr, weight.data, out.data, x.rows, as_int(x.cols, "cols"), eps,
-                    handles_->stream);
+                    where == RmsEpsilon::on_root, handles_->stream);
   check_last_launch("rms_norm");
 }
 
 void CudaBackend::do_add_rms_norm(Tensor& x, const Tensor& delta, const Tensor& weight, float eps,
-                                  Tensor& out) {
+                                  RmsEpsilon where, Tensor& out) {
   kernels::rms_norm(x.data, delta.data, weight.data, out.data, x.rows, as_int(x.cols, "cols"), eps,
-                    handles_->stream);
+                    where == RmsEpsilon::on_root, handles_->stream);
   check_last_launch("add_rms_norm");
 }
 
@@ -448,10 +450,10 @@ void CudaBackend::do_embedding(std::span<const std::int32_t> ids, const Tensor& 
 }
 
 void CudaBackend::do_rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
-                            float theta) {
+                            float theta, float position_divisor) {
   const auto device_positions = device_ints(positions);
   kernels::rotary(x.data, device_positions.get(), x.rows, as_int(x.cols / head_dim, "heads"),
-                  head_dim, theta, handles_->stream);
+                  head_dim, theta, position_divisor, handles_->stream);
   check_last_launch("rotary");
 }
 
@@ -463,13 +465,15 @@ void CudaBackend::do_split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor
 
 void CudaBackend::do_qkv_into_cache(const Tensor& fused, int head_dim,
                                     std::span<const std::int32_t> positions, float theta,
+                                    float position_divisor,
                                     std::span<const std::int32_t> cache_rows, Tensor& q,
                                     Tensor& k_cache, Tensor& v_cache) {
   const auto device_positions = device_ints(positions);
   const auto device_rows = device_ints(cache_rows);
   kernels::qkv_into_cache(fused.data, q.data, k_cache.data, v_cache.data, device_positions.get(),
                           device_rows.get(), fused.rows, as_int(q.cols, "q"),
-                          as_int(k_cache.cols, "kv"), head_dim, theta, handles_->stream);
+                          as_int(k_cache.cols, "kv"), head_dim, theta, position_divisor,
+                          handles_->stream);
   check_last_launch("qkv_into_cache");
 }
 
@@ -518,9 +522,50 @@ void CudaBackend::do_decode_attention(const Tensor& q, const Tensor& k_cache, co
   split_attention(q, k_cache, v_cache, shape, out);
 }
 
-void CudaBackend::do_silu_mul(const Tensor& gate_up, Tensor& out) {
-  kernels::silu_mul(gate_up.data, out.data, out.rows, as_int(out.cols, "cols"), handles_->stream);
-  check_last_launch("silu_mul");
+void CudaBackend::do_gated_mul(const Tensor& gate_up, GateActivation activation, Tensor& out) {
+  const int code = activation == GateActivation::silu   ? 0
+                   : activation == GateActivation::gelu ? 1
+                                                        : 2;
+  kernels::gated_mul(gate_up.data, out.data, out.rows, as_int(out.cols, "cols"), code,
+                     handles_->stream);
+  check_last_launch("gated_mul");
+}
+
+void CudaBackend::do_causal_conv(const Tensor& x, const Tensor& taps, int group_width,
+                                 const Tensor& skip, Tensor& state,
+                                 std::span<const std::int32_t> slots, Tensor& out) {
+  const auto device_slots = device_ints(slots);
+  kernels::causal_conv(x.data, taps.data, as_int(taps.cols, "taps"), group_width,
+                       skip.empty() ? nullptr : skip.data, state.data, state.cols,
+                       device_slots.get(), out.data, x.rows, as_int(x.cols, "channels"),
+                       handles_->stream);
+  check_last_launch("causal_conv");
+}
+
+void CudaBackend::do_modal_scan(const Tensor& u, const Tensor& log_poles, const Tensor& residues,
+                                const Tensor& skip, Tensor& state,
+                                std::span<const std::int32_t> slots, Tensor& out) {
+  constexpr std::int64_t kMaxPoles = 64;  // the kernel keeps a channel's state in registers
+  if (log_poles.cols > kMaxPoles) {
+    throw Error("CUDA backend modal_scan: " + std::to_string(log_poles.cols) +
+                " poles per channel; the kernel holds at most " + std::to_string(kMaxPoles));
+  }
+  const auto device_slots = device_ints(slots);
+  kernels::modal_scan(u.data, log_poles.data, residues.data, skip.data, state.data, state.cols,
+                      device_slots.get(), out.data, u.rows, as_int(u.cols, "channels"),
+                      as_int(log_poles.cols, "poles"), handles_->stream);
+  check_last_launch("modal_scan");
+}
+
+void CudaBackend::do_hyena_input(const Tensor& zc, Tensor& u) {
+  kernels::hyena_input(zc.data, u.data, u.rows, as_int(u.cols, "channels"), handles_->stream);
+  check_last_launch("hyena_input");
+}
+
+void CudaBackend::do_hyena_output(const Tensor& zc, const Tensor& y, Tensor& out) {
+  kernels::hyena_output(zc.data, y.data, out.data, y.rows, as_int(y.cols, "channels"),
+                        handles_->stream);
+  check_last_launch("hyena_output");
 }
 
 void CudaBackend::do_gelu(Tensor& x) {

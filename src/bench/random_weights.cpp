@@ -33,9 +33,10 @@ class RandomTensors {
     for (std::size_t i = 0; i < values.size(); ++i) values[i] = block[i % block.size()];
     return backend_.upload_weight(values, rows, cols, DType::bf16);
   }
-  Tensor constant(std::int64_t cols, float value) {
-    const std::vector<float> values(static_cast<std::size_t>(cols), value);
-    return backend_.upload(values, 1, cols);
+  Tensor constant(std::int64_t cols, float value) { return constant(1, cols, value); }
+  Tensor constant(std::int64_t rows, std::int64_t cols, float value) {
+    const std::vector<float> values(static_cast<std::size_t>(rows * cols), value);
+    return backend_.upload(values, rows, cols);
   }
   void fill(Tensor& tensor) {
     if (tensor.numel() == 0) return;
@@ -68,7 +69,9 @@ ModelWeights random_model_weights(const ModelConfig& config, const ModelShard& s
   const std::int64_t q = static_cast<std::int64_t>(shard.heads.q_count) * config.head_dim;
   const std::int64_t kv = static_cast<std::int64_t>(shard.heads.kv_count) * config.head_dim;
   const std::int64_t inter = shard.intermediate_count;
-  const std::int64_t up_rows = config.mlp == MlpKind::swiglu ? 2 * inter : inter;
+  const bool gated = config.mlp == MlpKind::swiglu || config.mlp == MlpKind::evo2_gated;
+  const std::int64_t up_rows = gated ? 2 * inter : inter;
+  const std::int64_t channels = shard.hyena_channel_count;
   const bool layer_norm = config.norm == NormKind::layer_norm;
   const bool rank0 = shard.tp_rank == 0;  // row-parallel biases live on TP rank 0 only
 
@@ -81,10 +84,28 @@ ModelWeights random_model_weights(const ModelConfig& config, const ModelShard& s
       l.mlp_norm_weight = random.constant(hidden, 1.0f);
       if (layer_norm) l.mlp_norm_bias = random.constant(hidden, 0.0f);
     }
-    l.qkv_weight = random.weight(q + 2 * kv, hidden);
-    if (config.attention_bias) l.qkv_bias = random.matrix(1, q + 2 * kv);
-    l.output_weight = random.weight(hidden, q);
-    if (config.output_bias && rank0) l.output_bias = random.matrix(1, hidden);
+    const MixerKind kind = config.mixer(shard.layer_begin + layer);
+    if (kind == MixerKind::attention) {
+      l.qkv_weight = random.weight(q + 2 * kv, hidden);
+      if (config.attention_bias) l.qkv_bias = random.matrix(1, q + 2 * kv);
+      l.output_weight = random.weight(hidden, q);
+      if (config.output_bias && rank0) l.output_bias = random.matrix(1, hidden);
+    } else {
+      const HyenaConfig& h = config.hyena;
+      l.hyena_projection = random.weight(3 * channels, hidden);
+      l.short_filter = random.matrix(3 * channels, h.short_filter_length);
+      if (kind == MixerKind::hyena_long) {
+        // Decaying poles (|p| < 1), as trained ones are: a long run stays finite.
+        l.log_poles = random.constant(channels, h.state_size, -0.5f);
+        l.residues = random.matrix(channels, h.state_size);
+      } else {
+        const int taps = kind == MixerKind::hyena_short ? h.hcs_filter_length : h.hcm_filter_length;
+        l.hyena_filter = random.matrix(channels / config.hyena_group_width(kind), taps);
+      }
+      if (kind != MixerKind::hyena_short) l.hyena_skip = random.matrix(1, channels);
+      l.output_weight = random.weight(hidden, channels);
+      if (rank0) l.output_bias = random.matrix(1, hidden);
+    }
     l.up_weight = random.weight(up_rows, hidden);
     l.down_weight = random.weight(hidden, inter);
     if (config.mlp_bias) {

@@ -155,7 +155,8 @@ ModelSession::ModelSession(const ModelOptions& options, std::int64_t context_tok
                                 settings.context_length * planned.kv_bytes_per_token;
   planned_bytes_ =
       planned.weight_bytes + planned.activation_bytes + planned.reserve_bytes +
-      std::clamp<std::int64_t>(batch_kv, 0, std::max<std::int64_t>(planned.kv_budget_bytes, 0));
+      std::clamp<std::int64_t>(batch_kv, 0, std::max<std::int64_t>(planned.kv_budget_bytes, 0)) +
+      std::int64_t{preset_.batch.max_sequences} * planned.state_bytes_per_sequence;
   {
     const WaitScope wait("MPI_Allreduce (the KV budget, after the planner)", world_description());
     mpi_check(

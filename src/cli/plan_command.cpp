@@ -107,17 +107,25 @@ void describe_model(Report& out, const Preset& preset) {
       m.num_kv_heads, m.head_dim, m.intermediate_size, m.vocab_size,
       m.tie_word_embeddings ? "tied to the embedding" : "separate");
   const ParameterCounts p = count_parameters(m);
-  out.line("parameters    %s = %s (embedding %s, attention %s, MLP %s, norms %s, LM head %s)",
+  const bool hyena = m.has_recurrent_layers();
+  out.line("parameters    %s = %s (embedding %s, %s %s, MLP %s, norms %s, LM head %s)",
            with_commas(p.total()).c_str(), short_count(p.total()).c_str(),
-           short_count(p.embedding).c_str(), short_count(p.attention).c_str(),
-           short_count(p.mlp).c_str(), short_count(p.norms).c_str(),
-           p.lm_head ? short_count(p.lm_head).c_str() : "tied");
+           short_count(p.embedding).c_str(), hyena ? "attention and Hyena" : "attention",
+           short_count(p.attention).c_str(), short_count(p.mlp).c_str(),
+           short_count(p.norms).c_str(), p.lm_head ? short_count(p.lm_head).c_str() : "tied");
   const std::string dtype = preset_dtype_name(preset.dtype);
   out.line("weights       %s in %s",
            short_bytes(p.total() * std::int64_t(dtype_size(preset.dtype))).c_str(), dtype.c_str());
   const std::int64_t kv = kv_bytes_per_token(m, preset.dtype);
   out.line("KV cache      %g KiB per token (whole model, %s); one %d-token sequence %s", kib(kv),
            dtype.c_str(), preset.context_length, short_bytes(kv * preset.context_length).c_str());
+  if (hyena) {
+    // A constant per sequence, whatever its length: what lets a 1M-token sequence fit.
+    const std::int64_t state =
+        recurrent_state_elements(m, 0, m.num_layers, 1) * std::int64_t(dtype_size(preset.dtype));
+    out.line("Hyena state   %s per sequence (whole model, %s), whatever its length",
+             short_bytes(state).c_str(), dtype.c_str());
+  }
 }
 
 void describe_cluster(Report& out, const Preset& preset, const PlanSettings& settings,

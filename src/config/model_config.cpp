@@ -3,7 +3,9 @@
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
+#include <utility>
 
 #include "llmpi/core/error.hpp"
 #include "llmpi/core/input_file.hpp"
@@ -312,7 +314,139 @@ void read_gpt2(const ConfigReader& reader, ModelConfig& config) {
   }
 }
 
+// The block kind of every layer from evo2's four index lists; each layer in exactly one.
+std::vector<MixerKind> striped_hyena_mixers(const ConfigReader& reader, int layers) {
+  std::vector<std::optional<MixerKind>> kinds(static_cast<std::size_t>(layers));
+  const std::pair<const char*, MixerKind> lists[] = {{"hcs_layer_idxs", MixerKind::hyena_short},
+                                                     {"hcm_layer_idxs", MixerKind::hyena_medium},
+                                                     {"hcl_layer_idxs", MixerKind::hyena_long},
+                                                     {"attn_layer_idxs", MixerKind::attention}};
+  for (const auto& [key, kind] : lists) {
+    if (!reader.has(key)) continue;
+    const Json& list = reader.at(key);
+    if (!list.is_array()) reader.fail(key, "must be a list of layer indices, got " + list.dump());
+    for (const Json& item : list) {
+      if (!item.is_number_integer() || item.get<long long>() < 0 ||
+          item.get<long long>() >= layers) {
+        reader.fail(key, "holds " + item.dump() + "; layer indices are 0 .. " +
+                             std::to_string(layers - 1) + " (num_layers " + std::to_string(layers) +
+                             ")");
+      }
+      auto& slot = kinds[static_cast<std::size_t>(item.get<int>())];
+      if (slot) reader.fail(key, "names layer " + item.dump() + ", which another list names too");
+      slot = kind;
+    }
+  }
+  std::vector<MixerKind> mixers;
+  for (std::size_t layer = 0; layer < kinds.size(); ++layer) {
+    if (!kinds[layer]) {
+      throw Error(reader.source() + ": layer " + std::to_string(layer) +
+                  " is in none of hcs_layer_idxs, hcm_layer_idxs, hcl_layer_idxs, "
+                  "attn_layer_idxs");
+    }
+    mixers.push_back(*kinds[layer]);
+  }
+  return mixers;
+}
+
+// StripedHyena 2 (Evo 2) from the evo2 yml keys as vtx reads them (docs/evo2.md). Options vtx
+// has that the published evo2 configs do not use are refused by name rather than guessed.
+void read_striped_hyena2(const ConfigReader& reader, ModelConfig& config) {
+  config.architecture = Architecture::striped_hyena2;
+  config.hidden_size = reader.positive_int("hidden_size");
+  if (reader.has("num_filters") && reader.positive_int("num_filters") != config.hidden_size) {
+    reader.fail("num_filters", "differs from hidden_size; llmpi runs Hyena over every channel");
+  }
+  config.num_layers = reader.positive_int("num_layers");
+  config.num_heads = reader.positive_int("num_attention_heads");
+  if (reader.positive_int_or("proj_groups", 1) != 1) {
+    reader.fail("proj_groups", "is not 1; llmpi runs evo2's multi-head attention only");
+  }
+  config.num_kv_heads = config.num_heads;
+  if (config.hidden_size % config.num_heads != 0) {
+    reader.fail("num_attention_heads", std::to_string(config.num_heads) +
+                                           " heads do not divide hidden_size " +
+                                           std::to_string(config.hidden_size));
+  }
+  config.head_dim = config.hidden_size / config.num_heads;
+  config.intermediate_size = reader.positive_int("inner_mlp_size");
+  config.vocab_size = reader.positive_int("vocab_size");
+  config.max_position_embeddings = reader.positive_int_or("max_seqlen", 8192);
+  config.norm_eps = reader.positive_float_or("eps", 1e-6f);
+  config.norm = NormKind::rms_norm_eps_on_root;
+  const std::string act = reader.string_or("mlp_activation", "gelu");
+  if (act != "gelu") reader.fail("mlp_activation", "is '" + act + "'; evo2's is 'gelu'");
+  if (!reader.boolean_or("evo2_style_activations", false)) {
+    reader.fail("evo2_style_activations",
+                "is not true; llmpi implements evo2's MLPs (GELU in layer 0 only)");
+  }
+  config.mlp = MlpKind::evo2_gated;
+  config.qkv_layout = QkvLayout::falcon_interleaved;  // Wqkv rows per head: q, k, v
+  config.separate_mlp_norm = true;
+  config.attention_bias = false;
+  config.output_bias = reader.boolean_or("mha_out_proj_bias", false);
+  config.mlp_bias = false;
+  config.tie_word_embeddings = reader.boolean_or("tie_embeddings", false);
+  config.rope_theta = reader.positive_float_or("rotary_emb_base", 10000.0f);
+  if (reader.boolean_or("use_interpolated_rotary_pos_emb", false)) {
+    config.rope_position_divisor = reader.positive_float_or("rotary_emb_scaling_factor", 1.0f);
+  }
+  // The layouts vtx can be configured for; the evo2 checkpoints use exactly these.
+  const std::pair<const char*, bool> required[] = {
+      {"interleave", true},          {"column_split", true},   {"column_split_hyena", false},
+      {"hyena_flip_x1x2", false},    {"qkv_proj_bias", false}, {"short_filter_bias", false},
+      {"hyena_out_proj_bias", true}, {"final_norm", true}};
+  for (const auto& [key, value] : required) {
+    if (reader.has(key) && reader.boolean_or(key, value) != value) {
+      reader.fail(key, std::string("is ") + (value ? "false" : "true") +
+                           "; llmpi reads evo2 checkpoints, where it is " +
+                           (value ? "true" : "false"));
+    }
+  }
+  config.mixers = striped_hyena_mixers(reader, config.num_layers);
+  HyenaConfig& h = config.hyena;
+  h.short_filter_length = reader.positive_int("short_filter_length");
+  h.hcs_filter_length = reader.positive_int("hcs_filter_length");
+  h.hcs_filter_groups = reader.positive_int("hcs_filter_groups");
+  h.hcm_filter_length = reader.positive_int("hcm_filter_length");
+  h.hcm_filter_groups = reader.positive_int("hcm_filter_groups");
+  h.state_size = reader.positive_int("state_size");
+  for (const char* key : {"hcs_filter_groups", "hcm_filter_groups"}) {
+    if (config.hidden_size % reader.positive_int(key) != 0) {
+      reader.fail(key, "does not divide hidden_size " + std::to_string(config.hidden_size));
+    }
+  }
+  // vtx's hcs filters have no skip term, so it keeps them under 128 taps; hcm's have one.
+  if (h.hcs_filter_length >= 128) {
+    reader.fail("hcs_filter_length",
+                "is 128 or more, where vtx gives the filter a skip term "
+                "that evo2's short filters do not have");
+  }
+  // CharLevelTokenizer: end of document 0 (also what generation stops at).
+  config.eos_token_ids = {0};
+}
+
 }  // namespace
+
+bool ModelConfig::has_recurrent_layers() const {
+  for (const MixerKind kind : mixers) {
+    if (kind != MixerKind::attention) return true;
+  }
+  return false;
+}
+
+int ModelConfig::hyena_group_width(MixerKind kind) const {
+  switch (kind) {
+    case MixerKind::hyena_short:
+      return hidden_size / hyena.hcs_filter_groups;
+    case MixerKind::hyena_medium:
+      return hidden_size / hyena.hcm_filter_groups;
+    case MixerKind::hyena_long:
+    case MixerKind::attention:
+      return 1;
+  }
+  return 1;
+}
 
 float ModelConfig::attention_score_factor(int layer) const {
   float factor = 1.0f;
@@ -329,6 +463,8 @@ std::string architecture_name(Architecture architecture) {
       return "falcon";
     case Architecture::gpt2:
       return "gpt2";
+    case Architecture::striped_hyena2:
+      return "striped_hyena2";
   }
   return "?";
 }
@@ -357,8 +493,12 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
                            config.model_type == "RefinedWebModel"));
   const bool is_gpt2 =
       architecture == "GPT2LMHeadModel" || (architecture.empty() && config.model_type == "gpt2");
+  const bool is_striped_hyena2 = architecture == "StripedHyena2" ||
+                                 (architecture.empty() && config.model_type == "stripedhyena2");
   if (is_llama) {
     read_llama(reader, json, config);
+  } else if (is_striped_hyena2) {
+    read_striped_hyena2(reader, config);
   } else if (is_falcon) {
     read_falcon(reader, json, config);
   } else if (is_gpt2) {
@@ -370,8 +510,8 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
                                                             "'model_type' is given)";
     throw Error(source + ": unknown " + what +
                 "; llmpi supports LlamaForCausalLM, FalconForCausalLM (also RWForCausalLM, "
-                "model_type falcon, RefinedWeb, RefinedWebModel) and GPT2LMHeadModel (model_type "
-                "gpt2)");
+                "model_type falcon, RefinedWeb, RefinedWebModel), GPT2LMHeadModel (model_type "
+                "gpt2) and StripedHyena2 (Evo 2, model_type stripedhyena2; docs/evo2.md)");
   }
 
   if (config.num_heads % config.num_kv_heads != 0) {
@@ -380,7 +520,7 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
                 std::to_string(config.num_kv_heads) + " key/value heads");
   }
   config.bos_token_id = optional_token(reader, "bos_token_id");
-  config.eos_token_ids = eos_tokens(reader);
+  if (reader.has("eos_token_id")) config.eos_token_ids = eos_tokens(reader);
   if (reader.has("torch_dtype")) {
     config.torch_dtype = reader.string_or("torch_dtype", "");
   } else if (reader.has("dtype")) {

@@ -20,10 +20,20 @@ bool tp_fits_heads(const ModelConfig& config, int tp) {
   return tp <= config.num_kv_heads ? config.num_kv_heads % tp == 0 : tp % config.num_kv_heads == 0;
 }
 
+namespace {
+// A Hyena layer's channels are split by whole filter groups (every rank runs its groups' filters
+// on its channels alone).
+bool tp_fits_hyena_groups(const ModelConfig& config, int tp) {
+  if (!config.has_recurrent_layers()) return true;
+  return config.hidden_size % tp == 0 && config.hyena.hcs_filter_groups % tp == 0 &&
+         config.hyena.hcm_filter_groups % tp == 0;
+}
+}  // namespace
+
 std::vector<int> valid_tp_values(const ModelConfig& config, int at_most) {
   std::vector<int> values;
   for (int tp = 1; tp <= at_most; ++tp) {
-    if (tp_fits_heads(config, tp)) values.push_back(tp);
+    if (tp_fits_heads(config, tp) && tp_fits_hyena_groups(config, tp)) values.push_back(tp);
   }
   return values;
 }
@@ -52,6 +62,14 @@ void validate_layout(const ModelConfig& config, const ParallelLayout& layout, in
                 "multiple of the " +
                 std::to_string(config.num_kv_heads) + " key/value heads of " + config.source +
                 "; valid tp up to 16: " + join(valid_tp_values(config, 16)));
+  }
+  if (!tp_fits_hyena_groups(config, layout.tp)) {
+    throw Error("parallel layout: tp=" + std::to_string(layout.tp) +
+                " does not divide the Hyena filter groups of " + config.source + " (hidden " +
+                std::to_string(config.hidden_size) + ", hcs_filter_groups " +
+                std::to_string(config.hyena.hcs_filter_groups) + ", hcm_filter_groups " +
+                std::to_string(config.hyena.hcm_filter_groups) +
+                "); valid tp up to 16: " + join(valid_tp_values(config, 16)));
   }
   if (layout.pp > config.num_layers) {
     throw Error("parallel layout: pp=" + std::to_string(layout.pp) + " pipeline stages for " +

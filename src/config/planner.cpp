@@ -12,7 +12,7 @@ namespace {
 
 // Parameters of one layer held by one tensor-parallel rank.
 struct LayerShard {
-  std::int64_t attention = 0;
+  std::int64_t attention = 0;  // or the Hyena operator that takes its place
   std::int64_t mlp = 0;
   std::int64_t norms = 0;
   std::int64_t total() const { return attention + mlp + norms; }
@@ -34,20 +34,44 @@ std::int64_t intermediate_rows(const ModelConfig& c, int tp, int tp_rank) {
   return end - begin;
 }
 
+bool gated_mlp(const ModelConfig& c) {
+  return c.mlp == MlpKind::swiglu || c.mlp == MlpKind::evo2_gated;  // [gate | up] rows
+}
+
+// A Hyena layer's share (StripedHyena 2): input projections, short FIR, its long filter (taps
+// per group, or poles and residues per channel) and skip, the output projection and its bias.
+std::int64_t hyena_parameters(const ModelConfig& c, MixerKind kind, int tp) {
+  const std::int64_t hidden = c.hidden_size;
+  const std::int64_t channels = hidden / tp;
+  const HyenaConfig& h = c.hyena;
+  std::int64_t count =
+      3 * channels * hidden + 3 * channels * h.short_filter_length + hidden * channels + hidden;
+  const std::int64_t groups = channels / c.hyena_group_width(kind);
+  if (kind == MixerKind::hyena_short) count += groups * h.hcs_filter_length;
+  if (kind == MixerKind::hyena_medium) count += groups * h.hcm_filter_length + channels;
+  if (kind == MixerKind::hyena_long) count += 2 * channels * h.state_size + channels;
+  return count;
+}
+
 // Norms and row-parallel output biases are replicated on every rank (the bias is added once,
 // after the all-reduce, but each rank keeps it).
-LayerShard layer_shard(const ModelConfig& c, int tp, int tp_rank) {
+LayerShard layer_shard(const ModelConfig& c, int layer, int tp, int tp_rank) {
   const HeadShard heads = head_shard(c, tp, tp_rank);
   const std::int64_t hidden = c.hidden_size;
   const std::int64_t qkv_rows = std::int64_t{heads.q_count + 2 * heads.kv_count} * c.head_dim;
   const std::int64_t q_cols = std::int64_t{heads.q_count} * c.head_dim;
   LayerShard shard;
-  shard.attention = qkv_rows * hidden + hidden * q_cols;
-  if (c.attention_bias) shard.attention += qkv_rows;
-  if (c.output_bias) shard.attention += hidden;
+  const MixerKind kind = c.mixer(layer);
+  if (kind == MixerKind::attention) {
+    shard.attention = qkv_rows * hidden + hidden * q_cols;
+    if (c.attention_bias) shard.attention += qkv_rows;
+    if (c.output_bias) shard.attention += hidden;
+  } else {
+    shard.attention = hyena_parameters(c, kind, tp);
+  }
 
   const std::int64_t inter = intermediate_rows(c, tp, tp_rank);
-  const std::int64_t up_rows = inter * (c.mlp == MlpKind::swiglu ? 2 : 1);  // gate and up
+  const std::int64_t up_rows = inter * (gated_mlp(c) ? 2 : 1);  // gate and up
   shard.mlp = up_rows * hidden + hidden * inter;
   if (c.mlp_bias) shard.mlp += up_rows + hidden;
 
@@ -67,9 +91,12 @@ std::int64_t activation_bytes(const ModelConfig& c, const PlanSettings& s, int t
                               bool last_stage) {
   const HeadShard heads = head_shard(c, tp, tp_rank);
   const std::int64_t inter = intermediate_rows(c, tp, tp_rank);
-  const std::int64_t per_token = 4 * std::int64_t{c.hidden_size} +
-                                 std::int64_t{heads.q_count + 2 * heads.kv_count} * c.head_dim +
-                                 inter * (c.mlp == MlpKind::swiglu ? 3 : 2);
+  // The mixer's widest moment: Q/K/V, or a Hyena layer's projections, their filtered copy and
+  // the operator's three channel-wide results.
+  const std::int64_t attention = std::int64_t{heads.q_count + 2 * heads.kv_count} * c.head_dim;
+  const std::int64_t hyena = c.has_recurrent_layers() ? 9 * std::int64_t{c.hidden_size} / tp : 0;
+  const std::int64_t per_token =
+      4 * std::int64_t{c.hidden_size} + std::max(attention, hyena) + inter * (gated_mlp(c) ? 3 : 2);
   std::int64_t bytes = s.max_batch_tokens * per_token * std::int64_t(dtype_size(s.dtype));
   if (last_stage) bytes += s.max_batch_tokens * vocab_rows(c, tp, tp_rank) * 4;
   return bytes;
@@ -117,19 +144,44 @@ std::optional<ParallelLayout> smallest_on(const ModelConfig& c, const PlanSettin
 }  // namespace
 
 ParameterCounts count_parameters(const ModelConfig& c) {
-  const LayerShard layer = layer_shard(c, 1, 0);
   ParameterCounts counts;
   counts.embedding = std::int64_t{c.vocab_size} * c.hidden_size + position_parameters(c);
-  counts.attention = layer.attention * c.num_layers;
-  counts.mlp = layer.mlp * c.num_layers;
-  counts.norms = layer.norms * c.num_layers + norm_size(c);
+  for (int i = 0; i < c.num_layers; ++i) {
+    const LayerShard layer = layer_shard(c, i, 1, 0);
+    counts.attention += layer.attention;
+    counts.mlp += layer.mlp;
+    counts.norms += layer.norms;
+  }
+  counts.norms += norm_size(c);
   counts.lm_head = c.tie_word_embeddings ? 0 : std::int64_t{c.vocab_size} * c.hidden_size;
   return counts;
 }
 
+int attention_layers(const ModelConfig& c, int layer_begin, int layer_end) {
+  int count = 0;
+  for (int i = layer_begin; i < layer_end; ++i) count += c.mixer(i) == MixerKind::attention;
+  return count;
+}
+
 std::int64_t kv_bytes_per_token(const ModelConfig& c, DType dtype) {
-  return std::int64_t{c.num_layers} * 2 * c.num_kv_heads * c.head_dim *
+  return std::int64_t{attention_layers(c, 0, c.num_layers)} * 2 * c.num_kv_heads * c.head_dim *
          std::int64_t(dtype_size(dtype));
+}
+
+std::int64_t recurrent_state_elements(const ModelConfig& c, int layer_begin, int layer_end,
+                                      int tp) {
+  const std::int64_t channels = c.hidden_size / tp;
+  const HyenaConfig& h = c.hyena;
+  std::int64_t elements = 0;
+  for (int i = layer_begin; i < layer_end; ++i) {
+    const MixerKind kind = c.mixer(i);
+    if (kind == MixerKind::attention) continue;
+    elements += 3 * channels * (h.short_filter_length - 1);
+    if (kind == MixerKind::hyena_short) elements += channels * (h.hcs_filter_length - 1);
+    if (kind == MixerKind::hyena_medium) elements += channels * (h.hcm_filter_length - 1);
+    if (kind == MixerKind::hyena_long) elements += channels * h.state_size;
+  }
+  return elements;
 }
 
 RankMemory rank_memory(const ModelConfig& c, const PlanSettings& s, const ParallelLayout& layout,
@@ -137,10 +189,12 @@ RankMemory rank_memory(const ModelConfig& c, const PlanSettings& s, const Parall
   const bool first = pp_rank == 0;
   const bool last = pp_rank == layout.pp - 1;
   const auto [begin, end] = balanced_range(c.num_layers, layout.pp, pp_rank);
-  const std::int64_t layers = end - begin;
   const std::int64_t element = std::int64_t(dtype_size(s.dtype));
 
-  std::int64_t parameters = layers * layer_shard(c, layout.tp, tp_rank).total();
+  std::int64_t parameters = 0;
+  for (std::int64_t i = begin; i < end; ++i) {
+    parameters += layer_shard(c, static_cast<int>(i), layout.tp, tp_rank).total();
+  }
   const std::int64_t vocab_slice = vocab_rows(c, layout.tp, tp_rank) * c.hidden_size;
   if (first) parameters += vocab_slice;
   if (first && tp_rank == 0) parameters += position_parameters(c);  // see ModelWeights
@@ -158,12 +212,23 @@ RankMemory rank_memory(const ModelConfig& c, const PlanSettings& s, const Parall
   memory.reserve_bytes = s.reserve_bytes;
   memory.usable_bytes = static_cast<std::int64_t>(double(gpu_bytes) * s.gpu_fraction);
   memory.kv_bytes_per_token =
-      layers * 2 * head_shard(c, layout.tp, tp_rank).kv_count * c.head_dim * element;
+      std::int64_t{attention_layers(c, static_cast<int>(begin), static_cast<int>(end))} * 2 *
+      head_shard(c, layout.tp, tp_rank).kv_count * c.head_dim * element;
+  memory.state_bytes_per_sequence =
+      recurrent_state_elements(c, static_cast<int>(begin), static_cast<int>(end), layout.tp) *
+      element;
   memory.kv_budget_bytes =
       memory.usable_bytes - memory.weight_bytes - memory.activation_bytes - memory.reserve_bytes;
-  memory.tokens_fit = memory.kv_budget_bytes > 0 && memory.kv_bytes_per_token > 0
-                          ? memory.kv_budget_bytes / memory.kv_bytes_per_token
-                          : 0;
+  // One sequence's recurrent state comes first; then as many tokens' keys and values as fit (a
+  // stage of Hyena layers alone holds no keys: any length fits).
+  const std::int64_t for_tokens = memory.kv_budget_bytes - memory.state_bytes_per_sequence;
+  if (for_tokens <= 0) {
+    memory.tokens_fit = 0;
+  } else if (memory.kv_bytes_per_token == 0) {
+    memory.tokens_fit = memory.state_bytes_per_sequence > 0 ? kUnboundedTokens : 0;
+  } else {
+    memory.tokens_fit = for_tokens / memory.kv_bytes_per_token;
+  }
   return memory;
 }
 

@@ -30,12 +30,18 @@ DType dtype(const std::string& value, const std::string& where) {
 }
 
 void tp(const ModelConfig& model, int value, const std::string& where) {
-  if (tp_fits_heads(model, value)) return;
+  const std::vector<int> fitting = valid_tp_values(model, std::max(value, 1));
+  if (!fitting.empty() && fitting.back() == value) return;
+  const std::string hyena = model.has_recurrent_layers()
+                                ? ", and the Hyena filter groups (" +
+                                      std::to_string(model.hyena.hcs_filter_groups) + " and " +
+                                      std::to_string(model.hyena.hcm_filter_groups) + ")"
+                                : "";
   // 16 bounds the list: no node holds more GPUs in one tensor-parallel group.
   throw Error(where + " is " + std::to_string(value) + ", which does not split the " +
               std::to_string(model.num_heads) + " attention heads and " +
               std::to_string(model.num_kv_heads) +
-              (model.num_kv_heads == 1 ? " key/value head" : " key/value heads") +
+              (model.num_kv_heads == 1 ? " key/value head" : " key/value heads") + hyena +
               " evenly (tp must divide the heads and divide or be a multiple "
               "of the key/value heads); valid tp up to 16: " +
               join(valid_tp_values(model, 16)));
@@ -214,6 +220,24 @@ std::string qkv_layout_name(QkvLayout layout) {
   return "?";
 }
 
+// A StripedHyena 2 model's block structure and Hyena sizes, in one line ("" for the others).
+std::string hyena_text(const ModelConfig& c) {
+  if (!c.has_recurrent_layers()) return "";
+  std::string text;
+  for (int layer = 0; layer < c.num_layers; ++layer) {
+    const MixerKind kind = c.mixer(layer);
+    text += kind == MixerKind::attention      ? 'a'
+            : kind == MixerKind::hyena_short  ? 's'
+            : kind == MixerKind::hyena_medium ? 'm'
+                                              : 'l';
+  }
+  const HyenaConfig& h = c.hyena;
+  return text + " short " + std::to_string(h.short_filter_length) + " hcs " +
+         std::to_string(h.hcs_filter_length) + "/" + std::to_string(h.hcs_filter_groups) + " hcm " +
+         std::to_string(h.hcm_filter_length) + "/" + std::to_string(h.hcm_filter_groups) +
+         " state " + std::to_string(h.state_size);
+}
+
 std::string mlp_name(MlpKind mlp) {
   switch (mlp) {
     case MlpKind::swiglu:
@@ -222,6 +246,8 @@ std::string mlp_name(MlpKind mlp) {
       return "GELU (erf)";
     case MlpKind::gelu_tanh:
       return "GELU (tanh approximation)";
+    case MlpKind::evo2_gated:
+      return "evo2's gated MLP (GELU in layer 0, bilinear after)";
   }
   return "?";
 }
@@ -243,6 +269,10 @@ void check_checkpoint_matches(const Preset& preset, const ModelConfig& checkpoin
   compare.same("max_position_embeddings", pinned.max_position_embeddings,
                checkpoint.max_position_embeddings);
   compare.same("rope_theta", pinned.rope_theta, checkpoint.rope_theta);
+  compare.same("the rotary position divisor", pinned.rope_position_divisor,
+               checkpoint.rope_position_divisor);
+  compare.same("the block kinds and Hyena sizes (a attention, s/m/l hcs/hcm/hcl)",
+               hyena_text(pinned), hyena_text(checkpoint));
   compare.same("norm epsilon", pinned.norm_eps, checkpoint.norm_eps);
   compare.same("the query/key/value layout", qkv_layout_name(pinned.qkv_layout),
                qkv_layout_name(checkpoint.qkv_layout));

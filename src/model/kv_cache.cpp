@@ -38,13 +38,48 @@ KvCache::KvCache(Backend& backend, const ModelConfig& config, const ModelShard& 
     throw Error("KV cache of " + std::to_string(total_blocks_ * block_tokens_) +
                 " tokens has more rows than 32-bit indices reach");
   }
+  if (config.has_recurrent_layers()) sharing_ = PrefixSharing::off;
   lengths_.assign(static_cast<std::size_t>(sequences), 0);
   tables_.resize(static_cast<std::size_t>(sequences));
-  clear();
   const std::int64_t width = static_cast<std::int64_t>(shard.heads.kv_count) * config.head_dim;
-  for (int layer = 0; layer < shard.layer_count(); ++layer) {
-    keys_.push_back(backend.allocate(total_blocks_ * block_tokens_, width));
-    values_.push_back(backend.allocate(total_blocks_ * block_tokens_, width));
+  const std::int64_t channels = shard.hyena_channel_count;
+  for (int layer = shard.layer_begin; layer < shard.layer_end; ++layer) {
+    const MixerKind kind = config.mixer(layer);
+    if (kind == MixerKind::attention) {
+      keys_.push_back(backend.allocate(total_blocks_ * block_tokens_, width));
+      values_.push_back(backend.allocate(total_blocks_ * block_tokens_, width));
+      states_.emplace_back();
+      continue;
+    }
+    keys_.emplace_back();
+    values_.emplace_back();
+    const HyenaConfig& h = config.hyena;
+    const std::int64_t operator_width = kind == MixerKind::hyena_long ? channels * h.state_size
+                                        : kind == MixerKind::hyena_short
+                                            ? channels * (h.hcs_filter_length - 1)
+                                            : channels * (h.hcm_filter_length - 1);
+    states_.push_back({backend.allocate(sequences, 3 * channels * (h.short_filter_length - 1)),
+                       backend.allocate(sequences, operator_width)});
+  }
+  clear();
+}
+
+void KvCache::zero_states(int sequence) {
+  for (RecurrentState& state : states_) {
+    for (Tensor* tensor : {&state.short_filter, &state.hyena_operator}) {
+      if (tensor->empty() || tensor->cols == 0) continue;
+      if (sequence < 0) {
+        backend_->copy_rows(
+            backend_->upload(std::vector<float>(static_cast<std::size_t>(tensor->numel()), 0.0f),
+                             tensor->rows, tensor->cols),
+            *tensor, 0);
+      } else {
+        backend_->copy_rows(
+            backend_->upload(std::vector<float>(static_cast<std::size_t>(tensor->cols), 0.0f), 1,
+                             tensor->cols),
+            *tensor, sequence);
+      }
+    }
   }
 }
 
@@ -73,7 +108,8 @@ KvCache::KvCache(KvCache&& other) noexcept
       idle_at_(std::move(other.idle_at_)),
       reused_tokens_(other.reused_tokens_),
       keys_(std::move(other.keys_)),
-      values_(std::move(other.values_)) {}
+      values_(std::move(other.values_)),
+      states_(std::move(other.states_)) {}
 
 KvCache& KvCache::operator=(KvCache&& other) noexcept {
   if (this != &other) {
@@ -96,6 +132,7 @@ KvCache& KvCache::operator=(KvCache&& other) noexcept {
     reused_tokens_ = other.reused_tokens_;
     keys_ = std::move(other.keys_);
     values_ = std::move(other.values_);
+    states_ = std::move(other.states_);
   }
   return *this;
 }
@@ -253,7 +290,15 @@ void KvCache::truncate(std::int64_t length, int sequence) {
     throw Error("KV cache: truncating a sequence is refused with prefix sharing on");
   }
   std::int64_t& current = lengths_.at(index(sequence));
+  const bool recurrent = std::ranges::any_of(
+      states_, [](const RecurrentState& state) { return !state.short_filter.empty(); });
+  if (recurrent && length > 0 && length < current) {
+    throw Error("KV cache: a sequence through Hyena layers cannot be truncated to " +
+                std::to_string(length) + " of its " + std::to_string(current) +
+                " tokens (its recurrent state holds all of them)");
+  }
   current = std::min(current, std::max<std::int64_t>(length, 0));
+  if (current == 0) zero_states(sequence);
 }
 
 void KvCache::release(int sequence) {
@@ -262,6 +307,7 @@ void KvCache::release(int sequence) {
   for (auto block = table.rbegin(); block != table.rend(); ++block) drop_reference(*block);
   table.clear();
   lengths_.at(index(sequence)) = 0;
+  zero_states(sequence);
 }
 
 void KvCache::clear() {
@@ -278,6 +324,7 @@ void KvCache::clear() {
   idle_at_.resize(blocks);
   free_.clear();
   for (auto block = static_cast<std::int32_t>(total_blocks_); block-- > 0;) free_.push_back(block);
+  zero_states(-1);
 }
 
 }  // namespace llmpi

@@ -22,6 +22,10 @@ ModelShard make_model_shard(const ModelConfig& config, const ParallelLayout& lay
       vocab_range(config.vocab_size, layout.tp, coordinates.tp_rank);
   shard.vocab_begin = vocab_begin;
   shard.vocab_count = vocab_end - vocab_begin;
+  if (config.has_recurrent_layers()) {
+    shard.hyena_channel_count = config.hidden_size / layout.tp;
+    shard.hyena_channel_begin = coordinates.tp_rank * shard.hyena_channel_count;
+  }
   return shard;
 }
 

@@ -37,6 +37,18 @@ class ShardReader {
     note_dtype(name);
     return checkpoint_.read_rows(name, shape, first, count);
   }
+  // Rows [first, first + count) of an n-dimensional tensor (rows along its first dimension).
+  std::vector<float> rows(const std::string& name, const Shape& shape, std::int64_t first,
+                          std::int64_t count) {
+    note_dtype(name);
+    return checkpoint_.read_rows(name, shape, first, count);
+  }
+  // A small matrix the ops read as it is (filters, poles), stored like activations.
+  Tensor small_matrix(const std::vector<float>& values, std::int64_t rows) {
+    read_dtype_.reset();
+    mixed_ = false;
+    return backend_.upload(values, rows, static_cast<std::int64_t>(values.size()) / rows);
+  }
   // `values` read since the last upload; `as_read` false: changed since (a folded scale), so
   // no longer exactly in the checkpoint's dtype.
   Tensor upload(const std::vector<float>& values, std::int64_t cols, bool as_read = true) {
@@ -267,6 +279,86 @@ void load_falcon_layer(ShardReader& reader, int index, LayerWeights& layer) {
   layer.down_bias = reader.row_parallel_bias(c.mlp_bias, p + "mlp.dense_4h_to_h.bias", hidden);
 }
 
+// Each row's taps reversed: a conv1d cross-correlation filter (its last tap on the current
+// token) in lag order.
+std::vector<float> reversed_rows(std::vector<float> values, std::int64_t cols) {
+  for (auto row = values.begin(); row != values.end(); row += cols) std::reverse(row, row + cols);
+  return values;
+}
+
+// A StripedHyena 2 block (docs/evo2.md): the Hyena operator or the attention on this rank's
+// channels or heads, and the gated MLP on its columns.
+void load_striped_hyena2_layer(ShardReader& reader, int index, LayerWeights& layer) {
+  const ModelConfig& c = reader.config();
+  const ModelShard& s = reader.shard();
+  const std::string p = "blocks." + std::to_string(index) + ".";
+  const std::int64_t hidden = c.hidden_size;
+  layer.attention_norm_weight = reader.vector(p + "pre_norm.scale", hidden);
+  layer.mlp_norm_weight = reader.vector(p + "post_norm.scale", hidden);
+  const MixerKind kind = c.mixer(index);
+  if (kind == MixerKind::attention) {
+    // Wqkv rows per head [q, k, v]: this rank's heads' q rows, then their k rows, then v.
+    const std::int64_t hd = c.head_dim;
+    const std::string qkv = p + "inner_mha_cls.Wqkv.weight";
+    std::vector<float> weight;
+    for (int part = 0; part < 3; ++part) {
+      for (int h = s.heads.q_begin; h < s.heads.q_begin + s.heads.q_count; ++h) {
+        append(weight, reader.rows(qkv, 3 * hidden, hidden, (3 * h + part) * hd, hd));
+      }
+    }
+    layer.qkv_weight = reader.upload(weight, hidden);
+    layer.output_weight = reader.columns(p + "inner_mha_cls.out_proj.weight", hidden, hidden,
+                                         s.heads.q_begin * hd, s.heads.q_count * hd);
+    layer.output_bias =
+        reader.row_parallel_bias(c.output_bias, p + "inner_mha_cls.out_proj.bias", hidden);
+  } else {
+    // Interleaved projections: channel c's three rows are 3c .. 3c + 2, so a rank's channels
+    // are one block of rows.
+    const std::int64_t c0 = s.hyena_channel_begin;
+    const std::int64_t count = s.hyena_channel_count;
+    layer.hyena_projection = reader.upload(
+        reader.rows(p + "projections.weight", 3 * hidden, hidden, 3 * c0, 3 * count), hidden);
+    const std::int64_t short_taps = c.hyena.short_filter_length;
+    layer.short_filter = reader.small_matrix(
+        reversed_rows(reader.rows(p + "filter.short_filter_weight",
+                                  Shape{3 * hidden, 1, short_taps}, 3 * c0, 3 * count),
+                      short_taps),
+        3 * count);
+    if (kind == MixerKind::hyena_long) {
+      const std::int64_t states = c.hyena.state_size;
+      layer.log_poles = reader.small_matrix(
+          reader.rows(p + "filter.log_poles", Shape{hidden, states, 1}, c0, count), count);
+      layer.residues = reader.small_matrix(
+          reader.rows(p + "filter.residues", Shape{hidden, states}, c0, count), count);
+    } else {
+      const bool short_kind = kind == MixerKind::hyena_short;
+      const std::int64_t groups =
+          short_kind ? c.hyena.hcs_filter_groups : c.hyena.hcm_filter_groups;
+      const std::int64_t taps = short_kind ? c.hyena.hcs_filter_length : c.hyena.hcm_filter_length;
+      const std::int64_t width = c.hyena_group_width(kind);
+      std::vector<float> filter =
+          reader.rows(p + "filter.h", Shape{groups, 1, taps}, c0 / width, count / width);
+      // hcs is a cross-correlation (conv1d), hcm a true convolution (its tap 0 on lag 0).
+      if (short_kind) filter = reversed_rows(std::move(filter), taps);
+      layer.hyena_filter = reader.small_matrix(filter, count / width);
+    }
+    if (kind != MixerKind::hyena_short) {
+      layer.hyena_skip = reader.small_matrix(reader.rows(p + "filter.D", hidden, 0, c0, count), 1);
+    }
+    layer.output_weight = reader.columns(p + "out_filter_dense.weight", hidden, hidden, c0, count);
+    layer.output_bias = reader.row_parallel_bias(true, p + "out_filter_dense.bias", hidden);
+  }
+  // [l1 | l2] rows like SwiGLU's [gate | up]; l3 by columns.
+  const std::int64_t inter = c.intermediate_size;
+  std::vector<float> l1_l2 =
+      reader.rows(p + "mlp.l1.weight", inter, hidden, s.intermediate_begin, s.intermediate_count);
+  append(l1_l2, reader.rows(p + "mlp.l2.weight", inter, hidden, s.intermediate_begin,
+                            s.intermediate_count));
+  layer.up_weight = reader.upload(l1_l2, hidden);
+  layer.down_weight = reader.columns(p + "mlp.l3.weight", hidden, inter, s.intermediate_begin,
+                                     s.intermediate_count);
+}
+
 }  // namespace
 
 std::vector<int> falcon_qkv_block_order(const ModelConfig& c) {
@@ -321,6 +413,9 @@ ModelWeights load_model_weights(const ModelConfig& c, const Checkpoint& checkpoi
     case Architecture::gpt2:
       embedding_name = gpt2 + "wte.weight";
       break;
+    case Architecture::striped_hyena2:
+      embedding_name = "embedding_layer.weight";
+      break;
   }
   auto vocab_rows = [&](const std::string& name) {
     return reader.upload(
@@ -347,12 +442,17 @@ ModelWeights load_model_weights(const ModelConfig& c, const Checkpoint& checkpoi
       case Architecture::gpt2:
         load_gpt2_layer(reader, gpt2, i, layer);
         break;
+      case Architecture::striped_hyena2:
+        load_striped_hyena2_layer(reader, i, layer);
+        break;
     }
     weights.layers.push_back(std::move(layer));
   }
   if (shard.last_stage()) {
     if (c.architecture == Architecture::llama) {
       weights.final_norm_weight = reader.vector("model.norm.weight", hidden);
+    } else if (c.architecture == Architecture::striped_hyena2) {
+      weights.final_norm_weight = reader.vector("norm.scale", hidden);
     } else {
       const std::string final_norm =
           c.architecture == Architecture::gpt2 ? gpt2 + "ln_f" : std::string("transformer.ln_f");
@@ -361,7 +461,8 @@ ModelWeights load_model_weights(const ModelConfig& c, const Checkpoint& checkpoi
     }
     // Tied: transformers ignores a stored lm_head.weight and uses the embedding.
     if (!c.tie_word_embeddings) {
-      weights.lm_head = vocab_rows("lm_head.weight");
+      weights.lm_head = vocab_rows(
+          c.architecture == Architecture::striped_hyena2 ? "unembed.weight" : "lm_head.weight");
     } else if (shard.first_stage()) {
       weights.lm_head = weights.embedding;
     } else {

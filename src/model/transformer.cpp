@@ -40,6 +40,8 @@ struct Transformer::Step {
   std::vector<std::int32_t> block_table;
   int blocks_per_row = 0;
   std::vector<std::int32_t> key_count;
+  // Each row's sequence: its row of the Hyena layers' recurrent states.
+  std::vector<std::int32_t> state_slots;
 };
 
 namespace {
@@ -71,10 +73,14 @@ Transformer::Transformer(ModelConfig config, ModelWeights weights, Backend& back
       shard_(shard),
       comms_(comms) {}
 
+RmsEpsilon Transformer::rms_epsilon() const {
+  return config_.norm == NormKind::rms_norm_eps_on_root ? RmsEpsilon::on_root : RmsEpsilon::in_mean;
+}
+
 Tensor Transformer::norm(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Tensor out = backend_.allocate(x.rows, x.cols);
-  if (config_.norm == NormKind::rms_norm) {
-    backend_.rms_norm(x, weight, config_.norm_eps, out);
+  if (config_.norm != NormKind::layer_norm) {
+    backend_.rms_norm(x, weight, config_.norm_eps, out, rms_epsilon());
   } else {
     backend_.layer_norm(x, weight, bias, config_.norm_eps, out);
   }
@@ -85,8 +91,8 @@ Tensor Transformer::add_then_norm(Tensor& x, const Tensor& delta, const Tensor& 
                                   const Tensor& bias) {
   if (delta.empty()) return norm(x, weight, bias);
   Tensor out = backend_.allocate(x.rows, x.cols);
-  if (config_.norm == NormKind::rms_norm) {
-    backend_.add_rms_norm(x, delta, weight, config_.norm_eps, out);
+  if (config_.norm != NormKind::layer_norm) {
+    backend_.add_rms_norm(x, delta, weight, config_.norm_eps, out, rms_epsilon());
   } else {
     backend_.add_layer_norm(x, delta, weight, bias, config_.norm_eps, out);
   }
@@ -111,8 +117,9 @@ Tensor Transformer::attention(const Tensor& normed, const LayerWeights& layer, i
   Tensor& pool_values = cache.values(local_layer);
   const float theta =
       config_.position_encoding == PositionEncoding::rotary ? config_.rope_theta : 0.0f;
-  backend_.qkv_into_cache(qkv, config_.head_dim, step.positions, theta, step.cache_rows, q,
-                          pool_keys, pool_values);
+  backend_.qkv_into_cache(qkv, config_.head_dim, step.positions, theta,
+                          config_.rope_position_divisor, step.cache_rows, q, pool_keys,
+                          pool_values);
   Tensor context = backend_.allocate(tokens, q_size);
   if (step.batched) {
     const PagedKeys paged{step.block_table, step.blocks_per_row, cache.block_tokens(),
@@ -140,15 +147,52 @@ Tensor Transformer::attention(const Tensor& normed, const LayerWeights& layer, i
   return out;
 }
 
-Tensor Transformer::mlp(const Tensor& normed, const LayerWeights& layer) {
+Tensor Transformer::hyena(const Tensor& normed, const LayerWeights& layer, int local_layer,
+                          KvCache& cache, const Step& step) {
+  const std::int64_t tokens = normed.rows;
+  const std::int64_t channels = shard_.hyena_channel_count;
+  const MixerKind kind = config_.mixer(shard_.layer_begin + local_layer);
+  // Input projections, then the short FIR over all three of each channel's projections.
+  Tensor projected = backend_.allocate(tokens, 3 * channels);
+  backend_.linear(normed, layer.hyena_projection, Tensor{}, projected);
+  Tensor filtered = backend_.allocate(tokens, 3 * channels);
+  backend_.causal_conv(projected, layer.short_filter, 1, Tensor{},
+                       cache.short_filter_state(local_layer), step.state_slots, filtered);
+  projected = Tensor{};
+  Tensor u = backend_.allocate(tokens, channels);
+  backend_.hyena_input(filtered, u);
+  // The long operator: an explicit filter per group of channels, or the modal recurrence.
+  Tensor y = backend_.allocate(tokens, channels);
+  Tensor& state = cache.operator_state(local_layer);
+  if (kind == MixerKind::hyena_long) {
+    backend_.modal_scan(u, layer.log_poles, layer.residues, layer.hyena_skip, state,
+                        step.state_slots, y);
+  } else {
+    backend_.causal_conv(u, layer.hyena_filter, config_.hyena_group_width(kind), layer.hyena_skip,
+                         state, step.state_slots, y);
+  }
+  Tensor gated = backend_.allocate(tokens, channels);
+  backend_.hyena_output(filtered, y, gated);
+  // Row-parallel: a partial sum over this rank's channels (the bias on TP rank 0 only).
+  Tensor out = backend_.allocate(tokens, config_.hidden_size);
+  backend_.linear(gated, layer.output_weight, layer.output_bias, out);
+  return out;
+}
+
+Tensor Transformer::mlp(const Tensor& normed, const LayerWeights& layer, int local_layer) {
   const std::int64_t tokens = normed.rows;
   const std::int64_t inter = shard_.intermediate_count;
   Tensor hidden;
-  if (config_.mlp == MlpKind::swiglu) {
+  if (config_.mlp == MlpKind::swiglu || config_.mlp == MlpKind::evo2_gated) {
     Tensor gate_up = backend_.allocate(tokens, 2 * inter);
     backend_.linear(normed, layer.up_weight, layer.up_bias, gate_up);
     hidden = backend_.allocate(tokens, inter);
-    backend_.silu_mul(gate_up, hidden);
+    // evo2_style_activations: the first block's MLP is GELU-gated, every later one bilinear.
+    const GateActivation activation = config_.mlp == MlpKind::swiglu ? GateActivation::silu
+                                      : shard_.layer_begin + local_layer == 0
+                                          ? GateActivation::gelu
+                                          : GateActivation::identity;
+    backend_.gated_mul(gate_up, activation, hidden);
   } else {
     hidden = backend_.allocate(tokens, inter);
     backend_.linear(normed, layer.up_weight, layer.up_bias, hidden);
@@ -233,6 +277,7 @@ Tensor Transformer::forward_chunk(std::span<const std::int32_t> tokens, KvCache&
   hold(cache, seen, sequence, "forward");
   step.positions.resize(tokens.size());
   std::iota(step.positions.begin(), step.positions.end(), static_cast<std::int32_t>(step.start));
+  step.state_slots.assign(tokens.size(), sequence);
   step.first_row = cache.consecutive_rows(sequence, seen);
   if (step.first_row) {
     for (std::int64_t position = step.start; position < seen; ++position) {
@@ -271,6 +316,7 @@ Tensor Transformer::decode(std::span<const std::int32_t> tokens, std::span<const
     check_positions(position + 1, sequence);
     hold(cache, position + 1, sequence, "decode");
     step.positions.push_back(static_cast<std::int32_t>(position));
+    step.state_slots.push_back(sequence);
     step.cache_rows.push_back(static_cast<std::int32_t>(cache.row(sequence, position)));
     step.key_count.push_back(static_cast<std::int32_t>(position + 1));
     // A fixed width per row (unused entries 0, never read), so a recorded step's shape holds.
@@ -283,8 +329,8 @@ Tensor Transformer::decode(std::span<const std::int32_t> tokens, std::span<const
   }
   step.blocks_per_row = cache.blocks_per_sequence();
   // Between steps only these index arrays change, so a backend with graphs replays the step.
-  const std::array<std::span<const std::int32_t>, 5> indices{
-      tokens, step.positions, step.cache_rows, step.block_table, step.key_count};
+  const std::array<std::span<const std::int32_t>, 6> indices{
+      tokens, step.positions, step.cache_rows, step.block_table, step.key_count, step.state_slots};
   const RepeatedStep shape{reinterpret_cast<std::uintptr_t>(this), cache.id(),
                            static_cast<std::int64_t>(tokens.size()), cache.capacity(),
                            shard_.last_stage() ? shard_.vocab_count : 0};
@@ -340,12 +386,14 @@ Tensor Transformer::run_layers(std::span<const std::int32_t> tokens, const Step&
     // The branch is in x after this: its memory goes now, not a layer later.
     Tensor normed = add_then_norm(x, std::exchange(pending, Tensor{}), layer.attention_norm_weight,
                                   layer.attention_norm_bias);
-    Tensor attention_out = attention(normed, layer, local, cache, step);
+    Tensor attention_out = config_.mixer(shard_.layer_begin + local) == MixerKind::attention
+                               ? attention(normed, layer, local, cache, step)
+                               : hyena(normed, layer, local, cache, step);
     if (config_.parallel_attention) {
       // Attention and MLP both read the block's input: sum their partials, all-reduce once.
       const Tensor mlp_in =
           config_.separate_mlp_norm ? norm(x, layer.mlp_norm_weight, layer.mlp_norm_bias) : normed;
-      Tensor mlp_out = mlp(mlp_in, layer);
+      Tensor mlp_out = mlp(mlp_in, layer, local);
       backend_.add(mlp_out, attention_out);
       tp_sum(mlp_out);
       pending = std::move(mlp_out);
@@ -356,7 +404,7 @@ Tensor Transformer::run_layers(std::span<const std::int32_t> tokens, const Step&
       tp_sum(attention_out);
       const Tensor mlp_in = add_then_norm(x, std::exchange(attention_out, Tensor{}),
                                           layer.mlp_norm_weight, layer.mlp_norm_bias);
-      Tensor mlp_out = mlp(mlp_in, layer);
+      Tensor mlp_out = mlp(mlp_in, layer, local);
       tp_sum(mlp_out);
       pending = std::move(mlp_out);
     }

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "bpe_model.hpp"
+#include "char_level_tokenizer.hpp"
 #include "gpt_sw3_tokenizer.hpp"
 #include "llmpi/core/error.hpp"
 #include "llmpi/core/input_file.hpp"
@@ -250,6 +251,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& model_dir
   // A class named in the config comes first, as in Hugging Face's AutoTokenizer: GPT-SW3's
   // clean-up and decoding are not in any tokenizer.json.
   if (names_gpt_sw3_tokenizer(model_dir)) return load_gpt_sw3_tokenizer(model_dir);
+  if (names_char_level_tokenizer(model_dir)) return load_char_level_tokenizer(model_dir);
   const auto json_path = model_dir / "tokenizer.json";
   std::error_code error;
   if (std::filesystem::exists(std::filesystem::symlink_status(json_path, error))) {

@@ -188,16 +188,16 @@ TEST_CASE("split_qkv and qkv_into_cache need keys and values of one width", "[ba
   Tensor v_cache = backend.allocate(4, 2);
   const std::vector<std::int32_t> positions = {0, 1};
   const std::vector<std::int32_t> outside = {1, 4};
-  CHECK_THROWS_WITH(
-      backend.qkv_into_cache(fused, 2, positions, 10000.0f, outside, wide_q, k_cache, v_cache),
-      Catch::Contains("qkv_into_cache: cache row 4 outside [4, 2]"));
+  CHECK_THROWS_WITH(backend.qkv_into_cache(fused, 2, positions, 10000.0f, 1.0f, outside, wide_q,
+                                           k_cache, v_cache),
+                    Catch::Contains("qkv_into_cache: cache row 4 outside [4, 2]"));
   CHECK(backend.download(k_cache) == std::vector<float>(8, 0.0f));
   Tensor short_v_cache = backend.allocate(3, 2);
   const std::vector<std::int32_t> rows = {1, 2};
-  CHECK_THROWS_WITH(
-      backend.qkv_into_cache(fused, 2, positions, 10000.0f, rows, wide_q, k_cache, short_v_cache),
-      Catch::Contains("qkv_into_cache"));
-  backend.qkv_into_cache(fused, 2, positions, 0.0f, rows, wide_q, k_cache, v_cache);
+  CHECK_THROWS_WITH(backend.qkv_into_cache(fused, 2, positions, 10000.0f, 1.0f, rows, wide_q,
+                                           k_cache, short_v_cache),
+                    Catch::Contains("qkv_into_cache"));
+  backend.qkv_into_cache(fused, 2, positions, 0.0f, 1.0f, rows, wide_q, k_cache, v_cache);
   CHECK(backend.download(v_cache) == std::vector<float>{0, 0, 8, 9, 18, 19, 0, 0});
 }
 

@@ -202,7 +202,8 @@ TEST_CASE("the fused q/k/v split, rotary and cache write matches the CPU's three
                     Tensor q = output(b, tokens, q_cols);
                     Tensor keys = copy_of(b, in[1]);
                     Tensor values = copy_of(b, in[1]);
-                    b.qkv_into_cache(in[0], s.head_dim, positions, theta, rows, q, keys, values);
+                    b.qkv_into_cache(in[0], s.head_dim, positions, theta, 1.0f, rows, q, keys,
+                                     values);
                     return part == 0 ? q : part == 1 ? keys : values;
                   });
         }
@@ -289,11 +290,15 @@ TEST_CASE("activations, residual add, split and embedding match the CPU", "[gpu]
   for (const std::int64_t tokens : {1, 64}) {
     const std::string t = " tokens=" + std::to_string(tokens);
     const auto gate_up = random_matrix(tokens, 2 * 3584, 2.0f, 11);
-    compare("silu_mul width=3584" + t, {gate_up}, [&](Backend& b, const std::vector<Tensor>& in) {
-      Tensor out = output(b, tokens, 3584);
-      b.silu_mul(in[0], out);
-      return out;
-    });
+    for (const GateActivation activation :
+         {GateActivation::silu, GateActivation::gelu, GateActivation::identity}) {
+      const std::string name = "gated_mul " + std::to_string(static_cast<int>(activation));
+      compare(name + " width=3584" + t, {gate_up}, [&](Backend& b, const std::vector<Tensor>& in) {
+        Tensor out = output(b, tokens, 3584);
+        b.gated_mul(in[0], activation, out);
+        return out;
+      });
+    }
     compare("gelu width=4096" + t, {random_matrix(tokens, 4096, 2.0f, 12)},
             [&](Backend& b, const std::vector<Tensor>& in) {
               Tensor y = copy_of(b, in[0]);
@@ -423,4 +428,73 @@ TEST_CASE("nucleus sampling's passes and draws match the CPU", "[gpu][ops][sampl
                 static_cast<long long>(cols), same, static_cast<long long>(4 * rows));
     CHECK(same >= 4 * rows - 2);
   }
+}
+
+TEST_CASE("Hyena operators match the CPU, outputs and updated states", "[gpu][ops][evo2]") {
+  // Evo2-40B's channels on one of tp=4 ranks (2048), a prefill of 300 tokens continuing a
+  // state, then a decode step of three sequences; the states come back as outputs too.
+  const std::int64_t channels = 2048;
+  struct Case {
+    std::int64_t rows;
+    std::vector<std::int32_t> slots;
+  };
+  const Case cases[] = {{300, std::vector<std::int32_t>(300, 1)}, {3, {2, 0, 1}}};
+  for (const Case& c : cases) {
+    const std::int64_t rows = c.rows;
+    const std::vector<std::int32_t>& slots = c.slots;
+    const std::string t = " rows=" + std::to_string(rows);
+    for (const int taps : {3, 7, 128}) {
+      const int width = taps == 3 ? 1 : 16;
+      const HostMatrix x = random_matrix(rows, channels, 1.0f, 21);
+      const HostMatrix filter = random_matrix(channels / width, taps, 0.3f, 22);
+      const HostMatrix state = random_matrix(3, (taps - 1) * channels, 1.0f, 23);
+      const HostMatrix skip = random_matrix(1, channels, 1.0f, 24);
+      for (const bool want_state : {false, true}) {
+        compare("causal_conv taps=" + std::to_string(taps) + (want_state ? " state" : "") + t,
+                {x, filter, state, skip}, [&](Backend& b, const std::vector<Tensor>& in) {
+                  Tensor out = output(b, rows, channels);
+                  Tensor s = copy_of(b, in[2]);
+                  b.causal_conv(in[0], in[1], width, taps == 128 ? in[3] : Tensor{}, s, slots, out);
+                  return want_state ? s : out;
+                });
+      }
+    }
+    const HostMatrix u = random_matrix(rows, channels, 1.0f, 25);
+    const HostMatrix log_poles = random_matrix(channels, 16, 0.3f, 26, -1.0f);
+    const HostMatrix residues = random_matrix(channels, 16, 0.3f, 27);
+    const HostMatrix skip = random_matrix(1, channels, 1.0f, 28);
+    const HostMatrix state = random_matrix(3, channels * 16, 1.0f, 29);
+    for (const bool want_state : {false, true}) {
+      compare(std::string("modal_scan poles=16") + (want_state ? " state" : "") + t,
+              {u, log_poles, residues, skip, state},
+              [&](Backend& b, const std::vector<Tensor>& in) {
+                Tensor out = output(b, rows, channels);
+                Tensor s = copy_of(b, in[4]);
+                b.modal_scan(in[0], in[1], in[2], in[3], s, slots, out);
+                return want_state ? s : out;
+              });
+    }
+    const HostMatrix zc = random_matrix(rows, 3 * channels, 1.0f, 30);
+    const HostMatrix y = random_matrix(rows, channels, 1.0f, 31);
+    compare("hyena_input" + t, {zc}, [&](Backend& b, const std::vector<Tensor>& in) {
+      Tensor out = output(b, rows, channels);
+      b.hyena_input(in[0], out);
+      return out;
+    });
+    compare("hyena_output" + t, {zc, y}, [&](Backend& b, const std::vector<Tensor>& in) {
+      Tensor out = output(b, rows, channels);
+      b.hyena_output(in[0], in[1], out);
+      return out;
+    });
+  }
+}
+
+TEST_CASE("RMSNorm with the epsilon on the root matches the CPU", "[gpu][ops][evo2]") {
+  const HostMatrix x = random_matrix(33, 8192, 1.0f, 32);
+  const HostMatrix w = random_matrix(1, 8192, 0.5f, 33, 1.0f);
+  compare("rms_norm eps on root", {x, w}, [&](Backend& b, const std::vector<Tensor>& in) {
+    Tensor out = output(b, 33, 8192);
+    b.rms_norm(in[0], in[1], 1e-6f, out, RmsEpsilon::on_root);
+    return out;
+  });
 }

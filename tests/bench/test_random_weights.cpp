@@ -25,7 +25,7 @@ TEST_CASE("random weights have the loaded weights' shapes", "[bench]") {
     const ReferenceFixture fixture = load_reference_fixture(name);
     const ModelConfig config = load_model_config(fixture.dir);
     for (const int tp : {1, 2}) {
-      if (config.num_heads % tp != 0) continue;
+      if (config.num_heads % tp != 0 || config.hidden_size % tp != 0) continue;
       DYNAMIC_SECTION(name << " tp " << tp) {
         const ParallelLayout layout{tp, 1, 1};
         const ModelShard shard = make_model_shard(config, layout, RankCoordinates{1 % tp, 0, 0});
@@ -53,6 +53,12 @@ TEST_CASE("random weights have the loaded weights' shapes", "[bench]") {
         same_shape(r.up_bias, l.up_bias, "up bias");
         same_shape(r.down_weight, l.down_weight, "down");
         same_shape(r.down_bias, l.down_bias, "down bias");
+        same_shape(r.hyena_projection, l.hyena_projection, "hyena projection");
+        same_shape(r.short_filter, l.short_filter, "short filter");
+        same_shape(r.hyena_filter, l.hyena_filter, "hyena filter");
+        same_shape(r.hyena_skip, l.hyena_skip, "hyena skip");
+        same_shape(r.log_poles, l.log_poles, "log poles");
+        same_shape(r.residues, l.residues, "residues");
       }
     }
   }

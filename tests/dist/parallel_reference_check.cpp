@@ -13,6 +13,7 @@
 #include <string>
 
 #include "llmpi/backend/cpu_backend.hpp"
+#include "llmpi/core/error.hpp"
 #include "llmpi/dist/mpi.hpp"
 #include "llmpi/dist/topology.hpp"
 #include "llmpi/engine/generator.hpp"
@@ -25,6 +26,34 @@ using namespace llmpi::testing;
 namespace {
 
 constexpr double kTolerance = 1e-5;
+
+// A StripedHyena 2 layer's share: its attention heads or Hyena channels (filters of whole
+// groups), its MLP columns, the replicated norms, the row-parallel bias on TP rank 0.
+std::int64_t striped_hyena2_layer_elements(const ModelConfig& c, const ModelShard& s, int layer) {
+  const std::int64_t h = c.hidden_size;
+  const bool rank0 = s.tp_rank == 0;
+  std::int64_t elements = 2 * h + 3 * h * s.intermediate_count + (rank0 ? h : 0);
+  const MixerKind kind = c.mixer(layer);
+  if (kind == MixerKind::attention) {
+    const std::int64_t q = s.heads.q_count * c.head_dim;
+    return elements + 3 * q * h + h * q;
+  }
+  const std::int64_t channels = s.hyena_channel_count;
+  const HyenaConfig& f = c.hyena;
+  elements += 3 * channels * h + 3 * channels * f.short_filter_length + h * channels;
+  const std::int64_t groups = channels / c.hyena_group_width(kind);
+  switch (kind) {
+    case MixerKind::hyena_short:
+      return elements + groups * f.hcs_filter_length;
+    case MixerKind::hyena_medium:
+      return elements + groups * f.hcm_filter_length + channels;
+    case MixerKind::hyena_long:
+      return elements + 2 * channels * f.state_size + channels;
+    case MixerKind::attention:
+      break;
+  }
+  return elements;
+}
 
 std::size_t expected_bytes(const ModelConfig& c, const ModelShard& s, std::size_t element) {
   const std::int64_t h = c.hidden_size;
@@ -41,6 +70,12 @@ std::size_t expected_bytes(const ModelConfig& c, const ModelShard& s, std::size_
   const std::int64_t norm = c.norm == NormKind::layer_norm ? 2 * h : h;  // replicated
   layer += norm * (c.separate_mlp_norm ? 2 : 1);
   std::int64_t total = layer * s.layer_count();
+  if (c.architecture == Architecture::striped_hyena2) {
+    total = 0;
+    for (int i = s.layer_begin; i < s.layer_end; ++i) {
+      total += striped_hyena2_layer_elements(c, s, i);
+    }
+  }
   const std::int64_t vocab_slice = s.vocab_count * h;
   if (s.first_stage()) total += vocab_slice;
   if (s.first_stage() && rank0 && c.position_encoding == PositionEncoding::learned) {
@@ -67,13 +102,21 @@ double max_row_error(const std::vector<float>& actual, const std::vector<float>&
 int check_fixture(const std::string& name, Topology& topology, const ParallelLayout& layout) {
   const ReferenceFixture fixture = load_reference_fixture(name);
   const ModelConfig config = load_model_config(fixture.dir);
-  validate_layout(config, layout, layout.world());
+  try {
+    validate_layout(config, layout, layout.world());
+  } catch (const Error& error) {
+    // A fixture made with an odd head count to catch indexing mistakes (3 heads) has no tp=2.
+    if (topology.world_rank() == 0) std::printf("SKIP %s: %s\n", name.c_str(), error.what());
+    return 0;
+  }
   const ModelShard shard = make_model_shard(config, layout, topology.coordinates());
   CpuBackend backend;
 
   Checkpoint checkpoint(fixture.dir);
   const TensorInfo& any = checkpoint.info(
-      config.architecture == Architecture::llama ? "model.norm.weight" : "transformer.ln_f.weight");
+      config.architecture == Architecture::llama            ? "model.norm.weight"
+      : config.architecture == Architecture::striped_hyena2 ? "norm.scale"
+                                                            : "transformer.ln_f.weight");
   const std::size_t element_size = dtype_size(*any.dtype);
   Transformer model(config, load_model_weights(config, checkpoint, backend, shard), backend, shard,
                     ModelComms{&topology.tp(), &topology.pp()});
@@ -203,7 +246,9 @@ int check_fixture(const std::string& name, Topology& topology, const ParallelLay
       }
     }
   }
-  // A log-likelihood whose context's blocks the batches above computed.
+  // A log-likelihood whose context's blocks the batches above computed (a model with Hyena
+  // layers shares nothing: its cache refuses prefix sharing, and the results stay the same).
+  const bool sharing = shared.shares_prefixes();
   {
     const ReferencePrompt& prompt = fixture.prompts.front();
     const std::span<const std::int32_t> context(prompt.ids.data(), prompt.ids.size() - 2);
@@ -212,7 +257,7 @@ int check_fixture(const std::string& name, Topology& topology, const ParallelLay
     const std::int64_t before = shared.reused_tokens();
     const double reused = model.continuation_log_likelihood(context, continuation, &shared);
     if (std::fabs(reused - alone) > 1e-4 * std::max(1.0, std::fabs(alone)) ||
-        shared.reused_tokens() == before) {
+        (shared.reused_tokens() == before) == sharing) {
       std::printf(
           "FAIL %s rank %d: log-likelihood with a shared prefix %.6f (%lld tokens "
           "reused), alone %.6f\n",
@@ -221,9 +266,9 @@ int check_fixture(const std::string& name, Topology& topology, const ParallelLay
       ++failures;
     }
   }
-  if (shared.reused_tokens() == 0) {
-    std::printf("FAIL %s rank %d: no prompt reused a shared prefix\n", name.c_str(),
-                topology.world_rank());
+  if ((shared.reused_tokens() == 0) == sharing) {
+    std::printf("FAIL %s rank %d: %s\n", name.c_str(), topology.world_rank(),
+                sharing ? "no prompt reused a shared prefix" : "a Hyena model's cache shared");
     ++failures;
   }
   std::printf(

@@ -47,17 +47,29 @@ class WatchingBackend : public CpuBackend {
     CpuBackend::do_embedding(ids, table, first_id, out);
   }
   void do_qkv_into_cache(const Tensor& fused, int head_dim, std::span<const std::int32_t> positions,
-                         float theta, std::span<const std::int32_t> cache_rows, Tensor& q,
-                         Tensor& k_cache, Tensor& v_cache) override {
+                         float theta, float position_divisor,
+                         std::span<const std::int32_t> cache_rows, Tensor& q, Tensor& k_cache,
+                         Tensor& v_cache) override {
     expect_declared(positions);
     expect_declared(cache_rows);
-    CpuBackend::do_qkv_into_cache(fused, head_dim, positions, theta, cache_rows, q, k_cache,
-                                  v_cache);
+    CpuBackend::do_qkv_into_cache(fused, head_dim, positions, theta, position_divisor, cache_rows,
+                                  q, k_cache, v_cache);
   }
-  void do_rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
-                 float theta) override {
+  void do_causal_conv(const Tensor& x, const Tensor& taps, int group_width, const Tensor& skip,
+                      Tensor& state, std::span<const std::int32_t> slots, Tensor& out) override {
+    expect_declared(slots);
+    CpuBackend::do_causal_conv(x, taps, group_width, skip, state, slots, out);
+  }
+  void do_modal_scan(const Tensor& u, const Tensor& log_poles, const Tensor& residues,
+                     const Tensor& skip, Tensor& state, std::span<const std::int32_t> slots,
+                     Tensor& out) override {
+    expect_declared(slots);
+    CpuBackend::do_modal_scan(u, log_poles, residues, skip, state, slots, out);
+  }
+  void do_rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions, float theta,
+                 float position_divisor) override {
     expect_declared(positions);
-    CpuBackend::do_rotary(x, head_dim, positions, theta);
+    CpuBackend::do_rotary(x, head_dim, positions, theta, position_divisor);
   }
   void do_scatter_rows(const Tensor& src, Tensor& dst,
                        std::span<const std::int32_t> rows) override {

@@ -38,7 +38,9 @@ std::vector<std::string> reference_fixture_names() {
   return {"llama_gqa_f32",           "llama_tied_f16",
           "falcon_mqa_f16",          "falcon_gqa_bf16_sharded",
           "falcon_seq_bias_f32",     "gpt2_tied_f32",
-          "gpt2_untied_inverse_f16", "gpt2_unscaled_bf16_sharded"};
+          "gpt2_untied_inverse_f16", "gpt2_unscaled_bf16_sharded",
+          "evo2_tiny_f32",           "evo2_tiny_untied_f32",
+          "evo2_tiny_long_f32"};
 }
 
 ReferenceFixture load_reference_fixture(const std::string& name) {

@@ -46,6 +46,17 @@ struct PagedKeys {
   std::span<const std::int32_t> key_count;
 };
 
+// Where RMSNorm's epsilon goes: into the mean under the square root (Llama, transformers) or
+// onto the root itself (StripedHyena: x / (sqrt(mean(x^2)) + eps)).
+enum class RmsEpsilon { in_mean, on_root };
+
+// The activation on the first half of a gated MLP's [gate | up] columns.
+enum class GateActivation {
+  silu,      // SwiGLU (Llama)
+  gelu,      // exact (erf) GELU (evo2's first block)
+  identity,  // a bilinear MLP (evo2's other blocks)
+};
+
 // Memory and the operations the model is written against. The model code exists once; each
 // backend (cpu: fp32 reference, cuda: bf16 storage with fp32 accumulation) implements these.
 // Shapes follow Hugging Face: a Linear weight is [out_features, in_features].
@@ -109,12 +120,14 @@ class Backend {
 
   // out[n, m] = x[n, k] * weight[m, k]^T + bias[m] (bias may be empty).
   void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out);
-  void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out);
+  void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out,
+                RmsEpsilon where = RmsEpsilon::in_mean);
   void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
                   Tensor& out);
   // x += delta, then out = the norm of x: a residual add and the norm that reads its result, in
   // one pass where a backend fuses them (by default, two).
-  void add_rms_norm(Tensor& x, const Tensor& delta, const Tensor& weight, float eps, Tensor& out);
+  void add_rms_norm(Tensor& x, const Tensor& delta, const Tensor& weight, float eps, Tensor& out,
+                    RmsEpsilon where = RmsEpsilon::in_mean);
   void add_layer_norm(Tensor& x, const Tensor& delta, const Tensor& weight, const Tensor& bias,
                       float eps, Tensor& out);
   // out[t] = table[ids[t] - first_id]; ids outside the table's rows give zero rows (a
@@ -125,8 +138,10 @@ class Backend {
   // Rotary position embedding in place on x [tokens, heads * head_dim], rotating element i of
   // each head with element i + head_dim/2 (transformers' rotate_half convention); head_dim is
   // even. theta 0 rotates nothing: a model with learned positions added them to its embedding
-  // instead.
-  void rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions, float theta);
+  // instead. The angles are those of position / position_divisor (linear position
+  // interpolation; 1 for most models).
+  void rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions, float theta,
+              float position_divisor = 1.0f);
 
   // Splits fused [tokens, q | k | v] columns into q, k and v. k and v have the same width (keys
   // and values both span the KV heads, and qkv_into_cache's caches share one width).
@@ -138,8 +153,8 @@ class Backend {
   // k_cache and v_cache have the same shape. By default split_qkv, rotary and scatter_rows; a
   // backend may do it in one pass.
   void qkv_into_cache(const Tensor& fused, int head_dim, std::span<const std::int32_t> positions,
-                      float theta, std::span<const std::int32_t> cache_rows, Tensor& q,
-                      Tensor& k_cache, Tensor& v_cache);
+                      float theta, float position_divisor, std::span<const std::int32_t> cache_rows,
+                      Tensor& q, Tensor& k_cache, Tensor& v_cache);
 
   // Causal attention for q [tokens, num_heads * head_dim] whose first token sits at position
   // `start`, over k_cache/v_cache [capacity, num_kv_heads * head_dim] (the same shape) whose rows
@@ -153,8 +168,32 @@ class Backend {
                         int num_heads, int num_kv_heads, int head_dim, const PagedKeys& keys,
                         Tensor& out);
 
-  // out[t, i] = silu(gate_up[t, i]) * gate_up[t, i + cols/2]
-  void silu_mul(const Tensor& gate_up, Tensor& out);
+  // out[t, i] = activation(gate_up[t, i]) * gate_up[t, i + cols/2]
+  void gated_mul(const Tensor& gate_up, GateActivation activation, Tensor& out);
+
+  // Hyena's operators (StripedHyena 2, docs/evo2.md) run on rows that continue sequences: row r
+  // of the input belongs to the sequence whose recurrent state is row slots[r] of `state`, and
+  // the rows of one slot are consecutive and in token order (a prefill chunk of one sequence, or
+  // one decode token of each of several). The state holds what a sequence's earlier tokens
+  // leave behind, so a chunk or a single token computes exactly what re-running the whole
+  // sequence would; each op updates it for the rows it ran.
+  //
+  // A causal FIR per channel: out[t, c] = sum_k taps[c / group_width, k] * x[t - k, c]
+  // (+ skip[c] * x[t, c] where `skip` [1, channels] is given), the inputs before the chunk
+  // from state [slots, (taps.cols - 1) * channels] (oldest first; zeros for a new sequence).
+  void causal_conv(const Tensor& x, const Tensor& taps, int group_width, const Tensor& skip,
+                   Tensor& state, std::span<const std::int32_t> slots, Tensor& out);
+  // The modal (diagonal, real-pole) long filter as its recurrence, for each channel c and pole
+  // s: h_s = exp(log_poles[c, s]) * h_s + u[t, c], out[t, c] = sum_s residues[c, s] h_s +
+  // skip[c] u[t, c]; h from and back into state [slots, channels * poles] (c-major).
+  void modal_scan(const Tensor& u, const Tensor& log_poles, const Tensor& residues,
+                  const Tensor& skip, Tensor& state, std::span<const std::int32_t> slots,
+                  Tensor& out);
+  // Hyena's gates on interleaved projections zc [rows, 3 * channels] (per channel: output gate,
+  // x1, v): the operator's input u[t, c] = zc[t, 3c + 1] * zc[t, 3c + 2], and its gated output
+  // out[t, c] = zc[t, 3c] * y[t, c].
+  void hyena_input(const Tensor& zc, Tensor& u);
+  void hyena_output(const Tensor& zc, const Tensor& y, Tensor& out);
   // Exact (erf) GELU in place, as torch.nn.GELU().
   void gelu(Tensor& x);
   // GPT-2's tanh approximation in place: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
@@ -202,31 +241,40 @@ class Backend {
                               Tensor& dst) = 0;
   virtual void do_linear(const Tensor& x, const Tensor& weight, const Tensor& bias,
                          Tensor& out) = 0;
-  virtual void do_rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) = 0;
+  virtual void do_rms_norm(const Tensor& x, const Tensor& weight, float eps, RmsEpsilon where,
+                           Tensor& out) = 0;
   virtual void do_layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
                              Tensor& out) = 0;
   // By default do_add, then the norm.
   virtual void do_add_rms_norm(Tensor& x, const Tensor& delta, const Tensor& weight, float eps,
-                               Tensor& out);
+                               RmsEpsilon where, Tensor& out);
   virtual void do_add_layer_norm(Tensor& x, const Tensor& delta, const Tensor& weight,
                                  const Tensor& bias, float eps, Tensor& out);
   virtual void do_embedding(std::span<const std::int32_t> ids, const Tensor& table,
                             std::int64_t first_id, Tensor& out) = 0;
   virtual void do_rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
-                         float theta) = 0;
+                         float theta, float position_divisor) = 0;
   virtual void do_split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) = 0;
   // By default do_split_qkv, do_rotary on q and k, and do_scatter_rows of k and v.
   virtual void do_qkv_into_cache(const Tensor& fused, int head_dim,
                                  std::span<const std::int32_t> positions, float theta,
-                                 std::span<const std::int32_t> cache_rows, Tensor& q,
-                                 Tensor& k_cache, Tensor& v_cache);
+                                 float position_divisor, std::span<const std::int32_t> cache_rows,
+                                 Tensor& q, Tensor& k_cache, Tensor& v_cache);
   virtual void do_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                             int num_heads, int num_kv_heads, int head_dim, std::int64_t start,
                             Tensor& out) = 0;
   virtual void do_decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                                    int num_heads, int num_kv_heads, int head_dim,
                                    const PagedKeys& keys, Tensor& out) = 0;
-  virtual void do_silu_mul(const Tensor& gate_up, Tensor& out) = 0;
+  virtual void do_gated_mul(const Tensor& gate_up, GateActivation activation, Tensor& out) = 0;
+  virtual void do_causal_conv(const Tensor& x, const Tensor& taps, int group_width,
+                              const Tensor& skip, Tensor& state,
+                              std::span<const std::int32_t> slots, Tensor& out) = 0;
+  virtual void do_modal_scan(const Tensor& u, const Tensor& log_poles, const Tensor& residues,
+                             const Tensor& skip, Tensor& state, std::span<const std::int32_t> slots,
+                             Tensor& out) = 0;
+  virtual void do_hyena_input(const Tensor& zc, Tensor& u) = 0;
+  virtual void do_hyena_output(const Tensor& zc, const Tensor& y, Tensor& out) = 0;
   virtual void do_gelu(Tensor& x) = 0;
   virtual void do_gelu_tanh(Tensor& x) = 0;
   virtual void do_add(Tensor& acc, const Tensor& x) = 0;
@@ -259,6 +307,9 @@ class Backend {
                           std::int64_t cols) const;
   void expect_rows_in(const char* op, std::span<const std::int32_t> rows, const Tensor& t,
                       const char* what) const;
+  // One slot per row of x, each a row of state, each slot's rows consecutive.
+  void expect_slots(const char* op, std::span<const std::int32_t> slots, const Tensor& x,
+                    const Tensor& state) const;
   [[noreturn]] void fail(const char* op, const std::string& what) const;
 };
 

@@ -71,29 +71,38 @@ class CudaBackend final : public Backend {
   void do_gather_rows(const Tensor& src, std::span<const std::int32_t> rows, Tensor& dst) override;
 
   void do_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) override;
-  void do_rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;
+  void do_rms_norm(const Tensor& x, const Tensor& weight, float eps, RmsEpsilon where,
+                   Tensor& out) override;
   void do_layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
                      Tensor& out) override;
   // Fused: the residual add and the norm in one kernel.
   void do_add_rms_norm(Tensor& x, const Tensor& delta, const Tensor& weight, float eps,
-                       Tensor& out) override;
+                       RmsEpsilon where, Tensor& out) override;
   void do_add_layer_norm(Tensor& x, const Tensor& delta, const Tensor& weight, const Tensor& bias,
                          float eps, Tensor& out) override;
   void do_embedding(std::span<const std::int32_t> ids, const Tensor& table, std::int64_t first_id,
                     Tensor& out) override;
-  void do_rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions,
-                 float theta) override;
+  void do_rotary(Tensor& x, int head_dim, std::span<const std::int32_t> positions, float theta,
+                 float position_divisor) override;
   void do_split_qkv(const Tensor& fused, Tensor& q, Tensor& k, Tensor& v) override;
   // Fused: split, rotary and the cache write in one kernel.
   void do_qkv_into_cache(const Tensor& fused, int head_dim, std::span<const std::int32_t> positions,
-                         float theta, std::span<const std::int32_t> cache_rows, Tensor& q,
-                         Tensor& k_cache, Tensor& v_cache) override;
+                         float theta, float position_divisor,
+                         std::span<const std::int32_t> cache_rows, Tensor& q, Tensor& k_cache,
+                         Tensor& v_cache) override;
   void do_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int num_heads,
                     int num_kv_heads, int head_dim, std::int64_t start, Tensor& out) override;
   void do_decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                            int num_heads, int num_kv_heads, int head_dim, const PagedKeys& keys,
                            Tensor& out) override;
-  void do_silu_mul(const Tensor& gate_up, Tensor& out) override;
+  void do_gated_mul(const Tensor& gate_up, GateActivation activation, Tensor& out) override;
+  void do_causal_conv(const Tensor& x, const Tensor& taps, int group_width, const Tensor& skip,
+                      Tensor& state, std::span<const std::int32_t> slots, Tensor& out) override;
+  void do_modal_scan(const Tensor& u, const Tensor& log_poles, const Tensor& residues,
+                     const Tensor& skip, Tensor& state, std::span<const std::int32_t> slots,
+                     Tensor& out) override;
+  void do_hyena_input(const Tensor& zc, Tensor& u) override;
+  void do_hyena_output(const Tensor& zc, const Tensor& y, Tensor& out) override;
   void do_gelu(Tensor& x) override;
   void do_gelu_tanh(Tensor& x) override;
   void do_add(Tensor& acc, const Tensor& x) override;

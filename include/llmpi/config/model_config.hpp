@@ -7,12 +7,34 @@
 
 namespace llmpi {
 
-enum class Architecture { llama, falcon, gpt2 };
-enum class NormKind { rms_norm, layer_norm };
+enum class Architecture { llama, falcon, gpt2, striped_hyena2 };
+enum class NormKind {
+  rms_norm,  // x / sqrt(mean(x^2) + eps)
+  layer_norm,
+  rms_norm_eps_on_root,  // StripedHyena's: x / (sqrt(mean(x^2)) + eps)
+};
 enum class MlpKind {
   swiglu,
   gelu,       // exact (erf) GELU
   gelu_tanh,  // GPT-2's tanh approximation (gelu_new, gelu_pytorch_tanh)
+  // StripedHyena 2 (evo2_style_activations): (act(l1 x) * (l2 x)) l3 with act the exact GELU
+  // in layer 0 and the identity in every other layer.
+  evo2_gated,
+};
+// What mixes a block's tokens before its MLP.
+enum class MixerKind {
+  attention,
+  hyena_short,   // hcs: explicit FIR of a few taps per filter group
+  hyena_medium,  // hcm: explicit FIR of ~128 taps per filter group, plus a skip term
+  hyena_long,    // hcl: implicit modal filter (real poles and residues per channel), plus skip
+};
+
+// StripedHyena 2's Hyena operators (docs/evo2.md): sizes from the evo2 config.
+struct HyenaConfig {
+  int short_filter_length = 0;  // depthwise FIR on the 3 x hidden input projections
+  int hcs_filter_length = 0, hcs_filter_groups = 0;
+  int hcm_filter_length = 0, hcm_filter_groups = 0;
+  int state_size = 0;  // hcl poles per channel
 };
 // Where token positions enter the model.
 enum class PositionEncoding {
@@ -47,6 +69,8 @@ struct ModelConfig {
 
   PositionEncoding position_encoding = PositionEncoding::rotary;
   float rope_theta = 10000.0f;  // rotary only
+  // Linear position interpolation: rotary angles use position / rope_position_divisor.
+  float rope_position_divisor = 1.0f;
   float norm_eps = 1e-5f;
   NormKind norm = NormKind::rms_norm;
   MlpKind mlp = MlpKind::swiglu;
@@ -63,10 +87,22 @@ struct ModelConfig {
   bool scale_attn_weights = true;
   bool scale_attn_by_inverse_layer_idx = false;
 
+  // Per layer, when the layers differ (StripedHyena 2); empty: attention everywhere.
+  std::vector<MixerKind> mixers;
+  HyenaConfig hyena;
+
   std::optional<int> bos_token_id;
   std::vector<int> eos_token_ids;
   std::string torch_dtype;  // as declared; informational only
 
+  MixerKind mixer(int layer) const {
+    return mixers.empty() ? MixerKind::attention : mixers[static_cast<std::size_t>(layer)];
+  }
+  // Whether some layer carries a per-sequence recurrent state (a Hyena operator) besides keys
+  // and values: such a model cannot share cached prefixes by block.
+  bool has_recurrent_layers() const;
+  // Channels per filter group of a Hyena layer (1 for hcl: one filter per channel).
+  int hyena_group_width(MixerKind kind) const;
   int q_size() const { return num_heads * head_dim; }
   int kv_size() const { return num_kv_heads * head_dim; }
   // The factor by which layer `layer`'s attention scores differ from the usual

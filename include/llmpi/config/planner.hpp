@@ -32,6 +32,12 @@ ParameterCounts count_parameters(const ModelConfig& config);
 
 // Keys and values of one token in every layer of the whole model.
 std::int64_t kv_bytes_per_token(const ModelConfig& config, DType dtype);
+// Elements of the recurrent state one sequence keeps in layers [layer_begin, layer_end) on one
+// of tp ranks: the Hyena layers' short-filter inputs and long-operator state (0 without them).
+std::int64_t recurrent_state_elements(const ModelConfig& config, int layer_begin, int layer_end,
+                                      int tp);
+// tokens_fit of a stage whose layers keep no keys (Hyena layers only): no length is too long.
+constexpr std::int64_t kUnboundedTokens = std::int64_t{1} << 50;
 
 // What sizes the memory of a rank besides the model.
 struct PlanSettings {
@@ -55,9 +61,10 @@ struct RankMemory {
   std::int64_t weight_bytes = 0;
   std::int64_t activation_bytes = 0;  // one engine step of max_batch_tokens (an estimate)
   std::int64_t reserve_bytes = 0;
-  std::int64_t usable_bytes = 0;        // gpu_bytes x gpu_fraction
-  std::int64_t kv_bytes_per_token = 0;  // this rank's layers and KV heads
-  std::int64_t kv_budget_bytes = 0;     // usable - weights - activations - reserve (may be < 0)
+  std::int64_t usable_bytes = 0;              // gpu_bytes x gpu_fraction
+  std::int64_t kv_bytes_per_token = 0;        // this rank's attention layers and KV heads
+  std::int64_t state_bytes_per_sequence = 0;  // its Hyena layers' recurrent state
+  std::int64_t kv_budget_bytes = 0;  // usable - weights - activations - reserve (may be < 0)
   std::int64_t tokens_fit = 0;
 };
 RankMemory rank_memory(const ModelConfig& config, const PlanSettings& settings,

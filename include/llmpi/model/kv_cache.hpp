@@ -28,6 +28,11 @@ namespace llmpi {
 // holds it, and keeps its contents for a later sequence until the pool needs the block for
 // something else (least recently released first). Only full blocks are shared, so a sequence
 // never writes into a block another holds.
+//
+// A Hyena layer (StripedHyena 2) has no keys or values: each sequence holds a recurrent state of
+// a fixed size instead (the last inputs of its short filters, or its modal filter's state), one
+// row per sequence, zero while the sequence is empty. A model with such layers cannot resume
+// from a shared block of keys, so its caches never share prefixes.
 class KvCache {
  public:
   // The prefill kernel's key tile; any power of two works (tests use small ones).
@@ -80,9 +85,18 @@ class KvCache {
   // Tokens admit() found computed, over this cache's life.
   std::int64_t reused_tokens() const { return reused_tokens_; }
 
-  // The pool of one layer: every sequence's blocks.
+  // The pool of one layer: every sequence's blocks (empty tensors in a Hyena layer).
   Tensor& keys(int local_layer) { return keys_[static_cast<std::size_t>(local_layer)]; }
   Tensor& values(int local_layer) { return values_[static_cast<std::size_t>(local_layer)]; }
+  // A Hyena layer's per-sequence states, row `sequence` each: the short FIR's last inputs
+  // [sequences, (short_filter_length - 1) * 3C], and the long operator's (its FIR's last inputs,
+  // or the modal state [sequences, C * state_size]).
+  Tensor& short_filter_state(int local_layer) {
+    return states_[static_cast<std::size_t>(local_layer)].short_filter;
+  }
+  Tensor& operator_state(int local_layer) {
+    return states_[static_cast<std::size_t>(local_layer)].hyena_operator;
+  }
   // The pool row of `sequence`'s token at `position` (a block it holds).
   std::int64_t row(int sequence, std::int64_t position) const;
   // The sequence's blocks, in position order.
@@ -96,7 +110,8 @@ class KvCache {
   // as needed and fails naming the pool when none are left.
   void advance(std::int64_t tokens, int sequence = 0);
   // Forgets every token of `sequence` from `length` on; its blocks stay its own (a benchmark
-  // repeating one step; refused with prefix sharing, where a block may be another's too).
+  // repeating one step; refused with prefix sharing, where a block may be another's too, and
+  // with Hyena layers past length 0, whose states cannot be rewound).
   void truncate(std::int64_t length, int sequence = 0);
   // Forgets `sequence` and returns its blocks to the pool (a finished request).
   void release(int sequence);
@@ -140,6 +155,12 @@ class KvCache {
   std::int64_t reused_tokens_ = 0;
   std::vector<Tensor> keys_;
   std::vector<Tensor> values_;
+  struct RecurrentState {
+    Tensor short_filter;
+    Tensor hyena_operator;
+  };
+  std::vector<RecurrentState> states_;  // per local layer; empty tensors in attention layers
+  void zero_states(int sequence);       // -1: every sequence
 };
 
 }  // namespace llmpi

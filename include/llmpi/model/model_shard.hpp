@@ -16,6 +16,8 @@ struct ModelShard {
   HeadShard heads;
   std::int64_t intermediate_begin = 0, intermediate_count = 0;
   std::int64_t vocab_begin = 0, vocab_count = 0;
+  // Hyena layers' channels (whole filter groups; none without Hyena layers).
+  std::int64_t hyena_channel_begin = 0, hyena_channel_count = 0;
 
   bool first_stage() const { return pp_rank == 0; }
   bool last_stage() const { return pp_rank == pp_size - 1; }

@@ -19,6 +19,14 @@ struct LayerWeights {
   Tensor output_weight, output_bias;
   Tensor up_weight, up_bias;  // SwiGLU: [gate | up]; GELU: dense_h_to_4h
   Tensor down_weight, down_bias;
+  // A Hyena layer's operator on this rank's channels c0 .. c0 + C (output_weight and
+  // output_bias are its out_filter_dense; empty in attention layers). Filter taps are kept in
+  // lag order: tap k multiplies the input k tokens back.
+  Tensor hyena_projection;     // [3C, hidden]: per channel its post-gate, x1 and v rows
+  Tensor short_filter;         // [3C, short_filter_length]
+  Tensor hyena_filter;         // hcs, hcm: [C / group width, filter length]
+  Tensor hyena_skip;           // hcm, hcl: D [1, C]
+  Tensor log_poles, residues;  // hcl: [C, state_size] each
 };
 
 // A rank's weights: its layers, and within them its heads and MLP columns; the embedding on

@@ -24,10 +24,10 @@ struct ModelComms {
 
 // The decoder-only transformer of every supported architecture: one block parameterised by
 // the few real differences (norm kind, MLP kind, parallel attention, separate MLP norm,
-// rotary or learned positions),
-// computing this rank's shard: column-parallel Q/K/V and up projections, row-parallel output
-// and down projections with one all-reduce each (one per layer for parallel attention + MLP),
-// vocabulary-parallel embedding and head, activations handed stage to stage.
+// rotary or learned positions, and StripedHyena 2's Hyena operators in place of attention in
+// some layers), computing this rank's shard: column-parallel Q/K/V and up projections, row-parallel
+// output and down projections with one all-reduce each (one per layer for parallel attention +
+// MLP), vocabulary-parallel embedding and head, activations handed stage to stage.
 class Transformer {
  public:
   Transformer(ModelConfig config, ModelWeights weights, Backend& backend);
@@ -96,7 +96,11 @@ class Transformer {
                    const Step& step);
   Tensor logits_of(const Tensor& hidden);
   std::vector<std::int32_t> tell_every_stage(std::vector<std::int32_t> tokens);
-  Tensor mlp(const Tensor& normed, const LayerWeights& layer);
+  // StripedHyena 2's Hyena operator on this rank's channels (a partial sum like attention's).
+  Tensor hyena(const Tensor& normed, const LayerWeights& layer, int local_layer, KvCache& cache,
+               const Step& step);
+  Tensor mlp(const Tensor& normed, const LayerWeights& layer, int local_layer);
+  RmsEpsilon rms_epsilon() const;
   void tp_sum(Tensor& partial);
   Tensor receive_activations(std::int64_t tokens);
   void send_activations(const Tensor& x);

@@ -29,7 +29,8 @@ class Tokenizer {
 };
 
 // GPT-SW3's tokenizer when DIR's tokenizer_config.json (or config.json) names GPTSw3Tokenizer;
-// otherwise DIR/tokenizer.json when present, else DIR/tokenizer.model (SentencePiece).
+// Evo 2's byte tokenizer when config.json's tokenizer_type is CharLevelTokenizer; otherwise
+// DIR/tokenizer.json when present, else DIR/tokenizer.model (SentencePiece).
 std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& model_dir);
 
 // Hugging Face tokenizer.json; `source` names the file in messages.
