@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <deque>
 
 #include "llmpi/core/error.hpp"
@@ -227,15 +228,25 @@ std::vector<RequestResult> Evaluator::run(const TaskSpec& task,
                 "would all be the same)");
   }
   const bool scores_text = task.scorer.kind == ScorerKind::multiple_choice ||
-                           task.scorer.kind == ScorerKind::loglikelihood_rolling;
+                           task.scorer.kind == ScorerKind::loglikelihood_rolling ||
+                           task.scorer.kind == ScorerKind::variant_effect;
   if (!scores_text) return generate_and_score(task, requests);
   std::vector<RequestResult> results;
   for (const TaskRequest* request : requests) {
     if (const int signal = stop_signal(); model_.any_rank_of_replica(signal != 0)) {
       throw Interrupted(signal);
     }
-    results.push_back(task.scorer.kind == ScorerKind::multiple_choice ? choose(task, *request)
-                                                                      : roll(task, *request));
+    switch (task.scorer.kind) {
+      case ScorerKind::multiple_choice:
+        results.push_back(choose(task, *request));
+        break;
+      case ScorerKind::variant_effect:
+        results.push_back(compare_variant(task, *request));
+        break;
+      default:
+        results.push_back(roll(task, *request));
+        break;
+    }
   }
   return results;
 }
@@ -614,44 +625,107 @@ RequestResult Evaluator::choose(const TaskSpec& task, const TaskRequest& request
   return out;
 }
 
+Evaluator::DocumentScore Evaluator::score_document(const TaskSpec& task,
+                                                   const std::string& document,
+                                                   const std::string& what) {
+  if (document.empty()) throw Error(what + " is empty");
+  std::vector<std::int32_t> tokens = encode(document);
+  DocumentScore result;
+  result.tokens = std::ssize(tokens);
+  // After the beginning- (or end-) of-text token, or after the document's own first token.
+  std::int32_t prefix = 0;
+  if (task.scorer.prepend_bos) {
+    prefix = prefix_token();
+  } else {
+    if (tokens.size() < 2) {
+      throw Error(what + " has " + std::to_string(tokens.size()) +
+                  " token: with prepend_bos false the first token is not scored, so it needs two");
+    }
+    prefix = tokens.front();
+    tokens.erase(tokens.begin());
+  }
+  result.scored = std::ssize(tokens);
+  // A window runs `window` tokens through the model (the harness's max_length).
+  result.window = task.scorer.window_tokens > 0
+                      ? std::min<std::int64_t>(task.scorer.window_tokens, context_tokens())
+                      : context_tokens();
+  KvCache* shared = shared_cache({.capacity = result.window,
+                                  .sequences = 1,
+                                  .pool_tokens = 0,
+                                  .block_tokens = KvCache::kDefaultBlockTokens});
+  const std::vector<TokenWindow> windows = rolling_windows(tokens, prefix, result.window);
+  result.windows = windows.size();
+  for (const TokenWindow& w : windows) {
+    const PhaseScope prefill(Phase::prefill);
+    const std::int64_t reused_before = shared != nullptr ? shared->reused_tokens() : 0;
+    result.loglikelihood += model_.continuation_log_likelihood(w.context, w.continuation, shared);
+    prefill_.prompt_tokens += std::ssize(w.context) + std::ssize(w.continuation) - 1;
+    prefill_.reused_tokens += shared != nullptr ? shared->reused_tokens() - reused_before : 0;
+  }
+  if (!std::isfinite(result.loglikelihood)) {
+    throw Error("non-finite log-likelihood " + std::to_string(result.loglikelihood) + " for " +
+                what);
+  }
+  return result;
+}
+
 RequestResult Evaluator::roll(const TaskSpec& task, const TaskRequest& request) {
   RequestResult out = result_for(task, request);
   const auto start = std::chrono::steady_clock::now();
   try {
     const std::string& document = request.prompt;
-    if (document.empty()) throw Error(record_where(task, request) + ": the document is empty");
-    const std::vector<std::int32_t> tokens = encode(document);
-    out.prompt_tokens = static_cast<int>(tokens.size());
-    // A window runs `window` tokens through the model (the harness's max_length).
-    const std::int64_t window =
-        task.scorer.window_tokens > 0
-            ? std::min<std::int64_t>(task.scorer.window_tokens, context_tokens())
-            : context_tokens();
-    KvCache* shared = shared_cache({.capacity = window,
-                                    .sequences = 1,
-                                    .pool_tokens = 0,
-                                    .block_tokens = KvCache::kDefaultBlockTokens});
-    double loglik = 0.0;
-    const std::vector<TokenWindow> windows = rolling_windows(tokens, prefix_token(), window);
-    for (const TokenWindow& w : windows) {
-      const PhaseScope prefill(Phase::prefill);
-      const std::int64_t reused_before = shared != nullptr ? shared->reused_tokens() : 0;
-      loglik += model_.continuation_log_likelihood(w.context, w.continuation, shared);
-      prefill_.prompt_tokens += std::ssize(w.context) + std::ssize(w.continuation) - 1;
-      prefill_.reused_tokens += shared != nullptr ? shared->reused_tokens() - reused_before : 0;
-    }
-    if (!std::isfinite(loglik)) {
-      throw Error("non-finite log-likelihood " + std::to_string(loglik) + " for the document");
-    }
+    const DocumentScore scored =
+        score_document(task, document, record_where(task, request) + ": the document");
+    out.prompt_tokens = static_cast<int>(scored.tokens);
+    const double loglik = scored.loglikelihood;
     out.loglikelihood = loglik;
     out.words = count_words(document);
     out.bytes = static_cast<std::int64_t>(document.size());
     // A document's own score: its bits per byte (the task's perplexities weigh every byte).
     out.score = -loglik / static_cast<double>(out.bytes) / std::log(2.0);
     out.score_normalised = out.score;
-    out.detail = std::to_string(windows.size()) + " windows of at most " + std::to_string(window) +
-                 " tokens, " + std::to_string(out.words) + " words, " + std::to_string(out.bytes) +
-                 " bytes";
+    out.detail = std::to_string(scored.windows) + " windows of at most " +
+                 std::to_string(scored.window) + " tokens, " + std::to_string(scored.scored) +
+                 " tokens scored, " + std::to_string(out.words) + " words, " +
+                 std::to_string(out.bytes) + " bytes";
+  } catch (const Interrupted&) {
+    throw;
+  } catch (const std::exception& e) {
+    out.loglikelihood = kNotScored;
+    set_failure(out, task, RequestStatus::failed, e.what());
+  }
+  out.latency_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+RequestResult Evaluator::compare_variant(const TaskSpec& task, const TaskRequest& request) {
+  RequestResult out = result_for(task, request);
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    const std::string where = record_where(task, request);
+    const auto field = request.record.find(task.scorer.reference_field);
+    if (field == request.record.end() || !field->is_string()) {
+      throw Error(where + ": field '" + task.scorer.reference_field +
+                  "' (the reference sequence) must be a string");
+    }
+    const std::string& variant = request.prompt;
+    const DocumentScore reference =
+        score_document(task, field->get<std::string>(), where + ": the reference");
+    const DocumentScore scored = score_document(task, variant, where + ": the variant");
+    out.prompt_tokens = static_cast<int>(scored.tokens + reference.tokens);
+    // The variant's own numbers feed the task's perplexities; the score is the difference.
+    out.loglikelihood = scored.loglikelihood;
+    out.words = count_words(variant);
+    out.bytes = static_cast<std::int64_t>(variant.size());
+    out.score = scored.loglikelihood - reference.loglikelihood;
+    // evo2's delta of mean log-likelihoods (score_sequences' default reduction).
+    out.score_normalised = scored.loglikelihood / static_cast<double>(scored.scored) -
+                           reference.loglikelihood / static_cast<double>(reference.scored);
+    char text[160];
+    std::snprintf(text, sizeof text, "variant %.6f over %lld tokens, reference %.6f over %lld",
+                  scored.loglikelihood, static_cast<long long>(scored.scored),
+                  reference.loglikelihood, static_cast<long long>(reference.scored));
+    out.detail = text;
   } catch (const Interrupted&) {
     throw;
   } catch (const std::exception& e) {

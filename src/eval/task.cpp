@@ -36,6 +36,8 @@ std::string scorer_name(ScorerKind kind) {
       return "code";
     case ScorerKind::loglikelihood_rolling:
       return "loglikelihood_rolling";
+    case ScorerKind::variant_effect:
+      return "variant_effect";
   }
   return "?";
 }
@@ -70,6 +72,9 @@ std::vector<std::string> TaskSpec::required_fields() const {
       break;
     case ScorerKind::loglikelihood_rolling:
       break;  // the prompt is the document
+    case ScorerKind::variant_effect:
+      add_unique(fields, scorer.reference_field);  // the prompt is the variant
+      break;
   }
   return fields;
 }
@@ -158,9 +163,10 @@ TaskSpec parse_task(const std::string& yaml_text, const std::string& source) {
   task.generation.samples = generation.small_integer("samples", 1);
   if (task.generation.samples < 1) throw Error(generation.where("samples") + " must be at least 1");
 
-  const YamlMap scorer = top.map(
-      "scorer", {"type", "answer_field", "extract", "choices_field", "label_field", "continuation",
-                 "tests_field", "entry_point_field", "timeout_s", "window_tokens"});
+  const YamlMap scorer =
+      top.map("scorer", {"type", "answer_field", "extract", "choices_field", "label_field",
+                         "continuation", "tests_field", "entry_point_field", "timeout_s",
+                         "window_tokens", "prepend_bos", "reference_field"});
   const std::string type = scorer.string("type", "");
   if (type == "exact_match") {
     task.scorer.kind = ScorerKind::exact_match;
@@ -187,20 +193,23 @@ TaskSpec parse_task(const std::string& yaml_text, const std::string& source) {
     task.scorer.entry_point_field = scorer.string("entry_point_field", "entry_point");
     task.scorer.timeout_s = scorer.number("timeout_s", 10.0);
     if (task.scorer.timeout_s <= 0.0) throw Error(scorer.where("timeout_s") + " must be positive");
-  } else if (type == "loglikelihood_rolling") {
-    task.scorer.kind = ScorerKind::loglikelihood_rolling;
+  } else if (type == "loglikelihood_rolling" || type == "variant_effect") {
+    task.scorer.kind =
+        type == "variant_effect" ? ScorerKind::variant_effect : ScorerKind::loglikelihood_rolling;
     task.scorer.window_tokens = scorer.integer("window_tokens", 0);
     if (task.scorer.window_tokens < 0) {
       throw Error(scorer.where("window_tokens") + " must be at least 0 (0: the context)");
     }
+    task.scorer.prepend_bos = scorer.boolean("prepend_bos", true);
+    task.scorer.reference_field = scorer.string("reference_field", "reference");
     if (task.few_shot.count > 0) {
-      throw Error(scorer.where("type") +
-                  " loglikelihood_rolling scores the prompt as a document: few_shot.count must "
-                  "be 0");
+      throw Error(scorer.where("type") + " " + type +
+                  " scores the prompt as a document: few_shot.count must be 0");
     }
   } else {
     throw Error(scorer.where("type") + " is '" + type +
-                "'; valid: exact_match, multiple_choice, code, loglikelihood_rolling");
+                "'; valid: exact_match, multiple_choice, code, loglikelihood_rolling, "
+                "variant_effect");
   }
   return task;
 }

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "checkpoint_writer.hpp"
 #include "command.hpp"
@@ -162,5 +163,58 @@ TEST_CASE("eval refuses bad task input with the file and line, or skips and coun
         task.string() + " --out /nonexistent/dir/out.h5");
     CHECK(unwritable.exit_code == 1);
     CHECK(unwritable.output.find("/nonexistent/dir/out.h5") != std::string::npos);
+  }
+}
+
+TEST_CASE("eval scores DNA sequences and variants with an Evo 2 model as evo2 does",
+          "[cli][eval][evo2]") {
+  // The tiny Evo 2 fixture and its two prompts; evo2's score_sequences values in reference.json.
+  const auto fixture = fixtures_dir() / "evo2_tiny_f32";
+  const auto reference = nlohmann::json::parse(read_text(fixture / "reference.json"));
+  const auto& prompts = reference.at("prompts");
+  const std::string first = prompts.at(0).at("text").get<std::string>();
+  const std::string second = prompts.at(1).at("text").get<std::string>();
+  const auto score = [&](int prompt, const char* key) {
+    return prompts.at(prompt).at("score").at(key).get<double>();
+  };
+  TempDir temp("evo2-eval");
+  const auto data = temp.path() / "dna.jsonl";
+  write_text(data, "{\"id\": \"a\", \"sequence\": \"" + first + "\", \"reference\": \"" + second +
+                       "\"}\n{\"id\": \"b\", \"sequence\": \"" + second + "\", \"reference\": \"" +
+                       first + "\"}\n");
+  const auto task = [&](const std::string& name, const std::string& scorer) {
+    const auto path = temp.path() / (name + ".yaml");
+    write_text(path, "name: " + name + "\ncategory: dna\ndataset: " + data.string() +
+                         "\nprompt: \"{sequence}\"\nscorer:\n" + scorer);
+    return path.string();
+  };
+  const std::string tasks = task("scores", "  type: loglikelihood_rolling\n") + "," +
+                            task("scores-no-bos",
+                                 "  type: loglikelihood_rolling\n"
+                                 "  prepend_bos: false\n") +
+                            "," +
+                            task("variants", "  type: variant_effect\n  prepend_bos: false\n");
+  for (const auto& [ranks, layout] : {std::pair{1, std::string()}, {4, " --tp 2 --pp 2"}}) {
+    const auto out = temp.path() / ("dna-" + std::to_string(ranks) + ".h5");
+    const CommandResult run = run_command(
+        "timeout 300 " + mpiexec(ranks) + LLMPI_BINARY " eval --model " + fixture.string() +
+        " --tasks " + tasks + " --out " + out.string() + " --progress-interval 0" + layout);
+    INFO(run.output);
+    REQUIRE(run.exit_code == 0);
+    std::map<std::string, RequestResult> rows;
+    for (const RequestResult& r : ResultsReader(out).requests()) rows[r.id] = r;  // task/id
+    REQUIRE(rows.size() == 6);
+    // With the end-of-document id in front every base is scored: evo2's prepend_bos=True.
+    CHECK(rows.at("scores/a").loglikelihood == Approx(score(0, "sum_bos")).epsilon(1e-4));
+    CHECK(rows.at("scores/b").loglikelihood == Approx(score(1, "sum_bos")).epsilon(1e-4));
+    // Its default: the first base conditions the rest.
+    CHECK(rows.at("scores-no-bos/a").loglikelihood == Approx(score(0, "sum")).epsilon(1e-4));
+    CHECK(rows.at("scores-no-bos/b").loglikelihood == Approx(score(1, "sum")).epsilon(1e-4));
+    // A variant against its reference: the difference of sums, and of evo2's means.
+    const RequestResult& variant = rows.at("variants/a");
+    CHECK(variant.status == RequestStatus::ok);
+    CHECK(variant.score == Approx(score(0, "sum") - score(1, "sum")).epsilon(1e-4));
+    CHECK(variant.score_normalised == Approx(score(0, "mean") - score(1, "mean")).epsilon(1e-4));
+    CHECK(rows.at("variants/b").score == Approx(-variant.score).epsilon(1e-6));
   }
 }

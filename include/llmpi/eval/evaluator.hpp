@@ -92,6 +92,17 @@ class Evaluator {
   RequestResult choose(const TaskSpec& task, const TaskRequest& request);
   // A document's log-likelihood over the harness's rolling windows (perplexity tasks).
   RequestResult roll(const TaskSpec& task, const TaskRequest& request);
+  // A variant's log-likelihood against its reference's (the difference is the score).
+  RequestResult compare_variant(const TaskSpec& task, const TaskRequest& request);
+  struct DocumentScore {
+    double loglikelihood = 0;
+    std::int64_t tokens = 0;  // the document's tokens
+    std::int64_t scored = 0;  // of them, those scored
+    std::size_t windows = 0;
+    std::int64_t window = 0;  // tokens a window runs at most
+  };
+  DocumentScore score_document(const TaskSpec& task, const std::string& document,
+                               const std::string& what);
   std::int32_t prefix_token() const;
   // The tokens of a prompt: the tokenizer's special tokens added unless it starts with BOS.
   std::vector<std::int32_t> encode(const std::string& text) const;

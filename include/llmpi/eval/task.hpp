@@ -8,9 +8,10 @@
 
 namespace llmpi {
 
-// exact_match and code generate; multiple_choice and loglikelihood_rolling (perplexity) score
-// given text by its log-likelihood.
-enum class ScorerKind { exact_match, multiple_choice, code, loglikelihood_rolling };
+// exact_match and code generate; multiple_choice, loglikelihood_rolling (perplexity, sequence
+// scores) and variant_effect (a variant's log-likelihood against its reference's) score given
+// text by its log-likelihood.
+enum class ScorerKind { exact_match, multiple_choice, code, loglikelihood_rolling, variant_effect };
 
 struct GenerationSettings {
   int max_new_tokens = 256;
@@ -42,8 +43,14 @@ struct ScorerSpec {
   std::string tests_field = "test";
   std::string entry_point_field = "entry_point";
   double timeout_s = 10.0;
-  // loglikelihood_rolling: tokens one window runs at most (0: the context)
+  // loglikelihood_rolling, variant_effect: tokens one window runs at most (0: the context);
+  // whether a document is scored after the beginning- (else end-) of-text token, every token of
+  // it scored (the harness; evo2's prepend_bos=True), or its first token only conditions the
+  // rest (evo2's default score_sequences)
   std::int64_t window_tokens = 0;
+  bool prepend_bos = true;
+  // variant_effect: the field holding the reference sequence (the prompt is the variant)
+  std::string reference_field = "reference";
 };
 
 struct FewShotSpec {
