@@ -66,6 +66,14 @@ TwoDepths build_models(Backend& backend, const ModelConfig& config, const ModelS
   m.shallow_config.num_layers = layers;
   m.deep_config = config;
   m.deep_config.num_layers = 2 * layers;
+  // Layers of different kinds (Evo 2): the deep model repeats the shallow one's kinds with its
+  // weights.
+  if (!config.mixers.empty()) {
+    m.shallow_config.mixers.resize(static_cast<std::size_t>(layers));
+    m.deep_config.mixers = m.shallow_config.mixers;
+    m.deep_config.mixers.insert(m.deep_config.mixers.end(), m.shallow_config.mixers.begin(),
+                                m.shallow_config.mixers.end());
+  }
   m.shallow_shard = with_layers(shard, layers);
   m.deep_shard = with_layers(shard, 2 * layers);
   ModelWeights shallow = random_model_weights(m.shallow_config, m.shallow_shard, backend, 1);
@@ -80,7 +88,11 @@ TwoDepths build_models(Backend& backend, const ModelConfig& config, const ModelS
 
 double decode_ms(Backend& backend, Transformer& model, int batch, const LayerBenchSettings& s) {
   const ModelConfig& config = model.config();
-  KvCache cache(backend, config, model.shard(), s.context + 1, batch);
+  // Each step is undone by truncating the keys, except in Hyena layers, whose states cannot be
+  // rewound: there every step (two warm-ups and the repeats) goes on one token further.
+  const bool rewinds = !config.has_recurrent_layers();
+  KvCache cache(backend, config, model.shard(), s.context + 1 + (rewinds ? 0 : s.repeats + 2),
+                batch);
   for (int layer = 0; layer < model.shard().layer_count(); ++layer) {
     fill_random(backend, cache.keys(layer), 3);
     fill_random(backend, cache.values(layer), 4);
@@ -92,6 +104,7 @@ double decode_ms(Backend& backend, Transformer& model, int batch, const LayerBen
                                          static_cast<std::int32_t>(7 % config.vocab_size));
   return mean_ms(backend, s.repeats, [&] {
     model.decode(tokens, sequences, cache);
+    if (!rewinds) return;
     for (const int sequence : sequences) cache.truncate(s.context, sequence);
   });
 }
