@@ -49,12 +49,12 @@ def convert(checkpoint: Path, preset: Path, out: Path) -> subprocess.CompletedPr
 
 def check(fixture: Path, scratch: Path) -> None:
     state = published_state(fixture)
+    config = json.loads((fixture / "config.json").read_text())
     whole = scratch / "evo2.pt"
     torch.save(state, whole)
     data = whole.read_bytes()
     (scratch / "evo2.pt.part0").write_bytes(data[: len(data) // 2])
     (scratch / "evo2.pt.part1").write_bytes(data[len(data) // 2:])
-    config = json.loads((fixture / "config.json").read_text())
     preset = scratch / "preset.yaml"
     preset.write_text(yaml.safe_dump({"name": fixture.name, "model": config}))
 
@@ -62,12 +62,14 @@ def check(fixture: Path, scratch: Path) -> None:
     result = convert(scratch / "evo2.pt.part0", preset, out)
     assert result.returncode == 0, result.stderr
     index = out / "model.safetensors.index.json"
-    files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+    files = (sorted(set(json.loads(index.read_text())["weight_map"].values()))
+             if index.exists() else ["model.safetensors"])
     written = {}
     for file in files:
         written.update(load_file(str(out / file)))
+    tied = config.get("tie_embeddings", False)
     expected = {n: t for n, t in state.items() if isinstance(t, torch.Tensor)
-                and not n.endswith("inv_freq") and n != "unembed.weight"}
+                and not n.endswith("inv_freq") and not (tied and n == "unembed.weight")}
     assert set(written) == set(expected), set(written) ^ set(expected)
     for name, tensor in expected.items():
         assert written[name].dtype == tensor.dtype, name

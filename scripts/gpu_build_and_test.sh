@@ -61,6 +61,12 @@ for preset in ${LLMPI_BENCH_PRESETS:-llama-2-70b falcon-40b}; do
   ./build-gpu/src/llmpi bench --backend cuda --preset "$preset" --tp 1 --torch 2>&1 |
     grep -v Warning | tee "$OUT/bench-$preset.log" || status=1
 done
+# Evo 2 (issue: Evo2-40B): one tp=8 rank's share of its layers (Hyena blocks and attention, the
+# first 4 kinds of the pattern) at a 32k context, cut off after 90 s. Correctness is in
+# gpu_tests above (the evo2_* fixtures and the Hyena op table).
+timeout 90 ./build-gpu/src/llmpi bench --backend cuda --preset evo2-40b --tp 8 --layers 4 \
+  --context 32768 --prefill-tokens 8192 --batches 1,8 2>&1 | grep -v Warning |
+  tee "$OUT/bench-evo2-40b.log" || status=1
 # End-to-end throughput (issue: GPU engine speed), sized for a few minutes: Falcon-40B whole on
 # one GPU (a tp=2 rank's share where the GPU has under 100 GiB) with PyTorch generating the same
 # requests, and one tp=4 rank's share of Llama-2-70B with its all-reduces modelled at

@@ -342,12 +342,16 @@ void check_fits(const ModelConfig& c, const PlanSettings& s, const Cluster& clus
       [](const auto& a, const auto& b) { return a.memory.tokens_fit < b.memory.tokens_fit; });
   const RankMemory& m = tightest->memory;
   const std::int64_t needed = m.weight_bytes + m.activation_bytes + m.reserve_bytes +
-                              s.context_length * m.kv_bytes_per_token;
+                              s.context_length * m.kv_bytes_per_token +
+                              m.state_bytes_per_sequence;
+  const std::string state = m.state_bytes_per_sequence > 0
+                                ? ", Hyena state " + gib(m.state_bytes_per_sequence)
+                                : std::string();
   throw Error("parallel layout " + describe(layout) + " does not fit: rank " +
               std::to_string(tightest->rank) + " needs " + gib(needed) + " (weights " +
               gib(m.weight_bytes) + ", activations " + gib(m.activation_bytes) + ", reserve " +
               gib(m.reserve_bytes) + ", KV cache of one " + std::to_string(s.context_length) +
-              "-token sequence " + gib(s.context_length * m.kv_bytes_per_token) + ") but " +
+              "-token sequence " + gib(s.context_length * m.kv_bytes_per_token) + state + ") but " +
               gib(m.usable_bytes) + " of its " + gib(cluster.gpu_bytes) +
               " are usable (gpu fraction " + std::to_string(s.gpu_fraction).substr(0, 4) + "); " +
               propose_layout(c, s, cluster));
