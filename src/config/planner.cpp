@@ -342,8 +342,7 @@ void check_fits(const ModelConfig& c, const PlanSettings& s, const Cluster& clus
       [](const auto& a, const auto& b) { return a.memory.tokens_fit < b.memory.tokens_fit; });
   const RankMemory& m = tightest->memory;
   const std::int64_t needed = m.weight_bytes + m.activation_bytes + m.reserve_bytes +
-                              s.context_length * m.kv_bytes_per_token +
-                              m.state_bytes_per_sequence;
+                              s.context_length * m.kv_bytes_per_token + m.state_bytes_per_sequence;
   const std::string state = m.state_bytes_per_sequence > 0
                                 ? ", Hyena state " + gib(m.state_bytes_per_sequence)
                                 : std::string();
