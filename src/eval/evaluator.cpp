@@ -584,10 +584,14 @@ RequestResult Evaluator::choose(const TaskSpec& task, const TaskRequest& request
                   " (long_prompt: truncate-left)";
     }
     std::vector<double> loglik;
+    // A question is often shorter than one 64-token block: in blocks of 4 tokens its choices
+    // share all of it but the last few tokens (nothing is decoded here, so the decode kernel's
+    // tile does not matter). everyday-science: 59% fewer tokens computed, where 64 shared none.
+    constexpr int kChoiceBlockTokens = 4;
     KvCache* shared = shared_cache({.capacity = static_cast<std::int64_t>(longest - cut),
                                     .sequences = 1,
                                     .pool_tokens = 0,
-                                    .block_tokens = KvCache::kDefaultBlockTokens});
+                                    .block_tokens = kChoiceBlockTokens});
     for (std::size_t c = 0; c < wholes.size(); ++c) {
       const auto whole = std::span(wholes[c]).subspan(cut);
       const std::size_t common = splits[c] - cut;
