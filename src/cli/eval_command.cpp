@@ -393,7 +393,7 @@ PrefillCounts run_prefill_counts(const Evaluator& evaluator, bool counts_replica
   return {counts[0], counts[1]};
 }
 
-void print_prefill(const PrefillCounts& counts, bool reuse) {
+void print_prefill(const PrefillCounts& counts, const char* reuse) {
   const double computed = static_cast<double>(counts.prompt_tokens - counts.reused_tokens);
   std::printf(
       "prefill: %lld prompt tokens, %lld computed, %lld (%.1f%%) reused from shared "
@@ -403,7 +403,7 @@ void print_prefill(const PrefillCounts& counts, bool reuse) {
       counts.prompt_tokens > 0 ? 100.0 * static_cast<double>(counts.reused_tokens) /
                                      static_cast<double>(counts.prompt_tokens)
                                : 0.0,
-      reuse ? "on" : "off");
+      reuse);
 }
 
 int finish_run(ResultsFile& file, const RoundsEnd& end, const EvalArgs& args,
@@ -461,7 +461,14 @@ int run_eval(const EvalArgs& args, const std::string& command_line) {
         run_rounds(work, groups, evaluator, target, session.topology(), telemetry, progress);
     progress.finish();
     const PrefillCounts prefill = run_prefill_counts(evaluator, me.tp_rank == 0 && me.pp_rank == 0);
-    if (session.topology().world_rank() == 0) print_prefill(prefill, args.prefix_reuse == "on");
+    if (session.topology().world_rank() == 0) {
+      // A Hyena layer's state cannot be restored from shared blocks: such a model shares none.
+      print_prefill(prefill, args.prefix_reuse != "on" ? "off"
+                             : session.preset().model.has_recurrent_layers()
+                                 ? "on, but nothing is shared: the model's Hyena layers keep a "
+                                   "recurrent state"
+                                 : "on");
+    }
     telemetry.exchange();  // the last readings, and the whole time breakdown
     const int code = target.file ? finish_run(*target.file, end, args, start) : 0;
     return end.interrupted ? kInterruptedExitCode : code;
