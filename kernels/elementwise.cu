@@ -7,7 +7,7 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// activation: 0 silu, 1 exact GELU, 2 identity (GatedActivation's order).
+// activation: 0 silu, 1 exact GELU, 2 identity (GateActivation's order).
 __global__ void gated_mul_kernel(const bf16* __restrict__ gate_up, bf16* __restrict__ out,
                                  long long count, int width, int activation) {
   const long long index = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;

@@ -1,6 +1,7 @@
-// StripedHyena 2's Hyena operators (docs/evo2.md) on bf16 activations and recurrent states,
-// fp32 arithmetic. Rows continue sequences: row r's state is row slots[r] of `state`, one
-// slot's rows consecutive and in token order (Backend::causal_conv and modal_scan).
+// StripedHyena 2's Hyena operators (docs/evo2.md) on bf16 activations and fp32 recurrent
+// states (Backend::allocate_state), fp32 arithmetic. Rows continue sequences: row r's state is row
+// slots[r] of `state`, one slot's rows consecutive and in token order (Backend::causal_conv and
+// modal_scan).
 #pragma once
 
 #include <cuda_runtime_api.h>

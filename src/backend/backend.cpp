@@ -32,7 +32,8 @@ void Backend::expect_own(const char* op, std::initializer_list<Operand> operands
   for (const Operand& operand : operands) {
     const Tensor& t = operand.tensor;
     if (!t.empty() && t.location == location &&
-        (t.dtype == dtype || (operand.weight && holds_weights_as(t.dtype)))) {
+        (t.dtype == dtype || (operand.weight && holds_weights_as(t.dtype)) ||
+         (operand.state && t.dtype == DType::f32))) {
       continue;
     }
     const auto kind = [](MemoryLocation where, DType type) {
@@ -65,6 +66,24 @@ Tensor Backend::allocate(std::int64_t rows, std::int64_t cols) {
   return do_allocate(rows, cols);
 }
 
+Tensor Backend::allocate_state(std::int64_t rows, std::int64_t cols) {
+  if (rows < 0 || cols < 0)
+    fail("allocate_state",
+         "negative extent [" + std::to_string(rows) + ", " + std::to_string(cols) + "]");
+  Tensor state = do_allocate_state(rows, cols);
+  do_zero_rows(state, 0, rows);
+  return state;
+}
+
+void Backend::zero_rows(Tensor& t, std::int64_t first, std::int64_t count) {
+  expect_own("zero_rows", {{"tensor", t, false, true}});
+  if (first < 0 || count < 0 || first + count > t.rows) {
+    fail("zero_rows", "rows [" + std::to_string(first) + ", " + std::to_string(first + count) +
+                          ") of " + dims(t));
+  }
+  do_zero_rows(t, first, count);
+}
+
 void Backend::expect_values_fill(const char* op, std::span<const float> host, std::int64_t rows,
                                  std::int64_t cols) const {
   if (rows < 0 || cols < 0 || static_cast<std::int64_t>(host.size()) != rows * cols) {
@@ -86,7 +105,7 @@ Tensor Backend::upload_weight(std::span<const float> host, std::int64_t rows, st
 }
 
 std::vector<float> Backend::download(const Tensor& tensor) {
-  expect_own("download", {{"tensor", tensor, true}});
+  expect_own("download", {{"tensor", tensor, true, true}});
   return do_download(tensor);
 }
 
@@ -323,6 +342,13 @@ void Backend::gated_mul(const Tensor& gate_up, GateActivation activation, Tensor
   do_gated_mul(gate_up, activation, out);
 }
 
+void Backend::expect_state(const char* op, const Tensor& state) const {
+  if (state.dtype != DType::f32) {
+    fail(op, "state " + dims(state) + " is " + std::string(dtype_name(state.dtype)) +
+                 "; recurrent states are fp32 (allocate_state)");
+  }
+}
+
 void Backend::expect_slots(const char* op, std::span<const std::int32_t> slots, const Tensor& x,
                            const Tensor& state) const {
   if (static_cast<std::int64_t>(slots.size()) != x.rows) {
@@ -343,8 +369,11 @@ void Backend::expect_slots(const char* op, std::span<const std::int32_t> slots, 
 
 void Backend::causal_conv(const Tensor& x, const Tensor& taps, int group_width, const Tensor& skip,
                           Tensor& state, std::span<const std::int32_t> slots, Tensor& out) {
-  expect_own("causal_conv", {{"x", x}, {"taps", taps}, {"state", state}, {"out", out}});
+  expect_own("causal_conv",
+             {{"x", x}, {"taps", taps}, {"state", state, false, true}, {"out", out}});
   expect_same_shape("causal_conv", x, out);
+  if (out.data == x.data)
+    fail("causal_conv", "out is x: the op reads other rows of x as it writes");
   if (group_width <= 0 || taps.rows * group_width != x.cols || taps.cols < 1 ||
       state.cols != (taps.cols - 1) * x.cols) {
     fail("causal_conv", "x " + dims(x) + " taps " + dims(taps) + " group width " +
@@ -356,6 +385,7 @@ void Backend::causal_conv(const Tensor& x, const Tensor& taps, int group_width, 
     expect_own("causal_conv", {{"skip", skip}});
     if (skip.numel() != x.cols) fail("causal_conv", "skip " + dims(skip) + " for x " + dims(x));
   }
+  expect_state("causal_conv", state);
   expect_slots("causal_conv", slots, x, state);
   do_causal_conv(x, taps, group_width, skip, state, slots, out);
 }
@@ -367,7 +397,7 @@ void Backend::modal_scan(const Tensor& u, const Tensor& log_poles, const Tensor&
                             {"log_poles", log_poles},
                             {"residues", residues},
                             {"skip", skip},
-                            {"state", state},
+                            {"state", state, false, true},
                             {"out", out}});
   expect_same_shape("modal_scan", u, out);
   expect_same_shape("modal_scan", log_poles, residues);
@@ -376,6 +406,7 @@ void Backend::modal_scan(const Tensor& u, const Tensor& log_poles, const Tensor&
                            " state " + dims(state) +
                            " (a row of poles per channel; state: every channel's poles per slot)");
   }
+  expect_state("modal_scan", state);
   expect_slots("modal_scan", slots, u, state);
   do_modal_scan(u, log_poles, residues, skip, state, slots, out);
 }

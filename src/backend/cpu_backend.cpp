@@ -152,6 +152,11 @@ Tensor CpuBackend::do_allocate(std::int64_t rows, std::int64_t cols) {
   return tensor;
 }
 
+void CpuBackend::do_zero_rows(Tensor& t, std::int64_t first, std::int64_t count) {
+  std::memset(t.row_range(first, count).data, 0,
+              static_cast<std::size_t>(count * t.cols) * dtype_size(t.dtype));
+}
+
 Tensor CpuBackend::do_upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) {
   Tensor tensor = do_allocate(rows, cols);
   std::copy(host.begin(), host.end(), tensor.as<float>());

@@ -350,6 +350,24 @@ Tensor CudaBackend::do_allocate(std::int64_t rows, std::int64_t cols) {
   return tensor;
 }
 
+Tensor CudaBackend::do_allocate_state(std::int64_t rows, std::int64_t cols) {
+  Tensor tensor;
+  tensor.storage = device_bytes(static_cast<std::size_t>(rows * cols) * sizeof(float));
+  tensor.data = tensor.storage.get();
+  tensor.dtype = DType::f32;
+  tensor.location = MemoryLocation::device;
+  tensor.rows = rows;
+  tensor.cols = cols;
+  return tensor;
+}
+
+void CudaBackend::do_zero_rows(Tensor& t, std::int64_t first, std::int64_t count) {
+  const std::size_t row_bytes = static_cast<std::size_t>(t.cols) * dtype_size(t.dtype);
+  CHECK_CUDA(
+      cudaMemsetAsync(static_cast<char*>(t.data) + static_cast<std::size_t>(first) * row_bytes, 0,
+                      static_cast<std::size_t>(count) * row_bytes, handles_->stream));
+}
+
 Tensor CudaBackend::do_upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) {
   std::vector<std::uint16_t> bits(host.size());
   std::transform(host.begin(), host.end(), bits.begin(), f32_to_bf16);
@@ -361,6 +379,11 @@ Tensor CudaBackend::do_upload(std::span<const float> host, std::int64_t rows, st
 }
 
 std::vector<float> CudaBackend::do_download(const Tensor& tensor) {
+  if (tensor.dtype == DType::f32) {  // a recurrent state
+    std::vector<float> values(static_cast<std::size_t>(tensor.numel()));
+    read_back(values.data(), tensor.data, values.size() * sizeof(float), "download");
+    return values;
+  }
   std::vector<std::uint16_t> bits(static_cast<std::size_t>(tensor.numel()));
   read_back(bits.data(), tensor.data, bits.size() * 2, "download");
   std::vector<float> values(bits.size());

@@ -122,9 +122,9 @@ void describe_model(Report& out, const Preset& preset) {
   if (hyena) {
     // A constant per sequence, whatever its length: what lets a 1M-token sequence fit.
     const std::int64_t state =
-        recurrent_state_elements(m, 0, m.num_layers, 1) * std::int64_t(dtype_size(preset.dtype));
-    out.line("Hyena state   %s per sequence (whole model, %s), whatever its length",
-             short_bytes(state).c_str(), dtype.c_str());
+        recurrent_state_elements(m, 0, m.num_layers, 1) * std::int64_t{sizeof(float)};
+    out.line("Hyena state   %s per sequence (whole model, fp32), whatever its length",
+             short_bytes(state).c_str());
   }
 }
 

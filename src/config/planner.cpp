@@ -214,9 +214,10 @@ RankMemory rank_memory(const ModelConfig& c, const PlanSettings& s, const Parall
   memory.kv_bytes_per_token =
       std::int64_t{attention_layers(c, static_cast<int>(begin), static_cast<int>(end))} * 2 *
       head_shard(c, layout.tp, tp_rank).kv_count * c.head_dim * element;
+  // Recurrent states are fp32 whatever the dtype (Backend::allocate_state).
   memory.state_bytes_per_sequence =
       recurrent_state_elements(c, static_cast<int>(begin), static_cast<int>(end), layout.tp) *
-      element;
+      std::int64_t{sizeof(float)};
   memory.kv_budget_bytes =
       memory.usable_bytes - memory.weight_bytes - memory.activation_bytes - memory.reserve_bytes;
   // One sequence's recurrent state comes first; then as many tokens' keys and values as fit (a

@@ -58,8 +58,9 @@ KvCache::KvCache(Backend& backend, const ModelConfig& config, const ModelShard& 
                                         : kind == MixerKind::hyena_short
                                             ? channels * (h.hcs_filter_length - 1)
                                             : channels * (h.hcm_filter_length - 1);
-    states_.push_back({backend.allocate(sequences, 3 * channels * (h.short_filter_length - 1)),
-                       backend.allocate(sequences, operator_width)});
+    states_.push_back(
+        {backend.allocate_state(sequences, 3 * channels * (h.short_filter_length - 1)),
+         backend.allocate_state(sequences, operator_width)});
   }
   clear();
 }
@@ -67,17 +68,11 @@ KvCache::KvCache(Backend& backend, const ModelConfig& config, const ModelShard& 
 void KvCache::zero_states(int sequence) {
   for (RecurrentState& state : states_) {
     for (Tensor* tensor : {&state.short_filter, &state.hyena_operator}) {
-      if (tensor->empty() || tensor->cols == 0) continue;
+      if (tensor->empty()) continue;
       if (sequence < 0) {
-        backend_->copy_rows(
-            backend_->upload(std::vector<float>(static_cast<std::size_t>(tensor->numel()), 0.0f),
-                             tensor->rows, tensor->cols),
-            *tensor, 0);
+        backend_->zero_rows(*tensor, 0, tensor->rows);
       } else {
-        backend_->copy_rows(
-            backend_->upload(std::vector<float>(static_cast<std::size_t>(tensor->cols), 0.0f), 1,
-                             tensor->cols),
-            *tensor, sequence);
+        backend_->zero_rows(*tensor, sequence, 1);
       }
     }
   }

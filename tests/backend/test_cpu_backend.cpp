@@ -249,3 +249,75 @@ TEST_CASE("weights kept in bf16 or fp16 multiply as their exact fp32 values", "[
   Tensor out = backend.allocate(2, 4);
   CHECK_THROWS_WITH(backend.copy_rows(compact, out, 0), Catch::Matchers::Contains("BF16"));
 }
+
+TEST_CASE("Hyena ops: a sequence run in pieces through its state equals it run whole",
+          "[backend][evo2]") {
+  CpuBackend backend;
+  const std::int64_t channels = 6;
+  const std::int64_t length = 9;
+  const std::vector<float> values = random_values(static_cast<std::size_t>(length * channels), 31);
+  const Tensor x = backend.upload(values, length, channels);
+  // Taps per group of 2 channels (a 4-tap FIR with a skip term), and 3 poles per channel.
+  const Tensor taps = backend.upload(random_values(12, 32), 3, 4);
+  const Tensor skip = backend.upload(random_values(6, 33), 1, channels);
+  std::vector<float> log_p = random_values(18, 34);
+  for (float& v : log_p) v = -std::fabs(v);
+  const Tensor log_poles = backend.upload(log_p, channels, 3);
+  const Tensor residues = backend.upload(random_values(18, 35), channels, 3);
+
+  const auto run = [&](bool modal, const std::vector<std::int64_t>& pieces) {
+    Tensor state = backend.allocate_state(2, modal ? channels * 3 : 3 * channels);
+    std::vector<float> all;
+    std::int64_t first = 0;
+    for (const std::int64_t rows : pieces) {
+      const Tensor in = x.row_range(first, rows);
+      Tensor out = backend.allocate(rows, channels);
+      const std::vector<std::int32_t> slots(static_cast<std::size_t>(rows), 1);
+      if (modal) {
+        backend.modal_scan(in, log_poles, residues, skip, state, slots, out);
+      } else {
+        backend.causal_conv(in, taps, 2, skip, state, slots, out);
+      }
+      const std::vector<float> got = backend.download(out);
+      all.insert(all.end(), got.begin(), got.end());
+      first += rows;
+    }
+    return all;
+  };
+  for (const bool modal : {false, true}) {
+    INFO((modal ? "modal_scan" : "causal_conv"));
+    const std::vector<float> whole = run(modal, {length});
+    for (const auto& pieces : {std::vector<std::int64_t>{1, 1, 1, 1, 1, 1, 1, 1, 1},
+                               std::vector<std::int64_t>{2, 5, 2}}) {
+      const std::vector<float> split = run(modal, pieces);
+      for (std::size_t i = 0; i < whole.size(); ++i) CHECK(split[i] == Approx(whole[i]));
+    }
+  }
+  // The FIR against its definition: tap k of group c/2 times x k rows back, plus the skip.
+  const std::vector<float> fir = run(false, {length});
+  const std::vector<float> w = backend.download(taps);
+  const std::vector<float> d = backend.download(skip);
+  for (std::int64_t t = 0; t < length; ++t) {
+    for (std::int64_t c = 0; c < channels; ++c) {
+      double want =
+          d[static_cast<std::size_t>(c)] * values[static_cast<std::size_t>(t * channels + c)];
+      for (std::int64_t k = 0; k < 4 && k <= t; ++k) {
+        want += w[static_cast<std::size_t>(c / 2 * 4 + k)] *
+                values[static_cast<std::size_t>((t - k) * channels + c)];
+      }
+      CHECK(fir[static_cast<std::size_t>(t * channels + c)] == Approx(want).epsilon(1e-5));
+    }
+  }
+  // Interleaved slots: a slot whose rows come back after another's is refused; so is out = x.
+  Tensor state = backend.allocate_state(3, 3 * channels);
+  Tensor out = backend.allocate(3, channels);
+  const std::vector<std::int32_t> interleaved{0, 1, 0};
+  CHECK_THROWS_WITH(
+      backend.causal_conv(x.row_range(0, 3), taps, 2, Tensor{}, state, interleaved, out),
+      Catch::Matchers::Contains("slot 0 comes back"));
+  Tensor same = backend.allocate(3, channels);
+  backend.copy_rows(x.row_range(0, 3), same, 0);
+  const std::vector<std::int32_t> one{0, 0, 0};
+  CHECK_THROWS_WITH(backend.causal_conv(same, taps, 2, Tensor{}, state, one, same),
+                    Catch::Matchers::Contains("out is x"));
+}

@@ -431,49 +431,66 @@ TEST_CASE("nucleus sampling's passes and draws match the CPU", "[gpu][ops][sampl
 }
 
 TEST_CASE("Hyena operators match the CPU, outputs and updated states", "[gpu][ops][evo2]") {
-  // Evo2-40B's channels on one of tp=4 ranks (2048), a prefill of 300 tokens continuing a
-  // state, then a decode step of three sequences; the states come back as outputs too.
+  // Evo2-40B's channels on one of tp=4 ranks (2048). Each case runs two calls on fp32 states that
+  // start at zero, as a sequence's prefill then its next step would: the second call's output
+  // and the states after it are compared. Runs longer and shorter than a filter's memory, several
+  // in one call, and a 300-token prefill continued by a 3-sequence decode step.
   const std::int64_t channels = 2048;
   struct Case {
-    std::int64_t rows;
-    std::vector<std::int32_t> slots;
+    std::vector<std::int32_t> first, second;  // slots of each call's rows
   };
-  const Case cases[] = {{300, std::vector<std::int32_t>(300, 1)}, {3, {2, 0, 1}}};
+  const Case cases[] = {{std::vector<std::int32_t>(300, 1), {2, 0, 1}},
+                        {{2, 2, 0, 0, 0, 0, 0, 1, 1, 1}, {0, 0, 0, 2, 1, 1}}};
   for (const Case& c : cases) {
-    const std::int64_t rows = c.rows;
-    const std::vector<std::int32_t>& slots = c.slots;
-    const std::string t = " rows=" + std::to_string(rows);
+    const auto rows_of = [](const std::vector<std::int32_t>& s) {
+      return static_cast<std::int64_t>(s.size());
+    };
+    const std::string t =
+        " rows=" + std::to_string(c.first.size()) + "+" + std::to_string(c.second.size());
     for (const int taps : {3, 7, 128}) {
       const int width = taps == 3 ? 1 : 16;
-      const HostMatrix x = random_matrix(rows, channels, 1.0f, 21);
-      const HostMatrix filter = random_matrix(channels / width, taps, 0.3f, 22);
-      const HostMatrix state = random_matrix(3, (taps - 1) * channels, 1.0f, 23);
+      const HostMatrix x1 = random_matrix(rows_of(c.first), channels, 1.0f, 21);
+      const HostMatrix x2 = random_matrix(rows_of(c.second), channels, 1.0f, 22);
+      const HostMatrix filter = random_matrix(channels / width, taps, 0.3f, 23);
       const HostMatrix skip = random_matrix(1, channels, 1.0f, 24);
       for (const bool want_state : {false, true}) {
         compare("causal_conv taps=" + std::to_string(taps) + (want_state ? " state" : "") + t,
-                {x, filter, state, skip}, [&](Backend& b, const std::vector<Tensor>& in) {
-                  Tensor out = output(b, rows, channels);
-                  Tensor s = copy_of(b, in[2]);
-                  b.causal_conv(in[0], in[1], width, taps == 128 ? in[3] : Tensor{}, s, slots, out);
-                  return want_state ? s : out;
+                {x1, x2, filter, skip}, [&](Backend& b, const std::vector<Tensor>& in) {
+                  Tensor state = b.allocate_state(3, (taps - 1) * channels);
+                  const Tensor no_skip;
+                  const Tensor& d = taps == 128 ? in[3] : no_skip;
+                  Tensor out1 = output(b, rows_of(c.first), channels);
+                  b.causal_conv(in[0], in[2], width, d, state, c.first, out1);
+                  Tensor out2 = output(b, rows_of(c.second), channels);
+                  b.causal_conv(in[1], in[2], width, d, state, c.second, out2);
+                  return want_state ? state : out2;
                 });
       }
     }
-    const HostMatrix u = random_matrix(rows, channels, 1.0f, 25);
-    const HostMatrix log_poles = random_matrix(channels, 16, 0.3f, 26, -1.0f);
-    const HostMatrix residues = random_matrix(channels, 16, 0.3f, 27);
-    const HostMatrix skip = random_matrix(1, channels, 1.0f, 28);
-    const HostMatrix state = random_matrix(3, channels * 16, 1.0f, 29);
-    for (const bool want_state : {false, true}) {
-      compare(std::string("modal_scan poles=16") + (want_state ? " state" : "") + t,
-              {u, log_poles, residues, skip, state},
-              [&](Backend& b, const std::vector<Tensor>& in) {
-                Tensor out = output(b, rows, channels);
-                Tensor s = copy_of(b, in[4]);
-                b.modal_scan(in[0], in[1], in[2], in[3], s, slots, out);
-                return want_state ? s : out;
-              });
+    // Poles near 1 (log -1e-3) as the long-range filters have, where a state rounded at each
+    // call would drift, and faster ones.
+    for (const float log_pole : {-1e-3f, -1.0f}) {
+      const HostMatrix u1 = random_matrix(rows_of(c.first), channels, 1.0f, 25);
+      const HostMatrix u2 = random_matrix(rows_of(c.second), channels, 1.0f, 26);
+      const HostMatrix log_poles =
+          random_matrix(channels, 16, std::fabs(log_pole) * 0.3f, 27, log_pole);
+      const HostMatrix residues = random_matrix(channels, 16, 0.3f, 28);
+      const HostMatrix skip = random_matrix(1, channels, 1.0f, 29);
+      for (const bool want_state : {false, true}) {
+        compare("modal_scan poles=16 log p~" + std::to_string(log_pole) +
+                    (want_state ? " state" : "") + t,
+                {u1, u2, log_poles, residues, skip},
+                [&](Backend& b, const std::vector<Tensor>& in) {
+                  Tensor state = b.allocate_state(3, channels * 16);
+                  Tensor out1 = output(b, rows_of(c.first), channels);
+                  b.modal_scan(in[0], in[2], in[3], in[4], state, c.first, out1);
+                  Tensor out2 = output(b, rows_of(c.second), channels);
+                  b.modal_scan(in[1], in[2], in[3], in[4], state, c.second, out2);
+                  return want_state ? state : out2;
+                });
+      }
     }
+    const std::int64_t rows = rows_of(c.first);
     const HostMatrix zc = random_matrix(rows, 3 * channels, 1.0f, 30);
     const HostMatrix y = random_matrix(rows, channels, 1.0f, 31);
     compare("hyena_input" + t, {zc}, [&](Backend& b, const std::vector<Tensor>& in) {

@@ -104,6 +104,12 @@ class Backend {
   virtual void set_records_repeated(bool on) { (void)on; }
 
   Tensor allocate(std::int64_t rows, std::int64_t cols);
+  // A recurrent state (Hyena layers): fp32 on every backend, since a recurrence rounds at every
+  // step and a bf16 state would drift over a long sequence; zero-filled. Only download,
+  // zero_rows, causal_conv and modal_scan take such tensors.
+  Tensor allocate_state(std::int64_t rows, std::int64_t cols);
+  // Rows [first, first + count) of `t` set to zero.
+  void zero_rows(Tensor& t, std::int64_t first, std::int64_t count);
   Tensor upload(std::span<const float> host, std::int64_t rows, std::int64_t cols);
   // A weight matrix whose checkpoint dtype is `stored`: kept in it where holds_weights_as
   // says so (values rounded to nearest even, exact for values that came from it), else as
@@ -181,6 +187,8 @@ class Backend {
   // A causal FIR per channel: out[t, c] = sum_k taps[c / group_width, k] * x[t - k, c]
   // (+ skip[c] * x[t, c] where `skip` [1, channels] is given), the inputs before the chunk
   // from state [slots, (taps.cols - 1) * channels] (oldest first; zeros for a new sequence).
+  // `out` is another tensor than `x` (other rows of x are read while out is written). States
+  // come from allocate_state.
   void causal_conv(const Tensor& x, const Tensor& taps, int group_width, const Tensor& skip,
                    Tensor& state, std::span<const std::int32_t> slots, Tensor& out);
   // The modal (diagonal, real-pole) long filter as its recurrence, for each channel c and pole
@@ -226,6 +234,11 @@ class Backend {
  protected:
   // The ops' implementations, called with arguments the public op above has checked.
   virtual Tensor do_allocate(std::int64_t rows, std::int64_t cols) = 0;
+  // By default do_allocate: a backend whose storage is not fp32 overrides it.
+  virtual Tensor do_allocate_state(std::int64_t rows, std::int64_t cols) {
+    return do_allocate(rows, cols);
+  }
+  virtual void do_zero_rows(Tensor& t, std::int64_t first, std::int64_t count) = 0;
   virtual Tensor do_upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) = 0;
   // Called only for a `stored` this backend holds weights in (holds_weights_as).
   virtual Tensor do_upload_weight(std::span<const float> host, std::int64_t rows, std::int64_t cols,
@@ -297,6 +310,7 @@ class Backend {
     const char* role;
     const Tensor& tensor;
     bool weight = false;  // may also be in a dtype the backend holds weights in
+    bool state = false;   // may also be an fp32 recurrent state (allocate_state)
   };
   // Each operand has memory (is not empty), and it is this backend's: its location and
   // storage dtype.
@@ -307,6 +321,8 @@ class Backend {
                           std::int64_t cols) const;
   void expect_rows_in(const char* op, std::span<const std::int32_t> rows, const Tensor& t,
                       const char* what) const;
+  // A recurrent state from allocate_state (fp32).
+  void expect_state(const char* op, const Tensor& state) const;
   // One slot per row of x, each a row of state, each slot's rows consecutive.
   void expect_slots(const char* op, std::span<const std::int32_t> slots, const Tensor& x,
                     const Tensor& state) const;

@@ -22,6 +22,7 @@ class CpuBackend : public Backend {
 
  protected:
   Tensor do_allocate(std::int64_t rows, std::int64_t cols) override;
+  void do_zero_rows(Tensor& t, std::int64_t first, std::int64_t count) override;
   Tensor do_upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) override;
   Tensor do_upload_weight(std::span<const float> host, std::int64_t rows, std::int64_t cols,
                           DType stored) override;

@@ -64,6 +64,9 @@ class CudaBackend final : public Backend {
 
  protected:
   Tensor do_allocate(std::int64_t rows, std::int64_t cols) override;
+  // fp32: a recurrent state keeps full precision from step to step.
+  Tensor do_allocate_state(std::int64_t rows, std::int64_t cols) override;
+  void do_zero_rows(Tensor& t, std::int64_t first, std::int64_t count) override;
   Tensor do_upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) override;
   std::vector<float> do_download(const Tensor& tensor) override;
   void do_copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) override;

@@ -63,7 +63,7 @@ struct RankMemory {
   std::int64_t reserve_bytes = 0;
   std::int64_t usable_bytes = 0;              // gpu_bytes x gpu_fraction
   std::int64_t kv_bytes_per_token = 0;        // this rank's attention layers and KV heads
-  std::int64_t state_bytes_per_sequence = 0;  // its Hyena layers' recurrent state
+  std::int64_t state_bytes_per_sequence = 0;  // its Hyena layers' recurrent state (fp32)
   std::int64_t kv_budget_bytes = 0;  // usable - weights - activations - reserve (may be < 0)
   std::int64_t tokens_fit = 0;
 };
