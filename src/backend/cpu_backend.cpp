@@ -566,25 +566,28 @@ void CpuBackend::do_causal_conv(const Tensor& x, const Tensor& taps, int group_w
   const std::int64_t kept = length - 1;
   for_each_slot_run(slots, [&](std::int64_t first, std::int64_t rows, std::int32_t slot) {
     float* saved = state.as<float>() + slot * state.cols;  // [kept, channels], oldest first
-#pragma omp parallel for if (channels * rows * length > 65536)
-    for (std::int64_t c = 0; c < channels; ++c) {
-      // This channel's earlier inputs, then the run's.
+#pragma omp parallel if (channels * rows * length > 65536)
+    {
+      // One channel's earlier inputs, then the run's: one buffer per thread, not per channel.
       std::vector<float> history(static_cast<std::size_t>(kept + rows));
-      for (std::int64_t j = 0; j < kept; ++j)
-        history[static_cast<std::size_t>(j)] = saved[j * channels + c];
-      for (std::int64_t t = 0; t < rows; ++t)
-        history[static_cast<std::size_t>(kept + t)] =
-            x.as<const float>()[(first + t) * channels + c];
-      const float* w = taps.as<const float>() + (c / group_width) * length;
-      const float d = skip.empty() ? 0.0f : skip.as<const float>()[c];
-      for (std::int64_t t = 0; t < rows; ++t) {
-        const float* now = history.data() + kept + t;
-        float sum = 0.0f;
-        for (std::int64_t k = 0; k < length; ++k) sum += w[k] * now[-k];
-        out.as<float>()[(first + t) * channels + c] = sum + d * now[0];
+#pragma omp for
+      for (std::int64_t c = 0; c < channels; ++c) {
+        for (std::int64_t j = 0; j < kept; ++j)
+          history[static_cast<std::size_t>(j)] = saved[j * channels + c];
+        for (std::int64_t t = 0; t < rows; ++t)
+          history[static_cast<std::size_t>(kept + t)] =
+              x.as<const float>()[(first + t) * channels + c];
+        const float* w = taps.as<const float>() + (c / group_width) * length;
+        const float d = skip.empty() ? 0.0f : skip.as<const float>()[c];
+        for (std::int64_t t = 0; t < rows; ++t) {
+          const float* now = history.data() + kept + t;
+          float sum = 0.0f;
+          for (std::int64_t k = 0; k < length; ++k) sum += w[k] * now[-k];
+          out.as<float>()[(first + t) * channels + c] = sum + d * now[0];
+        }
+        for (std::int64_t j = 0; j < kept; ++j)
+          saved[j * channels + c] = history[static_cast<std::size_t>(rows + j)];
       }
-      for (std::int64_t j = 0; j < kept; ++j)
-        saved[j * channels + c] = history[static_cast<std::size_t>(rows + j)];
     }
   });
 }
@@ -595,22 +598,28 @@ void CpuBackend::do_modal_scan(const Tensor& u, const Tensor& log_poles, const T
   const std::int64_t channels = u.cols;
   const std::int64_t poles = log_poles.cols;
   for_each_slot_run(slots, [&](std::int64_t first, std::int64_t rows, std::int32_t slot) {
-#pragma omp parallel for if (channels * rows * poles > 65536)
-    for (std::int64_t c = 0; c < channels; ++c) {
-      float* h = state.as<float>() + slot * state.cols + c * poles;
-      const float* log_p = log_poles.as<const float>() + c * poles;
-      const float* r = residues.as<const float>() + c * poles;
+#pragma omp parallel if (channels * rows * poles > 65536)
+    {
+      // The poles are kept as logs (a bf16 backend keeps 1 - p far better so) and exponentiated
+      // per call, into one buffer per thread.
       std::vector<float> p(static_cast<std::size_t>(poles));
-      for (std::int64_t k = 0; k < poles; ++k) p[static_cast<std::size_t>(k)] = std::exp(log_p[k]);
-      const float d = skip.as<const float>()[c];
-      for (std::int64_t t = 0; t < rows; ++t) {
-        const float input = u.as<const float>()[(first + t) * channels + c];
-        float y = 0.0f;
-        for (std::int64_t k = 0; k < poles; ++k) {
-          h[k] = p[static_cast<std::size_t>(k)] * h[k] + input;
-          y += r[k] * h[k];
+#pragma omp for
+      for (std::int64_t c = 0; c < channels; ++c) {
+        float* h = state.as<float>() + slot * state.cols + c * poles;
+        const float* log_p = log_poles.as<const float>() + c * poles;
+        const float* r = residues.as<const float>() + c * poles;
+        for (std::int64_t k = 0; k < poles; ++k)
+          p[static_cast<std::size_t>(k)] = std::exp(log_p[k]);
+        const float d = skip.as<const float>()[c];
+        for (std::int64_t t = 0; t < rows; ++t) {
+          const float input = u.as<const float>()[(first + t) * channels + c];
+          float y = 0.0f;
+          for (std::int64_t k = 0; k < poles; ++k) {
+            h[k] = p[static_cast<std::size_t>(k)] * h[k] + input;
+            y += r[k] * h[k];
+          }
+          out.as<float>()[(first + t) * channels + c] = y + d * input;
         }
-        out.as<float>()[(first + t) * channels + c] = y + d * input;
       }
     }
   });

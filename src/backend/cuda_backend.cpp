@@ -339,26 +339,23 @@ void CudaBackend::forget_repeated(std::uint64_t cache_id) {
   std::erase_if(last_run_, [&](const auto& entry) { return entry.first.cache_id == cache_id; });
 }
 
-Tensor CudaBackend::do_allocate(std::int64_t rows, std::int64_t cols) {
+Tensor CudaBackend::device_tensor(std::int64_t rows, std::int64_t cols, DType dtype) {
   Tensor tensor;
-  tensor.storage = device_bytes(static_cast<std::size_t>(rows * cols) * 2);
+  tensor.storage = device_bytes(static_cast<std::size_t>(rows * cols) * dtype_size(dtype));
   tensor.data = tensor.storage.get();
-  tensor.dtype = DType::bf16;
+  tensor.dtype = dtype;
   tensor.location = MemoryLocation::device;
   tensor.rows = rows;
   tensor.cols = cols;
   return tensor;
 }
 
+Tensor CudaBackend::do_allocate(std::int64_t rows, std::int64_t cols) {
+  return device_tensor(rows, cols, DType::bf16);
+}
+
 Tensor CudaBackend::do_allocate_state(std::int64_t rows, std::int64_t cols) {
-  Tensor tensor;
-  tensor.storage = device_bytes(static_cast<std::size_t>(rows * cols) * sizeof(float));
-  tensor.data = tensor.storage.get();
-  tensor.dtype = DType::f32;
-  tensor.location = MemoryLocation::device;
-  tensor.rows = rows;
-  tensor.cols = cols;
-  return tensor;
+  return device_tensor(rows, cols, DType::f32);
 }
 
 void CudaBackend::do_zero_rows(Tensor& t, std::int64_t first, std::int64_t count) {

@@ -86,6 +86,17 @@ class ConfigReader {
   std::string source_;
 };
 
+// head_dim = hidden / heads where the config has no head_dim of its own; `key` names the hidden
+// size as the file spells it.
+void set_head_dim(const ConfigReader& reader, const char* key, ModelConfig& config) {
+  if (config.hidden_size % config.num_heads != 0) {
+    reader.fail(key, std::to_string(config.hidden_size) +
+                         " is not divisible by the number of heads " +
+                         std::to_string(config.num_heads));
+  }
+  config.head_dim = config.hidden_size / config.num_heads;
+}
+
 std::optional<int> optional_token(const ConfigReader& reader, const char* key) {
   if (!reader.has(key)) return std::nullopt;
   const Json& value = reader.at(key);
@@ -230,12 +241,7 @@ void read_falcon(const ConfigReader& reader, const Json& json, ModelConfig& conf
     config.qkv_layout = QkvLayout::falcon_interleaved;
     config.num_kv_heads = config.num_heads;
   }
-  if (config.hidden_size % config.num_heads != 0) {
-    reader.fail("hidden_size", std::to_string(config.hidden_size) +
-                                   " is not divisible by the number of heads " +
-                                   std::to_string(config.num_heads));
-  }
-  config.head_dim = config.hidden_size / config.num_heads;
+  set_head_dim(reader, "hidden_size", config);
   const int norms_in_parallel_block =
       reader.positive_int_or("num_ln_in_parallel_attn", new_arch ? 2 : 1);
   if (norms_in_parallel_block > 2) {
@@ -271,12 +277,7 @@ void read_gpt2(const ConfigReader& reader, ModelConfig& config) {
   config.num_heads = reader.has("n_head") ? reader.positive_int("n_head")
                                           : reader.positive_int_or("num_attention_heads", 12);
   config.num_kv_heads = config.num_heads;
-  if (config.hidden_size % config.num_heads != 0) {
-    reader.fail("n_embd", std::to_string(config.hidden_size) +
-                              " is not divisible by the number of heads " +
-                              std::to_string(config.num_heads));
-  }
-  config.head_dim = config.hidden_size / config.num_heads;
+  set_head_dim(reader, "n_embd", config);
   config.intermediate_size = reader.positive_int_or("n_inner", 4 * config.hidden_size);
   config.vocab_size = reader.positive_int_or("vocab_size", 50257);
   config.max_position_embeddings = reader.has("n_positions")
@@ -363,12 +364,7 @@ void read_striped_hyena2(const ConfigReader& reader, ModelConfig& config) {
     reader.fail("proj_groups", "is not 1; llmpi runs evo2's multi-head attention only");
   }
   config.num_kv_heads = config.num_heads;
-  if (config.hidden_size % config.num_heads != 0) {
-    reader.fail("num_attention_heads", std::to_string(config.num_heads) +
-                                           " heads do not divide hidden_size " +
-                                           std::to_string(config.hidden_size));
-  }
-  config.head_dim = config.hidden_size / config.num_heads;
+  set_head_dim(reader, "hidden_size", config);
   config.intermediate_size = reader.positive_int("inner_mlp_size");
   config.vocab_size = reader.positive_int("vocab_size");
   config.max_position_embeddings = reader.positive_int_or("max_seqlen", 8192);
@@ -446,6 +442,26 @@ int ModelConfig::hyena_group_width(MixerKind kind) const {
       return 1;
   }
   return 1;
+}
+
+ModelConfig::HyenaStateWidths ModelConfig::hyena_state_widths(MixerKind kind,
+                                                              std::int64_t channels) const {
+  HyenaStateWidths widths;
+  widths.short_filter = 3 * channels * (hyena.short_filter_length - 1);
+  switch (kind) {
+    case MixerKind::attention:
+      return {};
+    case MixerKind::hyena_short:
+      widths.hyena_operator = channels * (hyena.hcs_filter_length - 1);
+      break;
+    case MixerKind::hyena_medium:
+      widths.hyena_operator = channels * (hyena.hcm_filter_length - 1);
+      break;
+    case MixerKind::hyena_long:
+      widths.hyena_operator = channels * hyena.state_size;
+      break;
+  }
+  return widths;
 }
 
 float ModelConfig::attention_score_factor(int layer) const {

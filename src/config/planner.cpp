@@ -170,16 +170,10 @@ std::int64_t kv_bytes_per_token(const ModelConfig& c, DType dtype) {
 
 std::int64_t recurrent_state_elements(const ModelConfig& c, int layer_begin, int layer_end,
                                       int tp) {
-  const std::int64_t channels = c.hidden_size / tp;
-  const HyenaConfig& h = c.hyena;
   std::int64_t elements = 0;
   for (int i = layer_begin; i < layer_end; ++i) {
-    const MixerKind kind = c.mixer(i);
-    if (kind == MixerKind::attention) continue;
-    elements += 3 * channels * (h.short_filter_length - 1);
-    if (kind == MixerKind::hyena_short) elements += channels * (h.hcs_filter_length - 1);
-    if (kind == MixerKind::hyena_medium) elements += channels * (h.hcm_filter_length - 1);
-    if (kind == MixerKind::hyena_long) elements += channels * h.state_size;
+    const auto widths = c.hyena_state_widths(c.mixer(i), c.hidden_size / tp);
+    elements += widths.short_filter + widths.hyena_operator;
   }
   return elements;
 }

@@ -673,25 +673,12 @@ Evaluator::DocumentScore Evaluator::score_document(const TaskSpec& task,
   return result;
 }
 
-RequestResult Evaluator::roll(const TaskSpec& task, const TaskRequest& request) {
+RequestResult Evaluator::score_text(const TaskSpec& task, const TaskRequest& request,
+                                    const std::function<void(RequestResult&)>& score) {
   RequestResult out = result_for(task, request);
   const auto start = std::chrono::steady_clock::now();
   try {
-    const std::string& document = request.prompt;
-    const DocumentScore scored =
-        score_document(task, document, record_where(task, request) + ": the document");
-    out.prompt_tokens = static_cast<int>(scored.tokens);
-    const double loglik = scored.loglikelihood;
-    out.loglikelihood = loglik;
-    out.words = count_words(document);
-    out.bytes = static_cast<std::int64_t>(document.size());
-    // A document's own score: its bits per byte (the task's perplexities weigh every byte).
-    out.score = -loglik / static_cast<double>(out.bytes) / std::log(2.0);
-    out.score_normalised = out.score;
-    out.detail = std::to_string(scored.windows) + " windows of at most " +
-                 std::to_string(scored.window) + " tokens, " + std::to_string(scored.scored) +
-                 " tokens scored, " + std::to_string(out.words) + " words, " +
-                 std::to_string(out.bytes) + " bytes";
+    score(out);
   } catch (const Interrupted&) {
     throw;
   } catch (const std::exception& e) {
@@ -702,10 +689,27 @@ RequestResult Evaluator::roll(const TaskSpec& task, const TaskRequest& request) 
   return out;
 }
 
+RequestResult Evaluator::roll(const TaskSpec& task, const TaskRequest& request) {
+  return score_text(task, request, [&](RequestResult& out) {
+    const std::string& document = request.prompt;
+    const DocumentScore scored =
+        score_document(task, document, record_where(task, request) + ": the document");
+    out.prompt_tokens = static_cast<int>(scored.tokens);
+    out.loglikelihood = scored.loglikelihood;
+    out.words = count_words(document);
+    out.bytes = static_cast<std::int64_t>(document.size());
+    // A document's own score: its bits per byte (the task's perplexities weigh every byte).
+    out.score = -scored.loglikelihood / static_cast<double>(out.bytes) / std::log(2.0);
+    out.score_normalised = out.score;
+    out.detail = std::to_string(scored.windows) + " windows of at most " +
+                 std::to_string(scored.window) + " tokens, " + std::to_string(scored.scored) +
+                 " tokens scored, " + std::to_string(out.words) + " words, " +
+                 std::to_string(out.bytes) + " bytes";
+  });
+}
+
 RequestResult Evaluator::compare_variant(const TaskSpec& task, const TaskRequest& request) {
-  RequestResult out = result_for(task, request);
-  const auto start = std::chrono::steady_clock::now();
-  try {
+  return score_text(task, request, [&](RequestResult& out) {
     const std::string where = record_where(task, request);
     const auto field = request.record.find(task.scorer.reference_field);
     if (field == request.record.end() || !field->is_string()) {
@@ -730,14 +734,7 @@ RequestResult Evaluator::compare_variant(const TaskSpec& task, const TaskRequest
                   scored.loglikelihood, static_cast<long long>(scored.scored),
                   reference.loglikelihood, static_cast<long long>(reference.scored));
     out.detail = text;
-  } catch (const Interrupted&) {
-    throw;
-  } catch (const std::exception& e) {
-    out.loglikelihood = kNotScored;
-    set_failure(out, task, RequestStatus::failed, e.what());
-  }
-  out.latency_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return out;
+  });
 }
 
 }  // namespace llmpi

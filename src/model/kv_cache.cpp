@@ -53,14 +53,9 @@ KvCache::KvCache(Backend& backend, const ModelConfig& config, const ModelShard& 
     }
     keys_.emplace_back();
     values_.emplace_back();
-    const HyenaConfig& h = config.hyena;
-    const std::int64_t operator_width = kind == MixerKind::hyena_long ? channels * h.state_size
-                                        : kind == MixerKind::hyena_short
-                                            ? channels * (h.hcs_filter_length - 1)
-                                            : channels * (h.hcm_filter_length - 1);
-    states_.push_back(
-        {backend.allocate_state(sequences, 3 * channels * (h.short_filter_length - 1)),
-         backend.allocate_state(sequences, operator_width)});
+    const ModelConfig::HyenaStateWidths widths = config.hyena_state_widths(kind, channels);
+    states_.push_back({backend.allocate_state(sequences, widths.short_filter),
+                       backend.allocate_state(sequences, widths.hyena_operator)});
   }
   clear();
 }

@@ -124,6 +124,7 @@ class CudaBackend final : public Backend {
  private:
   struct Handles;
   std::shared_ptr<void> device_bytes(std::size_t bytes);
+  Tensor device_tensor(std::int64_t rows, std::int64_t cols, DType dtype);
   std::shared_ptr<void> device_copy(const void* host, std::size_t bytes);
   // Copies device results to the host once the stream has produced them (`why` names the wait).
   void read_back(void* host, const void* device, std::size_t bytes, const char* why);

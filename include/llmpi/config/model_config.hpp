@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -103,6 +104,14 @@ struct ModelConfig {
   bool has_recurrent_layers() const;
   // Channels per filter group of a Hyena layer (1 for hcl: one filter per channel).
   int hyena_group_width(MixerKind kind) const;
+  // The per-sequence state of a Hyena layer of `kind` on `channels` channels, in values: the
+  // short FIR's last inputs (of all 3 x channels projections) and the long operator's (its FIR's
+  // last inputs, or the modal state).
+  struct HyenaStateWidths {
+    std::int64_t short_filter = 0;
+    std::int64_t hyena_operator = 0;
+  };
+  HyenaStateWidths hyena_state_widths(MixerKind kind, std::int64_t channels) const;
   int q_size() const { return num_heads * head_dim; }
   int kv_size() const { return num_kv_heads * head_dim; }
   // The factor by which layer `layer`'s attention scores differ from the usual

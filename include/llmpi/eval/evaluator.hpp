@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
@@ -94,6 +95,10 @@ class Evaluator {
   RequestResult roll(const TaskSpec& task, const TaskRequest& request);
   // A variant's log-likelihood against its reference's (the difference is the score).
   RequestResult compare_variant(const TaskSpec& task, const TaskRequest& request);
+  // A row of `request` filled by `score`, timed; an error (not a stop request) makes it failed,
+  // with no log-likelihood.
+  RequestResult score_text(const TaskSpec& task, const TaskRequest& request,
+                           const std::function<void(RequestResult&)>& score);
   struct DocumentScore {
     double loglikelihood = 0;
     std::int64_t tokens = 0;  // the document's tokens
