@@ -7,13 +7,17 @@
 //    as the single-rank model and as Hugging Face, and, on the last stage, logits within
 //    1e-5 relative of the single-rank model at every prompt position and greedy step;
 //  - all prompts decoded together in one batch give the same tokens and logits.
+// With --staged, the model's TP and PP groups are host-staged communicators over the same MPI
+// groups (the CUDA backend's path where ranks share a GPU), which must change nothing here.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "llmpi/backend/cpu_backend.hpp"
 #include "llmpi/core/error.hpp"
+#include "llmpi/dist/host_staged_comm.hpp"
 #include "llmpi/dist/mpi.hpp"
 #include "llmpi/dist/topology.hpp"
 #include "llmpi/engine/generator.hpp"
@@ -99,7 +103,8 @@ double max_row_error(const std::vector<float>& actual, const std::vector<float>&
   return worst;
 }
 
-int check_fixture(const std::string& name, Topology& topology, const ParallelLayout& layout) {
+int check_fixture(const std::string& name, Topology& topology, const ParallelLayout& layout,
+                  bool staged) {
   const ReferenceFixture fixture = load_reference_fixture(name);
   const ModelConfig config = load_model_config(fixture.dir);
   try {
@@ -118,8 +123,12 @@ int check_fixture(const std::string& name, Topology& topology, const ParallelLay
       : config.architecture == Architecture::striped_hyena2 ? "norm.scale"
                                                             : "transformer.ln_f.weight");
   const std::size_t element_size = dtype_size(*any.dtype);
+  const std::unique_ptr<Comm> staged_tp = make_host_staged_comm(topology.tp(), backend);
+  const std::unique_ptr<Comm> staged_pp = make_host_staged_comm(topology.pp(), backend);
+  const ModelComms comms = staged ? ModelComms{staged_tp.get(), staged_pp.get()}
+                                  : ModelComms{&topology.tp(), &topology.pp()};
   Transformer model(config, load_model_weights(config, checkpoint, backend, shard), backend, shard,
-                    ModelComms{&topology.tp(), &topology.pp()});
+                    comms);
   int failures = 0;
   const std::size_t read = model.weights().checkpoint_bytes;
   const std::size_t want = expected_bytes(config, shard, element_size);
@@ -285,9 +294,15 @@ int check_fixture(const std::string& name, Topology& topology, const ParallelLay
 int main(int argc, char** argv) {
   MpiEnvironment mpi;
   ParallelLayout layout;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool staged = false;
+  for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
-    const int value = std::atoi(argv[i + 1]);
+    if (flag == "--staged") {
+      staged = true;
+      continue;
+    }
+    if (i + 1 >= argc) break;
+    const int value = std::atoi(argv[++i]);
     if (flag == "--tp") layout.tp = value;
     if (flag == "--pp") layout.pp = value;
     if (flag == "--dp") layout.dp = value;
@@ -296,7 +311,7 @@ int main(int argc, char** argv) {
   try {
     Topology topology(layout);
     for (const std::string& name : reference_fixture_names()) {
-      failures += check_fixture(name, topology, layout);
+      failures += check_fixture(name, topology, layout, staged);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "rank %d: error: %s\n", mpi.world_rank(), e.what());
@@ -304,7 +319,8 @@ int main(int argc, char** argv) {
   }
   MPI_Allreduce(MPI_IN_PLACE, &failures, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
   if (mpi.world_rank() == 0) {
-    std::printf("tp=%d pp=%d dp=%d: %s (%d failed checks)\n", layout.tp, layout.pp, layout.dp,
+    std::printf("tp=%d pp=%d dp=%d%s: %s (%d failed checks)\n", layout.tp, layout.pp, layout.dp,
+                staged ? " (host-staged communicators)" : "",
                 failures == 0 ? "same as one rank" : "DIFFERENT", failures);
   }
   return failures == 0 ? 0 : 1;
