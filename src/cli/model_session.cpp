@@ -3,6 +3,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include "llmpi/config/planner.hpp"
 #include "llmpi/core/error.hpp"
 #include "llmpi/core/wait_watch.hpp"
+#include "llmpi/dist/host_staged_comm.hpp"
 #include "llmpi/dist/mpi.hpp"
 #include "llmpi/model/checkpoint.hpp"
 #ifdef LLMPI_HAVE_CUDA
@@ -30,6 +32,11 @@ void add_model_options(CLI::App& command, ModelOptions& options) {
       ->check(CLI::IsMember({"cpu", "cuda"}));
   command.add_option("--device", options.device,
                      "CUDA device index (default: the rank's local rank on its node)");
+  command
+      .add_option("--device-comm", options.device_comm,
+                  "How CUDA ranks exchange activations: nccl, or mpi (through host memory; "
+                  "lets several ranks share one GPU, which NCCL refuses)")
+      ->check(CLI::IsMember({"nccl", "mpi"}));
   add_preset_override_options(command, options.overrides);
 }
 
@@ -73,6 +80,47 @@ std::chrono::seconds comm_timeout() {
   }
   return std::chrono::seconds(seconds);
 }
+
+// Each member of `group` as {node, CUDA device, world rank}, in group order.
+std::vector<std::array<int, 3>> group_devices(MpiComm& group, const Topology& topology,
+                                              int device) {
+  const std::array<int, 3> mine = {topology.node(), device, topology.world_rank()};
+  std::vector<std::array<int, 3>> all(static_cast<std::size_t>(group.size()));
+  const WaitScope wait("MPI_Allgather (the GPUs of a group)", world_description());
+  mpi_check(MPI_Allgather(mine.data(), 3, MPI_INT, all.data(), 3, MPI_INT, group.handle()),
+            "MPI_Allgather");
+  return all;
+}
+
+// NCCL (since 2.5) refuses two ranks of one communicator on one GPU, with a message that does
+// not say what to do: say it first, the same on every member.
+void check_one_rank_per_gpu(MpiComm& group, const Topology& topology, int device,
+                            const std::string& what) {
+  const auto members = group_devices(group, topology, device);
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    for (std::size_t j = i + 1; j < members.size(); ++j) {
+      if (members[i][0] != members[j][0] || members[i][1] != members[j][1]) continue;
+      const auto world = static_cast<std::size_t>(members[i][2]);
+      throw Error(what + ": world ranks " + std::to_string(members[i][2]) + " and " +
+                  std::to_string(members[j][2]) + " both use CUDA device " +
+                  std::to_string(members[i][1]) + " on host " + topology.hosts().at(world) +
+                  ", and NCCL refuses two ranks of one communicator on one GPU. Run one rank "
+                  "per GPU (leave --device unset), or pass --device-comm mpi to move "
+                  "activations through host memory over MPI (slower; for trying layouts on "
+                  "one GPU)");
+    }
+  }
+}
+
+// How many ranks of this node compute on `device` (they split its memory).
+int ranks_sharing_device(const Topology& topology, int device) {
+  const std::array<int, 2> mine = {topology.node(), device};
+  std::vector<std::array<int, 2>> all(topology.hosts().size());
+  const WaitScope wait("MPI_Allgather (every rank's GPU)", world_description());
+  mpi_check(MPI_Allgather(mine.data(), 2, MPI_INT, all.data(), 2, MPI_INT, MPI_COMM_WORLD),
+            "MPI_Allgather");
+  return static_cast<int>(std::count(all.begin(), all.end(), mine));
+}
 #endif
 
 }  // namespace
@@ -85,6 +133,42 @@ GpuChoice ModelSession::gpu() const {
 #endif
   return {};
 }
+
+#ifdef LLMPI_HAVE_CUDA
+void ModelSession::connect_device_groups(const ModelOptions& options, CudaBackend& cuda) {
+  const ParallelLayout& layout = topology_->layout();
+  if (layout.tp == 1 && layout.pp == 1) return;
+  const auto& c = topology_->coordinates();
+  const std::string tp_name = "tensor-parallel group (dp " + std::to_string(c.dp_rank) + ", pp " +
+                              std::to_string(c.pp_rank) + ")";
+  const std::string pp_name =
+      "pipeline chain (dp " + std::to_string(c.dp_rank) + ", tp " + std::to_string(c.tp_rank) + ")";
+  if (options.device_comm == "mpi") {
+    // Host-staged: a copy to the host per transfer cannot be recorded in a CUDA graph.
+    if (cuda.records_repeated() && leader()) {
+      std::printf("note: --device-comm mpi launches every op (no CUDA graphs)\n");
+    }
+    cuda.set_records_repeated(false);
+    if (layout.tp > 1) device_tp_ = make_host_staged_comm(topology_->tp(), cuda);
+    if (layout.pp > 1) device_pp_ = make_host_staged_comm(topology_->pp(), cuda);
+    return;
+  }
+  // Device tensors move over NCCL. Its start-up comes first, right after the topology, so a
+  // rank that never arrives is named rather than waited for; later waits are bounded too.
+  const std::chrono::seconds timeout = comm_timeout();
+  cuda.set_wait_timeout(timeout);
+  if (layout.tp > 1) {
+    check_one_rank_per_gpu(topology_->tp(), *topology_, cuda.device(), "NCCL " + tp_name);
+    device_tp_ =
+        make_nccl_comm(topology_->tp(), cuda, topology_->hosts(), "NCCL " + tp_name, timeout);
+  }
+  if (layout.pp > 1) {
+    check_one_rank_per_gpu(topology_->pp(), *topology_, cuda.device(), "NCCL " + pp_name);
+    device_pp_ =
+        make_nccl_comm(topology_->pp(), cuda, topology_->hosts(), "NCCL " + pp_name, timeout);
+  }
+}
+#endif
 
 ModelSession::ModelSession(const ModelOptions& options, std::int64_t context_tokens) {
   const PhaseScope loading(Phase::loading);
@@ -113,35 +197,22 @@ ModelSession::ModelSession(const ModelOptions& options, std::int64_t context_tok
 
   const ModelShard shard = make_model_shard(config, layout, topology_->coordinates());
   backend_ = rank_backend(options, *topology_);
+  int device_sharers = 1;  // ranks computing on this rank's GPU
 #ifdef LLMPI_HAVE_CUDA
   if (auto* cuda = dynamic_cast<CudaBackend*>(backend_.get())) {
-    // Device tensors move over NCCL. Its start-up comes first, right after the topology, so
-    // a rank that never arrives is named rather than waited for; later waits are bounded too.
-    const std::chrono::seconds timeout = comm_timeout();
-    if (layout.tp > 1 || layout.pp > 1) cuda->set_wait_timeout(timeout);
-    const auto& c = topology_->coordinates();
-    if (layout.tp > 1) {
-      device_tp_ = make_nccl_comm(topology_->tp(), *cuda, topology_->hosts(),
-                                  "NCCL tensor-parallel group (dp " + std::to_string(c.dp_rank) +
-                                      ", pp " + std::to_string(c.pp_rank) + ")",
-                                  timeout);
-    }
-    if (layout.pp > 1) {
-      device_pp_ = make_nccl_comm(topology_->pp(), *cuda, topology_->hosts(),
-                                  "NCCL pipeline chain (dp " + std::to_string(c.dp_rank) + ", tp " +
-                                      std::to_string(c.tp_rank) + ")",
-                                  timeout);
-    }
+    device_sharers = ranks_sharing_device(*topology_, cuda->device());
+    connect_device_groups(options, *cuda);
   }
 #endif
   // The planner's verdict for this machine, still before any weight is read.
   PlanSettings settings = plan_settings(preset_);
   settings.dtype = backend_->storage_dtype();
   if (context_tokens > 0) settings.context_length = context_tokens;  // else the preset's
-  // A GPU is one rank's; the CPU backend's RAM is shared by the ranks on the machine.
-  const std::int64_t memory = options.backend == "cpu"
-                                  ? backend_->memory_bytes() / topology_->ranks_on_node()
-                                  : backend_->memory_bytes();
+  // A GPU is its ranks' (one, unless --device puts several on it); the CPU backend's RAM is
+  // shared by the ranks on the machine.
+  const std::int64_t memory =
+      backend_->memory_bytes() /
+      (options.backend == "cpu" ? topology_->ranks_on_node() : device_sharers);
   check_fits(config, settings, Cluster{topology_->nodes(), topology_->ranks_on_node(), memory},
              layout);
   // The KV tokens every rank can hold beside its weights: batches are sized to it.

@@ -64,8 +64,9 @@ class NcclComm final : public Comm {
   int rank() const override { return group_.rank(); }
   int size() const override { return group_.size(); }
 
+  // Enqueued even on one rank (a copy): the product makes NCCL groups of two or more only, and
+  // the one-rank check (tests/dist/nccl_comm_check.cpp) must reach NCCL.
   void all_reduce_sum(Tensor& tensor) override {
-    if (size() == 1) return;
     enqueue(ncclAllReduce(tensor.data, tensor.data, count(tensor), ncclBfloat16, ncclSum, comm_,
                           backend_.stream()),
             "ncclAllReduce");

@@ -14,12 +14,17 @@
 
 namespace llmpi {
 
+class CudaBackend;
+
 // How a command picks its model: a preset and/or a checkpoint, the backend, and overrides.
 struct ModelOptions {
   std::string preset;     // name or path; the model and its layout from presets/
   std::string model_dir;  // the checkpoint (overrides the preset's)
   std::string backend = "cpu";
   int device = -1;  // -1: the rank's local rank on its node
+  // How the CUDA backend's TP and PP groups move device tensors: "nccl", or "mpi" (host-staged,
+  // for several ranks on one GPU, which NCCL refuses).
+  std::string device_comm = "nccl";
   PresetOverrides overrides;
 };
 
@@ -52,6 +57,9 @@ class ModelSession {
   GpuChoice gpu() const;
 
  private:
+  // The TP and PP groups' device communicators, as options.device_comm says (CUDA builds).
+  void connect_device_groups(const ModelOptions& options, CudaBackend& cuda);
+
   Preset preset_;
   std::string model_dir_;
   std::int64_t kv_token_budget_ = 0;
@@ -59,7 +67,8 @@ class ModelSession {
   std::unique_ptr<Watchdog> watchdog_;  // before the first wait on other ranks
   std::unique_ptr<Topology> topology_;
   std::unique_ptr<Backend> backend_;
-  // The CUDA backend's communicators (NCCL); the CPU backend uses the topology's MPI ones.
+  // The CUDA backend's communicators (NCCL, or host-staged MPI); the CPU backend uses the
+  // topology's MPI ones.
   std::unique_ptr<Comm> device_tp_, device_pp_;
   std::unique_ptr<Transformer> model_;
 };
