@@ -39,7 +39,7 @@ def main():
     with torch.device(device):
         model = LlamaForCausalLM(config).to(torch.bfloat16)
     out = Path(args.out)
-    model.save_pretrained(out, safe_serialization=True)
+    model.save_pretrained(out)  # safetensors, the default
     for name in ("tokenizer.json", "tokenizer_config.json"):
         if (Path(args.tokenizer) / name).exists():
             shutil.copy(Path(args.tokenizer) / name, out / name)
