@@ -47,8 +47,11 @@ for dir in "$GPU_ROOT/lib/x86_64-linux-gnu" "$GPU_LIBDIR" "$GPU_LIBDIR/openblas-
   done
 done
 # Debian names this one through the alternatives system, which dpkg -x does not run.
-grep -qxF libpsm_infinipath.so.1 <<< "$system_libs" ||
-  ln -sfn "$GPU_ROOT"/usr/lib/libpsm1/libpsm_infinipath.so.1.* "$GPU_GAPS/libpsm_infinipath.so.1"
+if ! grep -qxF libpsm_infinipath.so.1 <<< "$system_libs"; then
+  for lib in "$GPU_ROOT"/usr/lib/libpsm1/libpsm_infinipath.so.1.*; do
+    [[ -e "$lib" ]] && ln -sfn "$lib" "$GPU_GAPS/libpsm_infinipath.so.1"
+  done
+fi
 export LD_LIBRARY_PATH="$GPU_GAPS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 # Open MPI finds its components, help texts and orted under OPAL_PREFIX; PMIx its plugins

@@ -81,29 +81,47 @@ std::chrono::seconds comm_timeout() {
   return std::chrono::seconds(seconds);
 }
 
-// Each member of `group` as {node, CUDA device, world rank}, in group order.
-std::vector<std::array<int, 3>> group_devices(MpiComm& group, const Topology& topology,
-                                              int device) {
-  const std::array<int, 3> mine = {topology.node(), device, topology.world_rank()};
-  std::vector<std::array<int, 3>> all(static_cast<std::size_t>(group.size()));
-  const WaitScope wait("MPI_Allgather (the GPUs of a group)", world_description());
-  mpi_check(MPI_Allgather(mine.data(), 3, MPI_INT, all.data(), 3, MPI_INT, group.handle()),
+// A rank's GPU: its PCI bus id names the physical device whatever number CUDA_VISIBLE_DEVICES
+// gives it, and, with the rank's host, tells which ranks share one.
+struct RankGpu {
+  int world_rank = 0;
+  std::array<char, 32> bus_id = {};
+};
+
+// Every member of `comm`'s GPU, in the communicator's order.
+std::vector<RankGpu> gather_gpus(MPI_Comm comm, int size, int world_rank, const std::string& bus_id,
+                                 const char* what) {
+  RankGpu mine;
+  mine.world_rank = world_rank;
+  bus_id.copy(mine.bus_id.data(), mine.bus_id.size() - 1);
+  std::vector<RankGpu> all(static_cast<std::size_t>(size));
+  const WaitScope wait(what, world_description());
+  mpi_check(MPI_Allgather(&mine, sizeof mine, MPI_BYTE, all.data(), sizeof mine, MPI_BYTE, comm),
             "MPI_Allgather");
   return all;
 }
 
+bool same_gpu(const RankGpu& a, const RankGpu& b, const Topology& topology) {
+  const auto& hosts = topology.hosts();
+  return hosts.at(static_cast<std::size_t>(a.world_rank)) ==
+             hosts.at(static_cast<std::size_t>(b.world_rank)) &&
+         a.bus_id == b.bus_id;
+}
+
 // NCCL (since 2.5) refuses two ranks of one communicator on one GPU, with a message that does
 // not say what to do: say it first, the same on every member.
-void check_one_rank_per_gpu(MpiComm& group, const Topology& topology, int device,
+void check_one_rank_per_gpu(MpiComm& group, const Topology& topology, const std::string& bus_id,
                             const std::string& what) {
-  const auto members = group_devices(group, topology, device);
+  const std::vector<RankGpu> members =
+      gather_gpus(group.handle(), group.size(), topology.world_rank(), bus_id,
+                  "MPI_Allgather (the GPUs of a group)");
   for (std::size_t i = 0; i < members.size(); ++i) {
     for (std::size_t j = i + 1; j < members.size(); ++j) {
-      if (members[i][0] != members[j][0] || members[i][1] != members[j][1]) continue;
-      const auto world = static_cast<std::size_t>(members[i][2]);
-      throw Error(what + ": world ranks " + std::to_string(members[i][2]) + " and " +
-                  std::to_string(members[j][2]) + " both use CUDA device " +
-                  std::to_string(members[i][1]) + " on host " + topology.hosts().at(world) +
+      if (!same_gpu(members[i], members[j], topology)) continue;
+      const auto world = static_cast<std::size_t>(members[i].world_rank);
+      throw Error(what + ": world ranks " + std::to_string(members[i].world_rank) + " and " +
+                  std::to_string(members[j].world_rank) + " both use the GPU at PCI " +
+                  members[i].bus_id.data() + " on host " + topology.hosts().at(world) +
                   ", and NCCL refuses two ranks of one communicator on one GPU. Run one rank "
                   "per GPU (leave --device unset), or pass --device-comm mpi to move "
                   "activations through host memory over MPI (slower; for trying layouts on "
@@ -112,14 +130,15 @@ void check_one_rank_per_gpu(MpiComm& group, const Topology& topology, int device
   }
 }
 
-// How many ranks of this node compute on `device` (they split its memory).
-int ranks_sharing_device(const Topology& topology, int device) {
-  const std::array<int, 2> mine = {topology.node(), device};
-  std::vector<std::array<int, 2>> all(topology.hosts().size());
-  const WaitScope wait("MPI_Allgather (every rank's GPU)", world_description());
-  mpi_check(MPI_Allgather(mine.data(), 2, MPI_INT, all.data(), 2, MPI_INT, MPI_COMM_WORLD),
-            "MPI_Allgather");
-  return static_cast<int>(std::count(all.begin(), all.end(), mine));
+// How many ranks of the job compute on this rank's GPU (they split its memory).
+int ranks_sharing_gpu(const Topology& topology, const std::string& bus_id) {
+  const std::vector<RankGpu> all =
+      gather_gpus(MPI_COMM_WORLD, static_cast<int>(topology.hosts().size()), topology.world_rank(),
+                  bus_id, "MPI_Allgather (every rank's GPU)");
+  const RankGpu& mine = all.at(static_cast<std::size_t>(topology.world_rank()));
+  return static_cast<int>(std::count_if(all.begin(), all.end(), [&](const RankGpu& other) {
+    return same_gpu(mine, other, topology);
+  }));
 }
 #endif
 
@@ -158,12 +177,12 @@ void ModelSession::connect_device_groups(const ModelOptions& options, CudaBacken
   const std::chrono::seconds timeout = comm_timeout();
   cuda.set_wait_timeout(timeout);
   if (layout.tp > 1) {
-    check_one_rank_per_gpu(topology_->tp(), *topology_, cuda.device(), "NCCL " + tp_name);
+    check_one_rank_per_gpu(topology_->tp(), *topology_, cuda.pci_bus_id(), "NCCL " + tp_name);
     device_tp_ =
         make_nccl_comm(topology_->tp(), cuda, topology_->hosts(), "NCCL " + tp_name, timeout);
   }
   if (layout.pp > 1) {
-    check_one_rank_per_gpu(topology_->pp(), *topology_, cuda.device(), "NCCL " + pp_name);
+    check_one_rank_per_gpu(topology_->pp(), *topology_, cuda.pci_bus_id(), "NCCL " + pp_name);
     device_pp_ =
         make_nccl_comm(topology_->pp(), cuda, topology_->hosts(), "NCCL " + pp_name, timeout);
   }
@@ -200,7 +219,7 @@ ModelSession::ModelSession(const ModelOptions& options, std::int64_t context_tok
   int device_sharers = 1;  // ranks computing on this rank's GPU
 #ifdef LLMPI_HAVE_CUDA
   if (auto* cuda = dynamic_cast<CudaBackend*>(backend_.get())) {
-    device_sharers = ranks_sharing_device(*topology_, cuda->device());
+    device_sharers = ranks_sharing_gpu(*topology_, cuda->pci_bus_id());
     connect_device_groups(options, *cuda);
   }
 #endif

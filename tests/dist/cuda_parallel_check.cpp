@@ -10,8 +10,10 @@
 //  - all prompts batched together (continuous batching, one slot fewer than requests): the
 //    same rule against the single rank's batch.
 // Exits 77 (skipped) on every rank when no CUDA device is usable.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
