@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "llmpi/core/error.hpp"
+#include "llmpi/dist/host_values_over_mpi.hpp"
 #include "llmpi/dist/rendezvous.hpp"
 
 namespace llmpi {
@@ -16,11 +17,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-class NcclComm final : public Comm {
+class NcclComm final : public HostValuesOverMpi {
  public:
   NcclComm(MpiComm& group, CudaBackend& backend, std::span<const std::string> world_hosts,
            std::string what, std::chrono::seconds timeout)
-      : group_(group), backend_(backend), what_(std::move(what)), timeout_(timeout) {
+      : HostValuesOverMpi(group), backend_(backend), what_(std::move(what)), timeout_(timeout) {
     // The unique id travels over MPI, inside a rendezvous that names whoever does not come.
     ncclUniqueId id{};
     if (group.rank() == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
@@ -61,8 +62,8 @@ class NcclComm final : public Comm {
   NcclComm(const NcclComm&) = delete;
   NcclComm& operator=(const NcclComm&) = delete;
 
-  int rank() const override { return group_.rank(); }
-  int size() const override { return group_.size(); }
+  using HostValuesOverMpi::all_gather;
+  using HostValuesOverMpi::all_reduce_sum;
 
   // Enqueued even on one rank (a copy): the product makes NCCL groups of two or more only, and
   // the one-rank check (tests/dist/nccl_comm_check.cpp) must reach NCCL.
@@ -87,20 +88,6 @@ class NcclComm final : public Comm {
   void receive(Tensor& tensor, int peer) override {
     enqueue(ncclRecv(tensor.data, count(tensor), ncclBfloat16, peer, comm_, backend_.stream()),
             "ncclRecv");
-  }
-
-  // Host values: over MPI, after the device work they depend on has been waited for by the
-  // caller (a download).
-  void all_gather(std::span<const float> part, std::span<float> out) override {
-    group_.all_gather(part, out);
-  }
-  void all_reduce_sum(std::span<std::uint64_t> values) override { group_.all_reduce_sum(values); }
-  void broadcast(std::span<std::int32_t> values, int root) override {
-    group_.broadcast(values, root);
-  }
-  void broadcast(std::span<double> values, int root) override { group_.broadcast(values, root); }
-  void arg_max(std::span<float> values, std::span<std::int64_t> indices) override {
-    group_.arg_max(values, indices);
   }
 
  private:
@@ -191,7 +178,6 @@ class NcclComm final : public Comm {
     }
   }
 
-  MpiComm& group_;
   CudaBackend& backend_;
   std::string what_;
   std::chrono::seconds timeout_;

@@ -13,12 +13,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <memory>
 #include <string>
 
+#include "layout_check.hpp"
 #include "llmpi/backend/cuda_backend.hpp"
-#include "llmpi/core/error.hpp"
 #include "llmpi/dist/host_staged_comm.hpp"
 #include "llmpi/dist/mpi.hpp"
 #include "llmpi/dist/topology.hpp"
@@ -70,12 +69,7 @@ bool same_greedy(const GenerationResult& ours, const GenerationResult& reference
 int check_fixture(const std::string& name, Topology& topology, const ParallelLayout& layout) {
   const ReferenceFixture fixture = load_reference_fixture(name);
   const ModelConfig config = load_model_config(fixture.dir);
-  try {
-    validate_layout(config, layout, layout.world());
-  } catch (const Error& error) {
-    if (topology.world_rank() == 0) std::printf("SKIP %s: %s\n", name.c_str(), error.what());
-    return 0;
-  }
+  if (!layout_applies(name, config, layout, topology)) return 0;
   const ModelShard shard = make_model_shard(config, layout, topology.coordinates());
   CudaBackend backend(0);
   const std::unique_ptr<Comm> tp = make_host_staged_comm(topology.tp(), backend);
@@ -144,24 +138,9 @@ int main(int argc, char** argv) {
     return 77;
   }
   MpiEnvironment mpi;
-  ParallelLayout layout;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    const int value = std::atoi(argv[i + 1]);
-    if (flag == "--tp") layout.tp = value;
-    if (flag == "--pp") layout.pp = value;
-  }
-  int failures = 0;
-  try {
-    Topology topology(layout);
-    for (const std::string& name : reference_fixture_names()) {
-      failures += check_fixture(name, topology, layout);
-    }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "rank %d: error: %s\n", mpi.world_rank(), e.what());
-    MPI_Abort(MPI_COMM_WORLD, 1);
-  }
-  MPI_Allreduce(MPI_IN_PLACE, &failures, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  const ParallelLayout layout = parse_layout_args(argc, argv).layout;
+  const int failures = failures_over_fixtures(
+      layout, [&](const std::string& name, Topology& t) { return check_fixture(name, t, layout); });
   if (mpi.world_rank() == 0) {
     std::printf("cuda tp=%d pp=%d over host-staged MPI: %s (%d failed checks)\n", layout.tp,
                 layout.pp, failures == 0 ? "same as one CUDA rank" : "DIFFERENT", failures);

@@ -15,8 +15,8 @@
 #include <memory>
 #include <string>
 
+#include "layout_check.hpp"
 #include "llmpi/backend/cpu_backend.hpp"
-#include "llmpi/core/error.hpp"
 #include "llmpi/dist/host_staged_comm.hpp"
 #include "llmpi/dist/mpi.hpp"
 #include "llmpi/dist/topology.hpp"
@@ -107,13 +107,7 @@ int check_fixture(const std::string& name, Topology& topology, const ParallelLay
                   bool staged) {
   const ReferenceFixture fixture = load_reference_fixture(name);
   const ModelConfig config = load_model_config(fixture.dir);
-  try {
-    validate_layout(config, layout, layout.world());
-  } catch (const Error& error) {
-    // A fixture made with an odd head count to catch indexing mistakes (3 heads) has no tp=2.
-    if (topology.world_rank() == 0) std::printf("SKIP %s: %s\n", name.c_str(), error.what());
-    return 0;
-  }
+  if (!layout_applies(name, config, layout, topology)) return 0;
   const ModelShard shard = make_model_shard(config, layout, topology.coordinates());
   CpuBackend backend;
 
@@ -293,31 +287,10 @@ int check_fixture(const std::string& name, Topology& topology, const ParallelLay
 
 int main(int argc, char** argv) {
   MpiEnvironment mpi;
-  ParallelLayout layout;
-  bool staged = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "--staged") {
-      staged = true;
-      continue;
-    }
-    if (i + 1 >= argc) break;
-    const int value = std::atoi(argv[++i]);
-    if (flag == "--tp") layout.tp = value;
-    if (flag == "--pp") layout.pp = value;
-    if (flag == "--dp") layout.dp = value;
-  }
-  int failures = 0;
-  try {
-    Topology topology(layout);
-    for (const std::string& name : reference_fixture_names()) {
-      failures += check_fixture(name, topology, layout, staged);
-    }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "rank %d: error: %s\n", mpi.world_rank(), e.what());
-    MPI_Abort(MPI_COMM_WORLD, 1);
-  }
-  MPI_Allreduce(MPI_IN_PLACE, &failures, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  const auto [layout, staged] = parse_layout_args(argc, argv);
+  const int failures = failures_over_fixtures(layout, [&](const std::string& name, Topology& t) {
+    return check_fixture(name, t, layout, staged);
+  });
   if (mpi.world_rank() == 0) {
     std::printf("tp=%d pp=%d dp=%d%s: %s (%d failed checks)\n", layout.tp, layout.pp, layout.dp,
                 staged ? " (host-staged communicators)" : "",
