@@ -428,6 +428,28 @@ void Backend::hyena_output(const Tensor& zc, const Tensor& y, Tensor& out) {
   do_hyena_output(zc, y, out);
 }
 
+void Backend::quantize_e4m3(const Tensor& x, Fp8Scaling scaling, Tensor& quantized,
+                            Tensor& inverse_scales) {
+  expect_own("quantize_e4m3",
+             {{"x", x}, {"quantized", quantized}, {"inverse_scales", inverse_scales, false, true}});
+  expect_same_shape("quantize_e4m3", x, quantized);
+  expect_state("quantize_e4m3", inverse_scales);
+  if (inverse_scales.rows != x.rows || inverse_scales.cols != 1) {
+    fail("quantize_e4m3",
+         "inverse_scales " + dims(inverse_scales) + " for x " + dims(x) + " (one per row)");
+  }
+  do_quantize_e4m3(x, scaling, quantized, inverse_scales);
+}
+
+void Backend::scale_rows(Tensor& x, const Tensor& factors, float common) {
+  expect_own("scale_rows", {{"x", x}, {"factors", factors, false, true}});
+  expect_state("scale_rows", factors);
+  if (factors.rows != x.rows || factors.cols != 1) {
+    fail("scale_rows", "factors " + dims(factors) + " for x " + dims(x) + " (one per row)");
+  }
+  do_scale_rows(x, factors, common);
+}
+
 void Backend::gelu(Tensor& x) {
   expect_own("gelu", {{"x", x}});
   do_gelu(x);

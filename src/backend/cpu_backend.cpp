@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "llmpi/backend/fp8_e4m3.hpp"
 #include "llmpi/backend/sampling_math.hpp"
 
 namespace llmpi {
@@ -639,6 +640,40 @@ void CpuBackend::do_hyena_output(const Tensor& zc, const Tensor& y, Tensor& out)
     const float* in = y.as<const float>() + t * y.cols;
     float* o = out.as<float>() + t * out.cols;
     for (std::int64_t c = 0; c < y.cols; ++c) o[c] = z[3 * c] * in[c];
+  }
+}
+
+void CpuBackend::do_quantize_e4m3(const Tensor& x, Fp8Scaling scaling, Tensor& quantized,
+                                  Tensor& inverse_scales) {
+  const float* in = x.as<const float>();
+  std::vector<float> amax(static_cast<std::size_t>(x.rows), 0.0f);
+  for (std::int64_t r = 0; r < x.rows; ++r) {
+    // fmax skips NaN, as TE's amax does.
+    for (std::int64_t c = 0; c < x.cols; ++c) {
+      amax[static_cast<std::size_t>(r)] =
+          std::fmax(amax[static_cast<std::size_t>(r)], std::fabs(in[r * x.cols + c]));
+    }
+  }
+  if (scaling == Fp8Scaling::per_tensor && !amax.empty()) {
+    std::fill(amax.begin(), amax.end(), *std::max_element(amax.begin(), amax.end()));
+  }
+  float* out = quantized.as<float>();
+  float* inverse = inverse_scales.as<float>();
+  for (std::int64_t r = 0; r < x.rows; ++r) {
+    const float scale = e4m3_scale(amax[static_cast<std::size_t>(r)]);
+    for (std::int64_t c = 0; c < x.cols; ++c) {
+      out[r * x.cols + c] = round_to_e4m3(in[r * x.cols + c] * scale);
+    }
+    inverse[r] = 1.0f / scale;
+  }
+}
+
+void CpuBackend::do_scale_rows(Tensor& x, const Tensor& factors, float common) {
+  float* data = x.as<float>();
+  const float* f = factors.as<const float>();
+  for (std::int64_t r = 0; r < x.rows; ++r) {
+    const float factor = f[r] * common;
+    for (std::int64_t c = 0; c < x.cols; ++c) data[r * x.cols + c] *= factor;
   }
 }
 

@@ -14,6 +14,7 @@
 #include "attention.cuh"
 #include "cuda_check.hpp"
 #include "elementwise.cuh"
+#include "fp8.cuh"
 #include "hyena.cuh"
 #include "llmpi/backend/sampling_math.hpp"
 #include "llmpi/core/error.hpp"
@@ -586,6 +587,18 @@ void CudaBackend::do_hyena_output(const Tensor& zc, const Tensor& y, Tensor& out
   kernels::hyena_output(zc.data, y.data, out.data, y.rows, as_int(y.cols, "channels"),
                         handles_->stream);
   check_last_launch("hyena_output");
+}
+
+void CudaBackend::do_quantize_e4m3(const Tensor& x, Fp8Scaling scaling, Tensor& quantized,
+                                   Tensor& inverse_scales) {
+  kernels::quantize_e4m3(x.data, quantized.data, inverse_scales.as<float>(), x.rows, x.cols,
+                         scaling == Fp8Scaling::per_row, handles_->stream);
+  check_last_launch("quantize_e4m3");
+}
+
+void CudaBackend::do_scale_rows(Tensor& x, const Tensor& factors, float common) {
+  kernels::scale_rows(x.data, factors.as<const float>(), common, x.rows, x.cols, handles_->stream);
+  check_last_launch("scale_rows");
 }
 
 void CudaBackend::do_gelu(Tensor& x) {

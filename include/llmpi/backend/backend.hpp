@@ -57,6 +57,12 @@ enum class GateActivation {
   identity,  // a bilinear MLP (evo2's other blocks)
 };
 
+// What one FP8 scale covers (Backend::quantize_e4m3).
+enum class Fp8Scaling {
+  per_tensor,  // one scale for all rows: the tensor one call of a TE Linear sees
+  per_row,     // a scale per row: one decode token of each of several sequences
+};
+
 // Memory and the operations the model is written against. The model code exists once; each
 // backend (cpu: fp32 reference, cuda: bf16 storage with fp32 accumulation) implements these.
 // Shapes follow Hugging Face: a Linear weight is [out_features, in_features].
@@ -202,6 +208,15 @@ class Backend {
   // out[t, c] = zc[t, 3c] * y[t, c].
   void hyena_input(const Tensor& zc, Tensor& u);
   void hyena_output(const Tensor& zc, const Tensor& y, Tensor& out);
+  // FP8 E4M3 quantisation as Transformer Engine's per-tensor scaling does it (fp8_e4m3.hpp):
+  // quantized = round_to_e4m3(x * s) with s = e4m3_scale(amax), amax the largest |x| over the
+  // whole tensor or over each row (`scaling`); inverse_scales [rows, 1] (fp32, allocate_state)
+  // gets each row's 1 / s. `quantized` holds the E4M3 values in x's dtype (exactly).
+  void quantize_e4m3(const Tensor& x, Fp8Scaling scaling, Tensor& quantized,
+                     Tensor& inverse_scales);
+  // x[r, :] *= factors[r] * common, the product taken in fp32 first (an FP8 GEMM's output
+  // scaling); factors [rows, 1] fp32.
+  void scale_rows(Tensor& x, const Tensor& factors, float common);
   // Exact (erf) GELU in place, as torch.nn.GELU().
   void gelu(Tensor& x);
   // GPT-2's tanh approximation in place: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
@@ -288,6 +303,9 @@ class Backend {
                              Tensor& out) = 0;
   virtual void do_hyena_input(const Tensor& zc, Tensor& u) = 0;
   virtual void do_hyena_output(const Tensor& zc, const Tensor& y, Tensor& out) = 0;
+  virtual void do_quantize_e4m3(const Tensor& x, Fp8Scaling scaling, Tensor& quantized,
+                                Tensor& inverse_scales) = 0;
+  virtual void do_scale_rows(Tensor& x, const Tensor& factors, float common) = 0;
   virtual void do_gelu(Tensor& x) = 0;
   virtual void do_gelu_tanh(Tensor& x) = 0;
   virtual void do_add(Tensor& acc, const Tensor& x) = 0;

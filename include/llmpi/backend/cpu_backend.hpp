@@ -54,6 +54,9 @@ class CpuBackend : public Backend {
                      Tensor& out) override;
   void do_hyena_input(const Tensor& zc, Tensor& u) override;
   void do_hyena_output(const Tensor& zc, const Tensor& y, Tensor& out) override;
+  void do_quantize_e4m3(const Tensor& x, Fp8Scaling scaling, Tensor& quantized,
+                        Tensor& inverse_scales) override;
+  void do_scale_rows(Tensor& x, const Tensor& factors, float common) override;
   void do_gelu(Tensor& x) override;
   void do_gelu_tanh(Tensor& x) override;
   void do_add(Tensor& acc, const Tensor& x) override;

@@ -1,0 +1,75 @@
+#include <cuda_fp8.h>
+
+#include "common.cuh"
+#include "fp8.cuh"
+
+namespace llmpi::kernels {
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr float kE4m3Max = 448.0f;
+
+// One block per row: the row's largest |x| into amax[row] (fmaxf skips NaN, as TE's amax).
+__global__ void row_amax_kernel(const bf16* x, float* amax, long long cols) {
+  const bf16* row = x + blockIdx.x * cols;
+  float local = 0.0f;
+  for (long long c = threadIdx.x; c < cols; c += blockDim.x) {
+    local = fmaxf(local, fabsf(to_float(row[c])));
+  }
+  local = block_max(local);
+  if (threadIdx.x == 0) amax[blockIdx.x] = local;
+}
+
+// One block: every row's amax replaced by the largest of them (one scale for the tensor).
+__global__ void tensor_amax_kernel(float* amax, long long rows) {
+  float local = 0.0f;
+  for (long long r = threadIdx.x; r < rows; r += blockDim.x) local = fmaxf(local, amax[r]);
+  local = block_max(local);
+  for (long long r = threadIdx.x; r < rows; r += blockDim.x) amax[r] = local;
+}
+
+// One block per row: reads the row's amax from `scales`, writes the quantized row, then
+// replaces the amax by the inverse scale (only this block reads that entry).
+__global__ void quantize_row_kernel(const bf16* x, bf16* quantized, float* scales, long long cols) {
+  const float amax = scales[blockIdx.x];
+  const float scale = amax > 0.0f && isfinite(amax) ? kE4m3Max / amax : 1.0f;
+  const bf16* in = x + blockIdx.x * cols;
+  bf16* out = quantized + blockIdx.x * cols;
+  for (long long c = threadIdx.x; c < cols; c += blockDim.x) {
+    const __nv_fp8_e4m3 value(to_float(in[c]) * scale);
+    out[c] = to_bf16(static_cast<float>(value));  // every E4M3 value is exact in bf16
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) scales[blockIdx.x] = 1.0f / scale;
+}
+
+__global__ void scale_rows_kernel(bf16* x, const float* factors, float common, long long count,
+                                  long long cols) {
+  const long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+  if (i >= count) return;
+  x[i] = to_bf16(to_float(x[i]) * (factors[i / cols] * common));
+}
+
+}  // namespace
+
+void quantize_e4m3(const void* x, void* quantized, float* inverse_scales, long long rows,
+                   long long cols, bool per_row, cudaStream_t stream) {
+  if (rows == 0) return;
+  const auto blocks = static_cast<unsigned int>(rows);
+  row_amax_kernel<<<blocks, kThreads, 0, stream>>>(static_cast<const bf16*>(x), inverse_scales,
+                                                   cols);
+  if (!per_row) tensor_amax_kernel<<<1, 1024, 0, stream>>>(inverse_scales, rows);
+  quantize_row_kernel<<<blocks, kThreads, 0, stream>>>(
+      static_cast<const bf16*>(x), static_cast<bf16*>(quantized), inverse_scales, cols);
+}
+
+void scale_rows(void* x, const float* factors, float common, long long rows, long long cols,
+                cudaStream_t stream) {
+  const long long count = rows * cols;
+  if (count == 0) return;
+  scale_rows_kernel<<<blocks_for(count, kThreads), kThreads, 0, stream>>>(
+      static_cast<bf16*>(x), factors, common, count, cols);
+}
+
+}  // namespace llmpi::kernels
