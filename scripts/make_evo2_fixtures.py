@@ -26,6 +26,8 @@ script, never in the installed package:
   3. vortex.model.rotary.apply_rotary (a Triton kernel) is replaced by a wrapper around
      the package's own apply_rotary_emb_torch with the kernel's semantics (cos/sin rows
      from seqlen_offsets on, conjugate = -sin, in place when asked).
+  4. FP8 fixtures only: each Hyena block's `projections` becomes TE's FP8 Linear written in
+     torch (scripts/te_fp8.py), since vtx refuses use_fp8_input_projections without TE.
 Everything else (prefill, cached generation, the modal-FFT state prefill, evo2's
 scoring function) is the packages' code as installed. (vortex is imported from a scratch
 directory only because vortex/logging.py creates activations_debug.log in the working
@@ -147,12 +149,16 @@ import yaml  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import evo2_spec_check  # noqa: E402
+import te_fp8  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 NEW_TOKENS = 32
 MIN_MARGIN = 1e-3  # top-1 must beat top-2 by this much at every greedy step
 MAX_SEED_TRIES = 50
+# FP8 fixtures: every quantized activation at least this far (in E4M3 steps) from a rounding
+# midpoint, so llmpi's activations (equal to vtx's within ~1e-6 relative) round the same way.
+FP8_MIN_MIDPOINT_DISTANCE = 1e-4
 BASE_YML = "evo2-40b-1m.yml"  # the published evo2_40b configuration, from the evo2 package
 
 DTYPE_KEYS = ("attn_block_dtype", "hyena_block_dtype", "mlp_dtype")
@@ -238,6 +244,28 @@ FIXTURES = {
         notes="hidden 24, attention first, 7b-8k rotary (base 10000, no interpolation), "
               "3 heads of 8, state_size 4, hcm groups of 1 channel, untied unembedding; "
               "a 1-token prompt.",
+    ),
+    # evo2-40b-1m's FP8 input projections (use_fp8_input_projections: true), emulated as
+    # TE's E4M3 GEMM in torch (scripts/te_fp8.py): vtx cannot run them without TE and CUDA.
+    # Greedy steps are vtx's cached decoding (one projection call per token), not the full
+    # recompute: FP8 scales each call, so the two differ by design. Prompts of at least 6
+    # bases, where vtx's cached decoding is exact (its FIR windows are full).
+    "evo2_tiny_fp8_f32": dict(
+        overrides=dict(
+            model_name="tiny-evo2-40b-1m-shape-fp8",
+            hidden_size=32, num_filters=32, num_attention_heads=2,
+            num_layers=4,
+            hcs_layer_idxs=[0], hcm_layer_idxs=[1], hcl_layer_idxs=[2], attn_layer_idxs=[3],
+            hcs_filter_groups=8, hcm_filter_groups=8, hcl_filter_groups=32,
+            inner_mlp_size=88,
+            state_size=16,
+        ),
+        prompts=["ACGTTGCATGCA", "TTGACA"],
+        seed=8100,
+        fp8=True,
+        notes="evo2-40b-1m.yml with hidden 32, 2 heads, 4 layers (hcs,hcm,hcl,attn), FP8 "
+              "input projections emulated as TE's E4M3 GEMM (scripts/te_fp8.py); greedy "
+              "steps from vtx's cached decoding.",
     ),
     # One prompt long enough that prompt + 32 generated tokens (132) exceed the medium
     # filter's 128 taps: the hcm recurrent state fills its 127-entry window and rolls.
@@ -437,6 +465,28 @@ def greedy_vtx(model, tokenizer, ids, cached):
     return [int(t) for t in gen[0]], scores[0].float()
 
 
+def emulate_fp8_projections(model):
+    """CPU patch 4 (FP8 fixtures only): each Hyena block's input projection becomes TE's FP8
+    Linear written in torch (scripts/te_fp8.py), on the weight vtx loaded."""
+    layers = []
+    for block in model.blocks:
+        if hasattr(block, "projections") and hasattr(block, "filter"):
+            block.projections = te_fp8.Fp8Linear(block.projections.weight)
+            layers.append(block.projections)
+    assert layers
+    return layers
+
+
+def fp8_reset(layers):
+    for layer in layers:
+        layer.closest = 0.5
+
+
+def fp8_closest(layers):
+    """The smallest midpoint distance (E4M3 steps) the FP8 layers met since fp8_reset."""
+    return min((layer.closest for layer in layers), default=0.5)
+
+
 class zero_padded_fir_states:
     """Diagnostic only (never used for the reference): vtx's prefill keeps the last
     min(L, filter_length - 1) FIR inputs, and HyenaInferenceEngine.step_fir then slices
@@ -574,8 +624,10 @@ def write_readme(fdir, name, spec, cfg, ckpt, seed, prompts):
         "- `model.safetensors`: fp32, named as vtx's `StripedHyena.state_dict()` and laid "
         "out as the published `.pt` checkpoints (attention `Wqkv` rows per head).",
         "- `reference.json`: per prompt `ids`, `logits` (every prompt position), "
-        "`greedy_ids` / `greedy_step_logits` / `greedy_margins` (32 steps, each step "
-        "re-running the whole prefix), `token_logprobs` and `score` (evo2's "
+        "`greedy_ids` / `greedy_step_logits` / `greedy_margins` (32 steps, "
+        + ("vtx's cached decoding: one FP8 projection call per token" if spec.get("fp8")
+           else "each step re-running the whole prefix")
+        + "), `token_logprobs` and `score` (evo2's "
         "`score_sequences`), and `recurrent_check` (vtx's cached decoding against the "
         "full recompute).",
         "",
@@ -583,7 +635,10 @@ def write_readme(fdir, name, spec, cfg, ckpt, seed, prompts):
         "| --- | --- | --- |",
     ]
     for k in sorted(ckpt, key=sort_key):
-        lines.append(f"| `{k}` | {list(ckpt[k].shape)} | {tensor_role(k, ckpt[k].shape)} |")
+        role = tensor_role(k, ckpt[k].shape)
+        if spec.get("fp8"):
+            role = role.replace("a plain GEMM here", "emulated here (scripts/te_fp8.py)")
+        lines.append(f"| `{k}` | {list(ckpt[k].shape)} | {role} |")
     (fdir / "README.md").write_text("\n".join(lines) + "\n")
 
 
@@ -592,7 +647,8 @@ def make_fixture(name, spec, out_dir, scoring, tokenizer):
     cfg = make_config(spec)
     fdir = out_dir / name
     last_err = None
-    for attempt in range(MAX_SEED_TRIES):
+    tries = MAX_SEED_TRIES * (4 if spec.get("fp8") else 1)  # the midpoint rule rejects more
+    for attempt in range(tries):
         seed = spec["seed"] + attempt
         if fdir.exists():
             shutil.rmtree(fdir)
@@ -601,19 +657,34 @@ def make_fixture(name, spec, out_dir, scoring, tokenizer):
         ckpt = random_checkpoint(model0, cfg, seed)
         del model0
         save_file(ckpt, str(fdir / "model.safetensors"), metadata={"format": "pt"})
+        fp8 = spec.get("fp8", False)
+        written = config_json(cfg, name)
+        # vtx itself runs with use_fp8_input_projections False (it refuses True without TE);
+        # the emulation below stands in for TE, and llmpi reads True.
+        written["use_fp8_input_projections"] = fp8
         with open(fdir / "config.json", "w") as f:
-            json.dump(config_json(cfg, name), f, indent=2)
+            json.dump(written, f, indent=2)
             f.write("\n")
 
         # Everything below comes from re-reading the files just written.
         model = load_fixture_model(cfg, fdir / "model.safetensors")
+        fp8_layers = emulate_fp8_projections(model) if fp8 else []
         prompts = prompt_strings(spec, seed)
         records = []
         ok = True
+        closest = 0.5  # FP8: the recorded runs' smallest midpoint distance
         for text in prompts:
             ids = [int(t) for t in tokenizer.tokenize(text)]
+            fp8_reset(fp8_layers)
             logits = forward_logits(model, ids)
+            closest = min(closest, fp8_closest(fp8_layers))
             toks, step_logits, margins = greedy_full_recompute(model, ids)
+            if fp8:
+                # The reference steps are vtx's cached decoding: llmpi's (and TE's) calls.
+                fp8_reset(fp8_layers)
+                toks, step_logits = greedy_vtx(model, tokenizer, ids, cached=True)
+                closest = min(closest, fp8_closest(fp8_layers))
+                margins = [margin(row) for row in step_logits]
             if min(margins) < MIN_MARGIN:
                 ok = False
                 last_err = f"seed {seed}: greedy margin {min(margins):.2e} on {text!r}"
@@ -633,14 +704,22 @@ def make_fixture(name, spec, out_dir, scoring, tokenizer):
                 pad_toks, pad_scores = greedy_vtx(model, tokenizer, ids, cached=True)
             pad_rel, pad_abs = rel_diff_rows(pad_scores, step_logits)
             # The recurrent form must equal the full recompute: always with zero-padded FIR
-            # states, and with vtx's own states once the prompt fills the FIR windows.
-            assert pad_rel <= 1e-4 and pad_toks == toks, (name, text, pad_rel)
-            if len(ids) >= max(cfg["short_filter_length"], cfg["hcs_filter_length"]) - 1:
-                assert rec_rel <= 1e-4 and cached_toks == toks, (name, text, rec_rel)
-            assert unc_rel <= 1e-6 and uncached_toks == toks, (name, text, unc_rel)
-            assert causal_rel <= 1e-4 and prefix_rel <= 1e-4, (name, text, causal_rel, prefix_rel)
+            # states, and with vtx's own states once the prompt fills the FIR windows. With
+            # FP8 each call has its own scale, so only the cached runs must agree.
+            long_enough = len(ids) >= max(cfg["short_filter_length"], cfg["hcs_filter_length"]) - 1
+            if fp8:
+                assert long_enough and pad_rel <= 1e-4 and pad_toks == toks, (name, text, pad_rel)
+            else:
+                assert pad_rel <= 1e-4 and pad_toks == toks, (name, text, pad_rel)
+                if long_enough:
+                    assert rec_rel <= 1e-4 and cached_toks == toks, (name, text, rec_rel)
+                assert unc_rel <= 1e-6 and uncached_toks == toks, (name, text, unc_rel)
+                assert causal_rel <= 1e-4 and prefix_rel <= 1e-4, (name, text, causal_rel,
+                                                                   prefix_rel)
 
+            fp8_reset(fp8_layers)
             scores = evo2_scores(scoring, model, tokenizer, text)
+            closest = min(closest, fp8_closest(fp8_layers))
             lps = token_logprobs(logits, ids)
             mine = {"mean": float(np.mean(np.array(lps, dtype=np.float32))) if lps else math.nan,
                     "sum": float(np.sum(np.array(lps, dtype=np.float32)))}
@@ -685,6 +764,10 @@ def make_fixture(name, spec, out_dir, scoring, tokenizer):
                   f"(len {len(ids)}): min margin {min(margins):.3g}; recurrent vs full: max rel "
                   f"{rec_rel:.3g} (abs {rec_abs:.3g}), tokens equal {cached_toks == toks}; "
                   f"with zero-padded FIR state {pad_rel:.3g}; uncached rel {unc_rel:.3g}; scores {scores}", flush=True)
+        if ok and fp8:
+            if closest < FP8_MIN_MIDPOINT_DISTANCE:
+                ok = False
+                last_err = f"seed {seed}: an FP8 input {closest:.2e} steps from a rounding midpoint"
         if not ok:
             print(f"  {last_err}; next seed", flush=True)
             continue
@@ -709,6 +792,14 @@ def make_fixture(name, spec, out_dir, scoring, tokenizer):
                 "without it). token_logprobs: the L-1 values of the default scoring."),
             "prompts": records,
         }
+        if fp8:
+            ref["fp8_input_projections"] = {
+                "emulation": "scripts/te_fp8.py (TE's E4M3 GEMM, each call's own per-tensor "
+                             "scale)",
+                "greedy_steps": "vtx cached decoding",
+                "min_midpoint_distance_steps": closest,
+                "min_midpoint_distance_required": FP8_MIN_MIDPOINT_DISTANCE,
+            }
         with open(fdir / "reference.json", "w") as f:
             json.dump(ref, f, separators=(",", ":"))
             f.write("\n")
@@ -720,7 +811,7 @@ def make_fixture(name, spec, out_dir, scoring, tokenizer):
         sizes = {p.name: p.stat().st_size for p in sorted(fdir.iterdir())}
         print(f"{name}: seed {seed}, {time.time() - t0:.1f} s, files {sizes}", flush=True)
         return
-    sys.exit(f"{name}: no seed in {MAX_SEED_TRIES} tries met the margin ({last_err})")
+    sys.exit(f"{name}: no seed in {tries} tries met the margin ({last_err})")
 
 
 def main():

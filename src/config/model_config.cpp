@@ -407,6 +407,7 @@ void read_striped_hyena2(const ConfigReader& reader, ModelConfig& config) {
   h.hcm_filter_length = reader.positive_int("hcm_filter_length");
   h.hcm_filter_groups = reader.positive_int("hcm_filter_groups");
   h.state_size = reader.positive_int("state_size");
+  h.fp8_input_projections = reader.boolean_or("use_fp8_input_projections", false);
   for (const char* key : {"hcs_filter_groups", "hcm_filter_groups"}) {
     if (config.hidden_size % reader.positive_int(key) != 0) {
       reader.fail(key, "does not divide hidden_size " + std::to_string(config.hidden_size));

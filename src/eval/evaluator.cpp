@@ -599,7 +599,7 @@ RequestResult Evaluator::choose(const TaskSpec& task, const TaskRequest& request
       const std::int64_t reused_before = shared != nullptr ? shared->reused_tokens() : 0;
       loglik.push_back(
           model_.continuation_log_likelihood(whole.first(common), whole.subspan(common), shared));
-      prefill_.prompt_tokens += std::ssize(whole) - 1;
+      prefill_.prompt_tokens += model_.log_likelihood_tokens(std::ssize(whole));
       prefill_.reused_tokens += shared != nullptr ? shared->reused_tokens() - reused_before : 0;
     }
     for (std::size_t c = 0; c < loglik.size(); ++c) {
@@ -653,7 +653,8 @@ Evaluator::DocumentScore Evaluator::score_document(const TaskSpec& task,
   result.window = task.scorer.window_tokens > 0
                       ? std::min<std::int64_t>(task.scorer.window_tokens, context_tokens())
                       : context_tokens();
-  KvCache* shared = shared_cache({.capacity = result.window,
+  // A window scores up to window + 1 tokens of text.
+  KvCache* shared = shared_cache({.capacity = model_.log_likelihood_tokens(result.window + 1),
                                   .sequences = 1,
                                   .pool_tokens = 0,
                                   .block_tokens = KvCache::kDefaultBlockTokens});
@@ -663,7 +664,8 @@ Evaluator::DocumentScore Evaluator::score_document(const TaskSpec& task,
     const PhaseScope prefill(Phase::prefill);
     const std::int64_t reused_before = shared != nullptr ? shared->reused_tokens() : 0;
     result.loglikelihood += model_.continuation_log_likelihood(w.context, w.continuation, shared);
-    prefill_.prompt_tokens += std::ssize(w.context) + std::ssize(w.continuation) - 1;
+    prefill_.prompt_tokens +=
+        model_.log_likelihood_tokens(std::ssize(w.context) + std::ssize(w.continuation));
     prefill_.reused_tokens += shared != nullptr ? shared->reused_tokens() - reused_before : 0;
   }
   if (!std::isfinite(result.loglikelihood)) {

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "llmpi/backend/fp8_e4m3.hpp"
 #include "llmpi/core/error.hpp"
 
 namespace llmpi {
@@ -71,7 +72,30 @@ Transformer::Transformer(ModelConfig config, ModelWeights weights, Backend& back
       weights_(std::move(weights)),
       backend_(backend),
       shard_(shard),
-      comms_(comms) {}
+      comms_(comms) {
+  if (config_.hyena.fp8_input_projections) quantize_hyena_projections();
+}
+
+void Transformer::quantize_hyena_projections() {
+  for (std::size_t local = 0; local < weights_.layers.size(); ++local) {
+    if (config_.mixer(shard_.layer_begin + static_cast<int>(local)) == MixerKind::attention) {
+      continue;
+    }
+    LayerWeights& layer = weights_.layers[local];
+    Tensor& weight = layer.hyena_projection;
+    std::vector<float> values = backend_.download(weight);
+    float amax = 0.0f;
+    for (const float v : values) amax = std::fmax(amax, std::fabs(v));
+    if (comms_.tp != nullptr) {  // the scale is the whole tensor's, as TE's
+      std::int64_t rank = 0;
+      comms_.tp->arg_max(std::span(&amax, 1), std::span(&rank, 1));
+    }
+    const float scale = e4m3_scale(amax);
+    for (float& v : values) v = round_to_e4m3(v * scale);
+    weight = backend_.upload_weight(values, weight.rows, weight.cols, weight.dtype);
+    layer.hyena_projection_inverse_scale *= 1.0f / scale;  // weights quantized twice stay right
+  }
+}
 
 RmsEpsilon Transformer::rms_epsilon() const {
   return config_.norm == NormKind::rms_norm_eps_on_root ? RmsEpsilon::on_root : RmsEpsilon::in_mean;
@@ -154,7 +178,7 @@ Tensor Transformer::hyena(const Tensor& normed, const LayerWeights& layer, int l
   const MixerKind kind = config_.mixer(shard_.layer_begin + local_layer);
   // Input projections, then the short FIR over all three of each channel's projections.
   Tensor projected = backend_.allocate(tokens, 3 * channels);
-  backend_.linear(normed, layer.hyena_projection, Tensor{}, projected);
+  hyena_projection(normed, layer, step, projected);
   Tensor filtered = backend_.allocate(tokens, 3 * channels);
   backend_.causal_conv(projected, layer.short_filter, 1, Tensor{},
                        cache.short_filter_state(local_layer), step.state_slots, filtered);
@@ -177,6 +201,22 @@ Tensor Transformer::hyena(const Tensor& normed, const LayerWeights& layer, int l
   Tensor out = backend_.allocate(tokens, config_.hidden_size);
   backend_.linear(gated, layer.output_weight, layer.output_bias, out);
   return out;
+}
+
+void Transformer::hyena_projection(const Tensor& normed, const LayerWeights& layer,
+                                   const Step& step, Tensor& out) {
+  if (!config_.hyena.fp8_input_projections) {
+    backend_.linear(normed, layer.hyena_projection, Tensor{}, out);
+    return;
+  }
+  // TE scales what one call of its Linear sees: a prefill chunk of one sequence, or in a
+  // batched decode step each sequence's one token (evo2 runs one sequence per call).
+  Tensor quantized = backend_.allocate(normed.rows, normed.cols);
+  Tensor inverse_scales = backend_.allocate_state(normed.rows, 1);
+  backend_.quantize_e4m3(normed, step.batched ? Fp8Scaling::per_row : Fp8Scaling::per_tensor,
+                         quantized, inverse_scales);
+  backend_.linear(quantized, layer.hyena_projection, Tensor{}, out);
+  backend_.scale_rows(out, inverse_scales, layer.hyena_projection_inverse_scale);
 }
 
 Tensor Transformer::mlp(const Tensor& normed, const LayerWeights& layer, int local_layer) {
@@ -508,9 +548,12 @@ double Transformer::continuation_log_likelihood(std::span<const std::int32_t> co
   if (context.empty() || continuation.empty()) {
     throw Error("log-likelihood: the context and the continuation need at least one token each");
   }
+  const auto text_tokens = static_cast<std::int64_t>(context.size() + continuation.size());
+  const std::int64_t count = log_likelihood_tokens(text_tokens);
   std::vector<std::int32_t> tokens(context.begin(), context.end());
-  tokens.insert(tokens.end(), continuation.begin(), continuation.end() - 1);
-  const auto count = static_cast<std::int64_t>(tokens.size());
+  tokens.insert(tokens.end(), continuation.begin(), continuation.end());
+  tokens.resize(static_cast<std::size_t>(count));
+  const std::int64_t predicted_end = text_tokens - 1;  // rows up to here predict a token
   check_tokens(tokens);
   check_tokens(continuation.last(1));
   check_positions(count, 0);
@@ -541,14 +584,15 @@ double Transformer::continuation_log_likelihood(std::span<const std::int32_t> co
   for (std::int64_t first = *held; first < count; first += chunk) {
     const std::int64_t size = std::min(chunk, count - first);
     const std::int64_t from = std::max(first, predicting);
+    const std::int64_t end = std::min(first + size, predicted_end);
     const Tensor logits = forward_chunk(
         std::span(tokens).subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(size)),
-        cache, from < first + size ? LogitsFor::every_token : LogitsFor::last_token, 0);
-    if (!shard_.last_stage() || from >= first + size) continue;
-    const Tensor rows = logits.row_range(from - first, first + size - from);
+        cache, from < end ? LogitsFor::every_token : LogitsFor::last_token, 0);
+    if (!shard_.last_stage() || from >= end) continue;
+    const Tensor rows = logits.row_range(from - first, end - from);
     for (const double value :
          log_probs(rows, continuation.subspan(static_cast<std::size_t>(from - predicting),
-                                              static_cast<std::size_t>(first + size - from)))) {
+                                              static_cast<std::size_t>(end - from)))) {
       total += value;
     }
   }

@@ -4,6 +4,7 @@
 // one of the first 16 steps must pick Hugging Face's token, unless the reference itself ranks
 // the two tokens closer than the bf16 error bound (2 x tolerance x the logits' RMS), where a
 // flip is rounding, not a bug. The free-running identical prefix is printed as well.
+// FP8 fixtures get a wider bound (bf16_tolerance, reference_fixture.hpp).
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
@@ -17,13 +18,13 @@ using namespace llmpi;
 using namespace llmpi::testing;
 
 TEST_CASE("the CUDA backend reproduces Hugging Face on every reference fixture", "[gpu][model]") {
-  constexpr double kTolerance = 5e-2;
   constexpr std::size_t kGreedyTokens = 16;
   for (const std::string& name : reference_fixture_names()) {
     DYNAMIC_SECTION(name) {
       const ReferenceFixture fixture = load_reference_fixture(name);
       CudaBackend backend(0);
       Transformer model = load_reference_model(fixture, backend);
+      const double tolerance = bf16_tolerance(model.config());
       double worst = 0.0;
       std::size_t flips = 0;
       std::size_t shortest_prefix = kGreedyTokens;
@@ -36,7 +37,7 @@ TEST_CASE("the CUDA backend reproduces Hugging Face on every reference fixture",
           const double error =
               relative_error(std::span(logits).subspan(t * vocab, vocab), prompt.logits[t]);
           worst = std::max(worst, error);
-          CHECK(error <= kTolerance);
+          CHECK(error <= tolerance);
         }
         KvCache forced(backend, model.config(),
                        static_cast<std::int64_t>(prompt.ids.size() + kGreedyTokens));
@@ -47,7 +48,7 @@ TEST_CASE("the CUDA backend reproduces Hugging Face on every reference fixture",
           const std::vector<float>& reference = prompt.greedy_step_logits[step];
           double squares = 0.0;
           for (float v : reference) squares += static_cast<double>(v) * v;
-          const double bound = 2.0 * kTolerance * std::sqrt(squares / static_cast<double>(vocab));
+          const double bound = 2.0 * tolerance * std::sqrt(squares / static_cast<double>(vocab));
           const double margin = reference[static_cast<std::size_t>(theirs)] -
                                 reference[static_cast<std::size_t>(ours)];
           INFO("greedy step " << step << ": ours " << ours << ", reference " << theirs
@@ -165,7 +166,8 @@ TEST_CASE(
           }
         }
       }
-      CHECK(shared.reused_tokens() > 0);
+      // A model with Hyena layers never shares prefixes (its states cannot be restored).
+      CHECK((shared.reused_tokens() > 0) == !model.config().has_recurrent_layers());
       std::printf("%-26s cuda shared prefixes: %lld tokens reused, max relative error %.2e\n",
                   name.c_str(), static_cast<long long>(shared.reused_tokens()), worst);
     }

@@ -168,8 +168,11 @@ TEST_CASE("eval refuses bad task input with the file and line, or skips and coun
 
 TEST_CASE("eval scores DNA sequences and variants with an Evo 2 model as evo2 does",
           "[cli][eval][evo2]") {
-  // The tiny Evo 2 fixture and its two prompts; evo2's score_sequences values in reference.json.
-  const auto fixture = fixtures_dir() / "evo2_tiny_f32";
+  // A tiny Evo 2 fixture (with and without FP8 input projections) and its two prompts;
+  // evo2's score_sequences values in reference.json.
+  const std::string fixture_name =
+      GENERATE(as<std::string>{}, "evo2_tiny_f32", "evo2_tiny_fp8_f32");
+  const auto fixture = fixtures_dir() / fixture_name;
   const auto reference = nlohmann::json::parse(read_text(fixture / "reference.json"));
   const auto& prompts = reference.at("prompts");
   const std::string first = prompts.at(0).at("text").get<std::string>();
@@ -217,4 +220,19 @@ TEST_CASE("eval scores DNA sequences and variants with an Evo 2 model as evo2 do
     CHECK(variant.score_normalised == Approx(score(0, "mean") - score(1, "mean")).epsilon(1e-4));
     CHECK(rows.at("variants/b").score == Approx(-variant.score).epsilon(1e-6));
   }
+  // Sequences longer than the context are scored in rolling windows, each a whole call (with
+  // FP8, the window's last token is run too): every request still scores.
+  const auto windows = temp.path() / "dna-windows.h5";
+  const CommandResult run = run_command("timeout 300 " + mpiexec(1) + LLMPI_BINARY
+                                        " eval --model " + fixture.string() + " --tasks " + tasks +
+                                        " --out " + windows.string() +
+                                        " --progress-interval 0 --context-length 8");
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  std::size_t scored = 0;
+  for (const RequestResult& r : ResultsReader(windows).requests()) {
+    CHECK(r.status == RequestStatus::ok);
+    scored += r.status == RequestStatus::ok ? 1 : 0;
+  }
+  CHECK(scored == 6);
 }

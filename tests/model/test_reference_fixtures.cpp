@@ -152,6 +152,13 @@ TEST_CASE("prompts longer than one step are prefilled in chunks with the same re
       const ReferenceFixture fixture = load_reference_fixture(name);
       CpuBackend backend;
       Transformer model = load_reference_model(fixture, backend);
+      if (model.config().hyena.fp8_input_projections) {
+        // Each chunk is one FP8 call with its own scale, as a TE Linear called per chunk:
+        // chunks change the numbers by design, and no reference computes chunked FP8.
+        std::printf("%-26s prefill in chunks: not compared (FP8 scales each chunk)\n",
+                    name.c_str());
+        continue;
+      }
       const ReferencePrompt& prompt = fixture.prompts.front();
       const auto vocab = static_cast<std::size_t>(model.config().vocab_size);
       const std::span<const std::int32_t> context(prompt.ids.data(), prompt.ids.size() / 2);

@@ -40,7 +40,7 @@ std::vector<std::string> reference_fixture_names() {
           "falcon_seq_bias_f32",     "gpt2_tied_f32",
           "gpt2_untied_inverse_f16", "gpt2_unscaled_bf16_sharded",
           "evo2_tiny_f32",           "evo2_tiny_untied_f32",
-          "evo2_tiny_long_f32"};
+          "evo2_tiny_long_f32",      "evo2_tiny_fp8_f32"};
 }
 
 ReferenceFixture load_reference_fixture(const std::string& name) {
@@ -57,6 +57,10 @@ ReferenceFixture load_reference_fixture(const std::string& name) {
     fixture.prompts.push_back(std::move(p));
   }
   return fixture;
+}
+
+double bf16_tolerance(const ModelConfig& config) {
+  return config.hyena.fp8_input_projections ? 0.5 : 5e-2;
 }
 
 double relative_error(std::span<const float> actual, std::span<const float> expected) {

@@ -36,6 +36,9 @@ struct HyenaConfig {
   int hcs_filter_length = 0, hcs_filter_groups = 0;
   int hcm_filter_length = 0, hcm_filter_groups = 0;
   int state_size = 0;  // hcl poles per channel
+  // use_fp8_input_projections: the input projections computed as Transformer Engine's FP8
+  // GEMMs, emulated (E4M3 inputs and weights, per-tensor scales; docs/evo2.md).
+  bool fp8_input_projections = false;
 };
 // Where token positions enter the model.
 enum class PositionEncoding {

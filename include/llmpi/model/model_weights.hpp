@@ -22,7 +22,10 @@ struct LayerWeights {
   // A Hyena layer's operator on this rank's channels c0 .. c0 + C (output_weight and
   // output_bias are its out_filter_dense; empty in attention layers). Filter taps are kept in
   // lag order: tap k multiplies the input k tokens back.
-  Tensor hyena_projection;     // [3C, hidden]: per channel its post-gate, x1 and v rows
+  Tensor hyena_projection;  // [3C, hidden]: per channel its post-gate, x1 and v rows
+  // With FP8 input projections, hyena_projection holds E4M3 values of the weight times its
+  // scale, and the projection's outputs are multiplied by this (1 / that scale).
+  float hyena_projection_inverse_scale = 1.0f;
   Tensor short_filter;         // [3C, short_filter_length]
   Tensor hyena_filter;         // hcs, hcm: [C / group width, filter length]
   Tensor hyena_skip;           // hcm, hcl: D [1, C]

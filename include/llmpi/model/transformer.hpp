@@ -68,7 +68,14 @@ class Transformer {
   // Sum of log p(continuation token | everything before it) for context + continuation, known
   // to every rank of the replica. Runs its own forward pass from an empty cache, or in sequence
   // 0 of `shared` (a cache sharing prefixes, its sequence 0 empty), where the context's leading
-  // blocks another call computed are reused and its own are offered to the next.
+  // blocks another call computed are reused and its own are offered to the next. It runs
+  // log_likelihood_tokens(context + continuation) tokens, which `shared` must have room for.
+  // The tokens continuation_log_likelihood runs for a text of `text_tokens`: all but the last,
+  // which predicts nothing; all of them with FP8 input projections, whose scales depend on
+  // every row of a call (evo2 scores a sequence in one call over all of it).
+  std::int64_t log_likelihood_tokens(std::int64_t text_tokens) const {
+    return config_.hyena.fp8_input_projections ? text_tokens : text_tokens - 1;
+  }
   double continuation_log_likelihood(std::span<const std::int32_t> context,
                                      std::span<const std::int32_t> continuation,
                                      KvCache* shared = nullptr);
@@ -99,6 +106,12 @@ class Transformer {
   // StripedHyena 2's Hyena operator on this rank's channels (a partial sum like attention's).
   Tensor hyena(const Tensor& normed, const LayerWeights& layer, int local_layer, KvCache& cache,
                const Step& step);
+  // The Hyena input projections (normed x W^T), as FP8 GEMMs where the config asks for them.
+  void hyena_projection(const Tensor& normed, const LayerWeights& layer, const Step& step,
+                        Tensor& out);
+  // FP8 input projections: each Hyena layer's weight to E4M3 with one scale for the whole
+  // tensor (its largest magnitude agreed across the TP group), once, at construction.
+  void quantize_hyena_projections();
   Tensor mlp(const Tensor& normed, const LayerWeights& layer, int local_layer);
   RmsEpsilon rms_epsilon() const;
   void tp_sum(Tensor& partial);
