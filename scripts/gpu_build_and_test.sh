@@ -147,8 +147,10 @@ PY
   step eval_dna_scores python3 - "$OUT/dna-1.h5" "$OUT/dna-4.h5" << 'PY'
 import json, sys
 import h5py
-reference = [p["score"]["sum_bos"] for p in
-             json.load(open("tests/fixtures/evo2_tiny_f32/reference.json"))["prompts"]]
+fixture = json.load(open("tests/fixtures/evo2_tiny_f32/reference.json"))
+reference = [p["score"]["sum_bos"] for p in fixture["prompts"]]
+# vtx's own bf16 run moves these scores by bf16_rel_score_sum_bos; allow twice that, or 2e-2.
+bound = max(2e-2, 2 * fixture.get("bf16_rel_score_sum_bos", 0.0))
 worst = 0.0
 for path in sys.argv[1:]:
     rows = h5py.File(path, "r")["requests"][()]
@@ -162,8 +164,8 @@ for path in sys.argv[1:]:
         rel = abs(got - want) / abs(want)
         worst = max(worst, rel)
         print(f"{path}: sequence {i}: llmpi {got:.4f}, vtx {want:.4f}, relative {rel:.2e}")
-print(f"worst relative difference {worst:.2e} (bf16 weights on the GPU; fail above 2e-2)")
-sys.exit(0 if worst <= 2e-2 else 1)
+print(f"worst relative difference {worst:.2e} (bf16 on the GPU; fail above {bound:.1e})")
+sys.exit(0 if worst <= bound else 1)
 PY
 fi
 

@@ -477,6 +477,35 @@ def emulate_fp8_projections(model):
     return layers
 
 
+def vtx_bf16_deviation(cfg, path, records, fp8):
+    """How far vtx's own run in the published precision (bf16 blocks and weights, fp32 poles
+    and residues: to_bfloat16_except_pr_lc, as evo2 loads a checkpoint) puts the prompt
+    logits from the fp32 reference (max over prompts of the rows' relative error), and its
+    prepend_bos sequence scores from evo2's (max relative difference). Tiny random
+    models amplify rounding, so this, not a fixed bf16 bound, is what a bf16 backend can be
+    held to (tests/support/reference_fixture.hpp, bf16_tolerance)."""
+    cfg16 = dict(cfg)
+    for key in DTYPE_KEYS:
+        cfg16[key] = torch.bfloat16
+    torch.manual_seed(0)
+    model = StripedHyena(vtx_config(cfg16)).eval()
+    model.custom_load_state_dict(load_file(str(path)), strict=True)
+    model.to_bfloat16_except_pr_lc(to_float32=True)
+    if fp8:
+        emulate_fp8_projections(model)
+    worst_logits = 0.0
+    worst_score = 0.0
+    for rec in records:
+        want = torch.tensor(rec["logits"], dtype=torch.float32)
+        worst_logits = max(worst_logits, rel_diff_rows(forward_logits(model, rec["ids"]), want)[0])
+        # evo2's score with prepend_bos=True: the eod id 0 in front, every token scored.
+        lp = torch.log_softmax(forward_logits(model, [0] + rec["ids"]).double(), dim=-1)
+        score = float(sum(lp[i, t] for i, t in enumerate(rec["ids"])))
+        want_score = rec["score"]["sum_bos"]
+        worst_score = max(worst_score, abs(score - want_score) / abs(want_score))
+    return worst_logits, worst_score
+
+
 def fp8_reset(layers):
     for layer in layers:
         layer.closest = 0.5
@@ -772,6 +801,10 @@ def make_fixture(name, spec, out_dir, scoring, tokenizer):
             print(f"  {last_err}; next seed", flush=True)
             continue
 
+        bf16_rel, bf16_score_rel = vtx_bf16_deviation(cfg, fdir / "model.safetensors", records,
+                                                      fp8)
+        print(f"  {name}: vtx in bf16 is {bf16_rel:.3g} (max relative) from the fp32 prompt "
+              f"logits, {bf16_score_rel:.3g} from the fp32 scores (sum, with BOS)", flush=True)
         ref = {
             "fixture": name,
             "notes": spec["notes"],
@@ -782,6 +815,12 @@ def make_fixture(name, spec, out_dir, scoring, tokenizer):
             "seed": seed,
             "new_tokens": NEW_TOKENS,
             "min_margin_required": MIN_MARGIN,
+            "bf16_rel_logits": bf16_rel,
+            "bf16_rel_score_sum_bos": bf16_score_rel,
+            "bf16_rel_means": (
+                "vtx run in its published precision (bf16 blocks, fp32 poles and residues) "
+                "against these fp32 results: the max relative error of the prompt logits rows, "
+                "and of the prepend_bos score sums"),
             "tokenizer": "CharLevelTokenizer(512): token id = UTF-8 byte; eod/eos 0, pad 1",
             "score_semantics": (
                 "evo2.scoring.score_sequences(batch_size=1): log_softmax of the prefill "

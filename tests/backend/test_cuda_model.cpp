@@ -4,7 +4,8 @@
 // one of the first 16 steps must pick Hugging Face's token, unless the reference itself ranks
 // the two tokens closer than the bf16 error bound (2 x tolerance x the logits' RMS), where a
 // flip is rounding, not a bug. The free-running identical prefix is printed as well.
-// FP8 fixtures get a wider bound (bf16_tolerance, reference_fixture.hpp).
+// Fixtures whose reference moves further when itself run in bf16 (the tiny Evo 2 models) get
+// twice that (bf16_tolerance, reference_fixture.hpp).
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
@@ -24,7 +25,7 @@ TEST_CASE("the CUDA backend reproduces Hugging Face on every reference fixture",
       const ReferenceFixture fixture = load_reference_fixture(name);
       CudaBackend backend(0);
       Transformer model = load_reference_model(fixture, backend);
-      const double tolerance = bf16_tolerance(model.config());
+      const double tolerance = bf16_tolerance(fixture);
       double worst = 0.0;
       std::size_t flips = 0;
       std::size_t shortest_prefix = kGreedyTokens;

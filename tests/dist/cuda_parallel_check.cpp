@@ -2,8 +2,9 @@
 // with a layout (--tp T --pp P; every rank on GPU 0, so several ranks share it): the TP and PP
 // groups move device tensors through host-staged MPI communicators (NCCL refuses two ranks on
 // one GPU). For every reference fixture, on the last stage:
-//  - prompt logits within bf16 tolerance (bf16_tolerance: 5e-2 relative error per row, as the
-//    single-rank CUDA test allows against Hugging Face) of the single-rank CUDA model;
+//  - prompt logits within bf16 tolerance (bf16_tolerance: 5e-2 relative error per row, or
+//    more for fixtures whose reference moves more in bf16, as the single-rank CUDA test allows
+//    against the reference) of the single-rank CUDA model;
 //  - the same free-running greedy tokens (as many as the fixture has) as the single-rank
 //    CUDA model, unless where they part the single rank itself ranks the two tokens closer
 //    than the bf16 error bound (2 x tolerance x the logits' RMS): a flip there is rounding;
@@ -77,7 +78,7 @@ int check_fixture(const std::string& name, Topology& topology, const ParallelLay
                     ModelComms{tp.get(), pp.get()});
   Transformer reference = load_reference_model(fixture, backend);
 
-  const double tolerance = bf16_tolerance(config);
+  const double tolerance = bf16_tolerance(fixture);
   int failures = 0;
   double worst = 0.0;
   const auto vocab = static_cast<std::size_t>(config.vocab_size);

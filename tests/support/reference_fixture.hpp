@@ -24,6 +24,9 @@ struct ReferenceFixture {
   std::string name;
   std::filesystem::path dir;
   std::vector<ReferencePrompt> prompts;
+  // How far the reference's own bf16 run puts the prompt logits from these fp32 ones (max
+  // relative error per row; the Evo 2 fixtures record it, 0 where not recorded).
+  double bf16_rel_logits = 0.0;
 };
 
 std::filesystem::path fixtures_dir();
@@ -41,12 +44,11 @@ GenerationOptions greedy_options(const ReferencePrompt& prompt, int fewer = 0);
 // leave a batch at different steps.
 std::vector<GenerationRequest> greedy_requests_twice(const ReferenceFixture& fixture);
 
-// How far (relative error per logits row) the CUDA backend's bf16 may be from an fp32 result
-// for this model: 5e-2; 0.5 with FP8 input projections, where bf16 weights and projection
-// inputs move E4M3 roundings by a whole step (on the CPU, those roundings alone put
-// evo2_tiny_fp8_f32's logits up to 0.38 from its fp32 reference, 0.04 without FP8). The FP8
-// kernels themselves are checked against the CPU on the same inputs (test_cuda_ops.cpp).
-double bf16_tolerance(const ModelConfig& config);
+// How far (relative error per logits row) a bf16 backend may be from the fixture's fp32
+// logits: 5e-2, or twice what the reference itself moves when run in bf16 where the fixture
+// records that. Tiny random Evo 2 models amplify rounding: vtx's own bf16 run is 0.04 to 0.29
+// from its fp32 one (0.19 with the FP8 projections).
+double bf16_tolerance(const ReferenceFixture& fixture);
 
 // ||actual - expected||_2 / ||expected||_2
 double relative_error(std::span<const float> actual, std::span<const float> expected);
