@@ -5,7 +5,8 @@
 #
 # Re-runnable: seeds are fixed, so every run rewrites the same bytes (given the same
 # library versions). The checked-in fixtures were produced with the versions pinned
-# below on Python 3.11 (CPU; a run takes about 10 s after the install).
+# below on Python 3.11 (CPU; a run takes about 20 s after the install, most of it the FP8
+# fixture's seed search).
 #
 # Needs torch, so it is a developer tool, not part of CI. It keeps its own virtualenv in
 # .venv-evo2/ (git-ignored). Everything comes from PyPI by package name; no model hub is
