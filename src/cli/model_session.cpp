@@ -271,6 +271,11 @@ ModelSession::ModelSession(const ModelOptions& options, std::int64_t context_tok
         layout.pp, layout.dp);
     std::printf("weights: %.1f MB read by rank 0 (%.1f MB by all ranks) in %.2f s, backend %s\n",
                 bytes / 1e6, all_bytes / 1e6, load_seconds, backend_->name().c_str());
+    if (config.hyena.fp8_input_projections) {
+      std::printf(
+          "note: FP8 input projections emulated (E4M3 with each call's own scale, where "
+          "Transformer Engine scales from earlier calls; docs/evo2.md)\n");
+    }
   }
   ModelComms comms{&topology_->tp(), &topology_->pp()};
   if (device_tp_) comms.tp = device_tp_.get();
