@@ -57,9 +57,9 @@ TEST_CASE("quantize_e4m3 scales per tensor or per row, and scale_rows undoes the
     backend.quantize_e4m3(x, scaling, quantized, inverse);
     const std::vector<float> q = backend.download(quantized);
     const std::vector<float> inv = backend.download(inverse);
-    const float scales[3] = {scaling == Fp8Scaling::per_row ? 448.0f / 4.0f : 448.0f / 4.0f,
-                             scaling == Fp8Scaling::per_row ? 448.0f / 0.5f : 448.0f / 4.0f,
-                             scaling == Fp8Scaling::per_row ? 1.0f : 448.0f / 4.0f};
+    const bool per_row = scaling == Fp8Scaling::per_row;
+    const float scales[3] = {448.0f / 4.0f, per_row ? 448.0f / 0.5f : 448.0f / 4.0f,
+                             per_row ? 1.0f : 448.0f / 4.0f};
     for (int r = 0; r < 3; ++r) {
       CHECK(inv[static_cast<std::size_t>(r)] == 1.0f / scales[r]);
       for (int c = 0; c < 3; ++c) {

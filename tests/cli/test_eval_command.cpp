@@ -223,10 +223,9 @@ TEST_CASE("eval scores DNA sequences and variants with an Evo 2 model as evo2 do
   // Sequences longer than the context are scored in rolling windows, each a whole call (with
   // FP8, the window's last token is run too): every request still scores.
   const auto windows = temp.path() / "dna-windows.h5";
-  const CommandResult run = run_command("timeout 300 " + mpiexec(1) + LLMPI_BINARY
-                                        " eval --model " + fixture.string() + " --tasks " + tasks +
-                                        " --out " + windows.string() +
-                                        " --progress-interval 0 --context-length 8");
+  const CommandResult run = run_command(
+      "timeout 300 " + mpiexec(1) + LLMPI_BINARY " eval --model " + fixture.string() + " --tasks " +
+      tasks + " --out " + windows.string() + " --progress-interval 0 --context-length 8");
   INFO(run.output);
   REQUIRE(run.exit_code == 0);
   std::size_t scored = 0;
