@@ -2,13 +2,13 @@
 
 #include "common.cuh"
 #include "fp8.cuh"
+#include "llmpi/backend/fp8_e4m3.hpp"
 
 namespace llmpi::kernels {
 
 namespace {
 
 constexpr int kThreads = 256;
-constexpr float kE4m3Max = 448.0f;
 
 // One block per row: the row's largest |x| into amax[row] (fmaxf skips NaN, as TE's amax).
 __global__ void row_amax_kernel(const bf16* x, float* amax, long long cols) {
@@ -33,7 +33,7 @@ __global__ void tensor_amax_kernel(float* amax, long long rows) {
 // replaces the amax by the inverse scale (only this block reads that entry).
 __global__ void quantize_row_kernel(const bf16* x, bf16* quantized, float* scales, long long cols) {
   const float amax = scales[blockIdx.x];
-  const float scale = amax > 0.0f && isfinite(amax) ? kE4m3Max / amax : 1.0f;
+  const float scale = e4m3_scale(amax);
   const bf16* in = x + blockIdx.x * cols;
   bf16* out = quantized + blockIdx.x * cols;
   for (long long c = threadIdx.x; c < cols; c += blockDim.x) {

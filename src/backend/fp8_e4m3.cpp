@@ -19,9 +19,4 @@ float round_to_e4m3(float x) {
   return std::copysign(rounded, x);
 }
 
-float e4m3_scale(float amax) {
-  if (!(amax > 0.0f) || !std::isfinite(amax)) return 1.0f;
-  return kE4m3Max / amax;
-}
-
 }  // namespace llmpi

@@ -14,11 +14,7 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__CUDACC__)
-#define LLMPI_HOST_DEVICE __host__ __device__
-#else
-#define LLMPI_HOST_DEVICE
-#endif
+#include "llmpi/backend/host_device.hpp"
 
 namespace llmpi::sampling {
 
