@@ -89,6 +89,8 @@ std::string preset_dtype_name(DType dtype) {
       return "fp16";
     case DType::f32:
       return "fp32";
+    case DType::e4m3:
+      return "e4m3";  // not a preset's dtype: FP8 GEMM operands only
   }
   return "?";
 }

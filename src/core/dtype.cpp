@@ -1,6 +1,8 @@
 #include "llmpi/core/dtype.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -16,6 +18,8 @@ std::size_t dtype_size(DType dtype) {
     case DType::f16:
     case DType::bf16:
       return 2;
+    case DType::e4m3:
+      return 1;
   }
   throw Error("dtype_size: unknown dtype");
 }
@@ -28,6 +32,8 @@ std::string_view dtype_name(DType dtype) {
       return "F16";
     case DType::bf16:
       return "BF16";
+    case DType::e4m3:
+      return "F8_E4M3";
   }
   return "?";
 }
@@ -38,6 +44,35 @@ std::uint16_t f32_to_bf16(float value) {
   if (std::isnan(value)) return static_cast<std::uint16_t>((bits >> 16) | 0x40u);
   const std::uint32_t rounding = 0x7fffu + ((bits >> 16) & 1u);
   return static_cast<std::uint16_t>((bits + rounding) >> 16);
+}
+
+float e4m3_to_f32(std::uint8_t bits) {
+  const int exponent = (bits >> 3) & 0xf;
+  const int mantissa = bits & 0x7;
+  float magnitude;
+  if (exponent == 0xf && mantissa == 0x7) {
+    magnitude = std::numeric_limits<float>::quiet_NaN();
+  } else if (exponent == 0) {  // subnormal: mantissa * 2^-9
+    magnitude = std::ldexp(static_cast<float>(mantissa), -9);
+  } else {  // (1 + mantissa / 8) * 2^(exponent - 7)
+    magnitude = std::ldexp(static_cast<float>(8 + mantissa), exponent - 10);
+  }
+  return (bits & 0x80) != 0 ? -magnitude : magnitude;
+}
+
+std::optional<std::uint8_t> f32_to_e4m3_exact(float value) {
+  const std::uint8_t sign = std::signbit(value) ? 0x80 : 0x00;
+  if (std::isnan(value)) return static_cast<std::uint8_t>(sign | 0x7f);
+  const float magnitude = std::fabs(value);
+  if (magnitude == 0.0f) return sign;
+  if (!(magnitude <= 448.0f)) return std::nullopt;
+  int exponent = 0;
+  std::frexp(magnitude, &exponent);              // magnitude = m 2^exponent, m in [0.5, 1)
+  const int biased = std::max(exponent + 6, 0);  // 0: a subnormal, in steps of 2^-9
+  const float steps = std::ldexp(magnitude, biased == 0 ? 9 : 10 - biased);
+  const float mantissa = biased == 0 ? steps : steps - 8.0f;
+  if (mantissa != std::floor(mantissa) || mantissa < 0.0f || mantissa > 7.0f) return std::nullopt;
+  return static_cast<std::uint8_t>(sign | (biased << 3) | static_cast<int>(mantissa));
 }
 
 float f16_to_f32(std::uint16_t bits) {
@@ -130,6 +165,10 @@ void convert_to_f32(DType dtype, const std::byte* src, std::size_t count, float*
         std::memcpy(&bits, src + 2 * i, 2);
         dst[i] = f16_to_f32(bits);
       }
+      return;
+    case DType::e4m3:
+      for (std::size_t i = 0; i < count; ++i)
+        dst[i] = e4m3_to_f32(std::to_integer<std::uint8_t>(src[i]));
       return;
   }
 }

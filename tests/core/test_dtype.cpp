@@ -42,3 +42,17 @@ TEST_CASE("convert_to_f32 reads unaligned little-endian storage", "[core]") {
   CHECK(out[0] == 1.0f);
   CHECK(out[1] == -2.0f);
 }
+
+TEST_CASE("E4M3 is one byte a value, widened exactly", "[core]") {
+  CHECK(dtype_size(DType::e4m3) == 1);
+  CHECK(dtype_name(DType::e4m3) == "F8_E4M3");
+  // 1.0, 448 (the largest), 2^-9 (the smallest subnormal), -1.5, -0.
+  const std::uint8_t codes[] = {0x38, 0x7e, 0x01, 0xbc, 0x80};
+  float out[5];
+  convert_to_f32(DType::e4m3, reinterpret_cast<const std::byte*>(codes), 5, out);
+  CHECK(out[0] == 1.0f);
+  CHECK(out[1] == 448.0f);
+  CHECK(out[2] == std::ldexp(1.0f, -9));
+  CHECK(out[3] == -1.5f);
+  CHECK((out[4] == 0.0f && std::signbit(out[4])));
+}
