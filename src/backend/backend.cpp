@@ -32,8 +32,10 @@ void Backend::expect_own(const char* op, std::initializer_list<Operand> operands
   for (const Operand& operand : operands) {
     const Tensor& t = operand.tensor;
     if (!t.empty() && t.location == location &&
-        (t.dtype == dtype || (operand.weight && holds_weights_as(t.dtype)) ||
-         (operand.state && t.dtype == DType::f32))) {
+        (t.dtype == dtype ||
+         (operand.weight && t.dtype != DType::e4m3 && holds_weights_as(t.dtype)) ||
+         (operand.state && t.dtype == DType::f32) ||
+         (operand.e4m3 && t.dtype == DType::e4m3 && holds_weights_as(DType::e4m3)))) {
       continue;
     }
     const auto kind = [](MemoryLocation where, DType type) {
@@ -64,6 +66,17 @@ Tensor Backend::allocate(std::int64_t rows, std::int64_t cols) {
     fail("allocate",
          "negative extent [" + std::to_string(rows) + ", " + std::to_string(cols) + "]");
   return do_allocate(rows, cols);
+}
+
+Tensor Backend::allocate_e4m3(std::int64_t rows, std::int64_t cols) {
+  if (!holds_weights_as(DType::e4m3)) {
+    fail("allocate_e4m3", "this backend runs no FP8 GEMMs (it emulates FP8 in " +
+                              std::string(dtype_name(storage_dtype())) + ")");
+  }
+  if (rows < 0 || cols < 0)
+    fail("allocate_e4m3",
+         "negative extent [" + std::to_string(rows) + ", " + std::to_string(cols) + "]");
+  return do_allocate_e4m3(rows, cols);
 }
 
 Tensor Backend::allocate_state(std::int64_t rows, std::int64_t cols) {
@@ -100,12 +113,21 @@ Tensor Backend::upload(std::span<const float> host, std::int64_t rows, std::int6
 Tensor Backend::upload_weight(std::span<const float> host, std::int64_t rows, std::int64_t cols,
                               DType stored) {
   expect_values_fill("upload_weight", host, rows, cols);
+  if (stored == DType::e4m3 && holds_weights_as(stored)) {
+    for (std::size_t i = 0; i < host.size(); ++i) {
+      if (f32_to_e4m3_exact(host[i])) continue;
+      fail("upload_weight", "value " + std::to_string(host[i]) + " at element " +
+                                std::to_string(i) + " of [" + std::to_string(rows) + ", " +
+                                std::to_string(cols) +
+                                "] is not an E4M3 value (round it with round_to_e4m3 first)");
+    }
+  }
   return holds_weights_as(stored) ? do_upload_weight(host, rows, cols, stored)
                                   : do_upload(host, rows, cols);
 }
 
 std::vector<float> Backend::download(const Tensor& tensor) {
-  expect_own("download", {{"tensor", tensor, true, true}});
+  expect_own("download", {{"tensor", tensor, true, true, true}});
   return do_download(tensor);
 }
 
@@ -138,9 +160,22 @@ void Backend::gather_rows(const Tensor& src, std::span<const std::int32_t> rows,
 }
 
 void Backend::linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
-  expect_own("linear", {{"x", x}, {"weight", weight, true}, {"out", out}});
+  expect_own("linear",
+             {{"x", x, false, false, true}, {"weight", weight, true, false, true}, {"out", out}});
   if (x.cols != weight.cols || out.rows != x.rows || out.cols != weight.rows) {
     fail("linear", "x " + dims(x) + " weight " + dims(weight) + " out " + dims(out));
+  }
+  if (x.dtype == DType::e4m3 || weight.dtype == DType::e4m3) {
+    // An FP8 GEMM: both operands E4M3, the shape one the backend runs, no bias (the output is
+    // scaled afterwards, and a bias would have to be added after that).
+    if (x.dtype != weight.dtype || !bias.empty() || !runs_e4m3_linear(weight.rows, weight.cols)) {
+      fail("linear", "FP8 GEMM of x " + dims(x) + " " + std::string(dtype_name(x.dtype)) +
+                         " by weight " + dims(weight) + " " +
+                         std::string(dtype_name(weight.dtype)) +
+                         (bias.empty() ? "" : " with a bias") +
+                         ": this backend runs FP8 GEMMs only on two E4M3 operands, without a "
+                         "bias, of shapes runs_e4m3_linear accepts");
+    }
   }
   if (!bias.empty()) {
     expect_own("linear", {{"bias", bias}});
@@ -430,8 +465,9 @@ void Backend::hyena_output(const Tensor& zc, const Tensor& y, Tensor& out) {
 
 void Backend::quantize_e4m3(const Tensor& x, Fp8Scaling scaling, Tensor& quantized,
                             Tensor& inverse_scales) {
-  expect_own("quantize_e4m3",
-             {{"x", x}, {"quantized", quantized}, {"inverse_scales", inverse_scales, false, true}});
+  expect_own("quantize_e4m3", {{"x", x},
+                               {"quantized", quantized, false, false, true},
+                               {"inverse_scales", inverse_scales, false, true}});
   expect_same_shape("quantize_e4m3", x, quantized);
   expect_state("quantize_e4m3", inverse_scales);
   if (inverse_scales.rows != x.rows || inverse_scales.cols != 1) {

@@ -3,10 +3,12 @@
 // heads) and the batched decode over per-row key ranges; weights kept in bf16/fp16 against fp32.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <memory>
 #include <random>
 #include <vector>
 
 #include "llmpi/backend/cpu_backend.hpp"
+#include "llmpi/core/dtype.hpp"
 
 using namespace llmpi;
 
@@ -164,6 +166,83 @@ TEST_CASE("Backend's ops refuse another backend's tensors and say what they expe
   Tensor weight = backend.allocate(1, 4);
   CHECK_THROWS_WITH(backend.layer_norm(acc, weight, Tensor{}, 1e-5f, acc),
                     Catch::Contains("layer_norm: bias [0, 0] is an empty tensor"));
+}
+
+namespace {
+
+// A CPU backend that claims FP8 GEMMs: enough to reach Backend's checks of E4M3 operands,
+// which otherwise run only on a GPU. It holds E4M3 tensors as bytes and multiplies nothing.
+class ClaimsFp8Backend : public CpuBackend {
+ public:
+  ClaimsFp8Backend() : CpuBackend(1) {}
+  bool holds_weights_as(DType) const override { return true; }
+  bool runs_e4m3_linear(std::int64_t out_features, std::int64_t in_features) const override {
+    return out_features % 16 == 0 && in_features % 16 == 0;
+  }
+
+ protected:
+  Tensor do_allocate_e4m3(std::int64_t rows, std::int64_t cols) override {
+    std::shared_ptr<std::uint8_t[]> bytes(
+        new std::uint8_t[static_cast<std::size_t>(rows * cols)]());
+    Tensor t;
+    t.storage = std::shared_ptr<void>(bytes, bytes.get());
+    t.data = bytes.get();
+    t.dtype = DType::e4m3;
+    t.location = MemoryLocation::host;
+    t.rows = rows;
+    t.cols = cols;
+    return t;
+  }
+  Tensor do_upload_weight(std::span<const float> host, std::int64_t rows, std::int64_t cols,
+                          DType stored) override {
+    if (stored != DType::e4m3) return CpuBackend::do_upload_weight(host, rows, cols, stored);
+    Tensor t = do_allocate_e4m3(rows, cols);
+    for (std::size_t i = 0; i < host.size(); ++i)
+      t.as<std::uint8_t>()[i] = *f32_to_e4m3_exact(host[i]);
+    return t;
+  }
+  void do_linear(const Tensor&, const Tensor&, const Tensor&, Tensor&) override {}
+};
+
+}  // namespace
+
+TEST_CASE("FP8 GEMM operands: refused where a backend has no FP8 GEMMs, checked where it has",
+          "[backend][fp8]") {
+  CpuBackend cpu(1);
+  CHECK_FALSE(cpu.holds_weights_as(DType::e4m3));
+  CHECK_FALSE(cpu.runs_e4m3_linear(96, 32));
+  CHECK_THROWS_WITH(cpu.allocate_e4m3(2, 32),
+                    Catch::Contains("cpu backend allocate_e4m3: this backend runs no FP8 GEMMs"));
+  // Asked to keep E4M3 weights, the CPU keeps the values in fp32 (it emulates FP8).
+  const std::vector<float> values(96 * 32, 1.5f);
+  CHECK(cpu.upload_weight(values, 96, 32, DType::e4m3).dtype == DType::f32);
+  Tensor out = cpu.allocate(2, 96);
+  Tensor stray = cpu.allocate(2, 32);
+  stray.dtype = DType::e4m3;  // what another backend's E4M3 tensor says of itself
+  CHECK_THROWS_WITH(cpu.linear(stray, cpu.upload(values, 96, 32), Tensor{}, out),
+                    Catch::Contains("linear: x [2, 32] is a host F8_E4M3 tensor"));
+
+  ClaimsFp8Backend fp8;
+  const Tensor weight = fp8.upload_weight(values, 96, 32, DType::e4m3);
+  CHECK(weight.dtype == DType::e4m3);
+  std::vector<float> off_grid = values;
+  off_grid[37] = 0.3f;
+  CHECK_THROWS_WITH(fp8.upload_weight(off_grid, 96, 32, DType::e4m3),
+                    Catch::Contains("value 0.300000 at element 37 of [96, 32] is not an E4M3 "
+                                    "value"));
+  Tensor x8 = fp8.allocate_e4m3(2, 32);
+  Tensor out8 = fp8.allocate(2, 96);
+  fp8.linear(x8, weight, Tensor{}, out8);  // both E4M3, no bias, a shape it runs: accepted
+  CHECK_THROWS_WITH(fp8.linear(fp8.allocate(2, 32), weight, Tensor{}, out8),
+                    Catch::Contains("FP8 GEMM of x [2, 32] F32 by weight [96, 32] F8_E4M3"));
+  CHECK_THROWS_WITH(fp8.linear(x8, weight, fp8.allocate(1, 96), out8),
+                    Catch::Contains("with a bias"));
+  const Tensor narrow = fp8.upload_weight(std::vector<float>(40 * 32, 1.0f), 40, 32, DType::e4m3);
+  Tensor out40 = fp8.allocate(2, 40);
+  CHECK_THROWS_WITH(fp8.linear(x8, narrow, Tensor{}, out40),
+                    Catch::Contains("of shapes runs_e4m3_linear accepts"));
+  // Only the ops that take E4M3 tensors take them.
+  CHECK_THROWS_WITH(fp8.gelu(x8), Catch::Contains("gelu: x [2, 32] is a host F8_E4M3 tensor"));
 }
 
 TEST_CASE("split_qkv and qkv_into_cache need keys and values of one width", "[backend]") {

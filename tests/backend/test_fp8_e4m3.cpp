@@ -5,10 +5,12 @@
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <vector>
 
 #include "llmpi/backend/cpu_backend.hpp"
 #include "llmpi/backend/fp8_e4m3.hpp"
+#include "llmpi/core/dtype.hpp"
 #include "llmpi/core/error.hpp"
 #include "reference_fixture.hpp"
 
@@ -91,4 +93,42 @@ TEST_CASE("quantize_e4m3 and scale_rows refuse scales that are not one per row",
   Tensor y = backend.allocate(4, 8);
   CHECK_THROWS_WITH(backend.scale_rows(y, wrong, 1.0f),
                     Catch::Contains("scale_rows") && Catch::Contains("one per row"));
+}
+
+TEST_CASE("E4M3 bytes decode to PyTorch's float8_e4m3fn values and encode back", "[backend][fp8]") {
+  // Every value the fixture's casts produced is an E4M3 value, and every finite one is there
+  // (the fixture's inputs start with all of them): that set is torch's decoding of the 256
+  // codes. Ours must give the same set, increasing with the code on each sign, which pins
+  // each code to its value.
+  std::ifstream file(testing::fixtures_dir() / "fp8" / "e4m3_rounding.json");
+  REQUIRE(file);
+  const auto expected = nlohmann::json::parse(file).at("expected").get<std::vector<double>>();
+  std::set<float> torch_values;
+  for (const double v : expected) torch_values.insert(static_cast<float>(v));
+  std::set<float> decoded;
+  for (int code = 0; code < 256; ++code) {
+    const auto bits = static_cast<std::uint8_t>(code);
+    const float value = e4m3_to_f32(bits);
+    if ((code & 0x7f) == 0x7f) {
+      CHECK(std::isnan(value));
+      continue;
+    }
+    decoded.insert(value);
+    if (code >= 0x80) CHECK(value == -e4m3_to_f32(static_cast<std::uint8_t>(code - 0x80)));
+    if (code >= 1 && code < 0x7f) CHECK(value > e4m3_to_f32(static_cast<std::uint8_t>(code - 1)));
+    const auto encoded = f32_to_e4m3_exact(value);
+    REQUIRE(encoded.has_value());
+    CHECK(*encoded == bits);
+  }
+  CHECK(decoded == torch_values);
+  CHECK(decoded.size() == 253);  // 256 codes, two NaNs, +0 and -0 one value
+  // What is not an E4M3 value has no encoding; rounding first always gives one.
+  for (const float off_grid :
+       {0.3f, 449.0f, 480.0f, 1e-3f, std::numeric_limits<float>::infinity()}) {
+    CHECK_FALSE(f32_to_e4m3_exact(off_grid).has_value());
+    const auto rounded = f32_to_e4m3_exact(round_to_e4m3(off_grid));
+    REQUIRE(rounded.has_value());
+    CHECK(e4m3_to_f32(*rounded) == round_to_e4m3(off_grid));
+  }
+  CHECK(f32_to_e4m3_exact(std::numeric_limits<float>::quiet_NaN()) == std::uint8_t{0x7f});
 }

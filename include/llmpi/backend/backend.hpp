@@ -80,8 +80,17 @@ class Backend {
   virtual DType storage_dtype() const = 0;
   // Whether weight matrices (linear weights, embedding tables) may stay in `stored`, the
   // checkpoint's dtype, rather than storage_dtype(): the CPU keeps bf16 and fp16 as published
-  // and widens them in its kernels.
+  // and widens them in its kernels. E4M3 only where the backend runs FP8 GEMMs.
   virtual bool holds_weights_as(DType stored) const { return stored == storage_dtype(); }
+  // Whether `linear` multiplies E4M3 inputs (allocate_e4m3) by E4M3 weights (upload_weight with
+  // DType::e4m3) of [out_features, in_features] here: FP8 tensor cores, where the device has
+  // them and the GEMM library takes that shape. Elsewhere FP8 is emulated on E4M3 values held
+  // in the storage dtype.
+  virtual bool runs_e4m3_linear(std::int64_t out_features, std::int64_t in_features) const {
+    (void)out_features;
+    (void)in_features;
+    return false;
+  }
   // Where the tensors this backend allocates live, and where its ops expect their inputs.
   virtual MemoryLocation memory_location() const = 0;
   // Memory this rank may plan with: the device's, or for the CPU backend the machine's RAM
@@ -110,6 +119,9 @@ class Backend {
   virtual void set_records_repeated(bool on) { (void)on; }
 
   Tensor allocate(std::int64_t rows, std::int64_t cols);
+  // An E4M3 tensor (an FP8 GEMM's input, from quantize_e4m3), where holds_weights_as(e4m3).
+  // Only quantize_e4m3, linear and download take such tensors.
+  Tensor allocate_e4m3(std::int64_t rows, std::int64_t cols);
   // A recurrent state (Hyena layers): fp32 on every backend, since a recurrence rounds at every
   // step and a bf16 state would drift over a long sequence; zero-filled. Only download,
   // zero_rows, causal_conv and modal_scan take such tensors.
@@ -119,7 +131,8 @@ class Backend {
   Tensor upload(std::span<const float> host, std::int64_t rows, std::int64_t cols);
   // A weight matrix whose checkpoint dtype is `stored`: kept in it where holds_weights_as
   // says so (values rounded to nearest even, exact for values that came from it), else as
-  // upload stores it. Only linear (weight) and embedding (table) take such tensors.
+  // upload stores it. Only linear (weight) and embedding (table) take such tensors. For E4M3
+  // the values must already be E4M3 values (round_to_e4m3), and only linear takes them.
   Tensor upload_weight(std::span<const float> host, std::int64_t rows, std::int64_t cols,
                        DType stored);
   std::vector<float> download(const Tensor& tensor);
@@ -130,7 +143,10 @@ class Backend {
   // dst row i = src row rows[i] (a sequence's keys out of scattered cache blocks).
   void gather_rows(const Tensor& src, std::span<const std::int32_t> rows, Tensor& dst);
 
-  // out[n, m] = x[n, k] * weight[m, k]^T + bias[m] (bias may be empty).
+  // out[n, m] = x[n, k] * weight[m, k]^T + bias[m] (bias may be empty). An FP8 GEMM where x
+  // and weight are both E4M3 (runs_e4m3_linear; no bias): out holds the unscaled products,
+  // summed in fp32 or, as Transformer Engine's forward GEMMs on Hopper, in its faster
+  // accumulator (docs/evo2.md).
   void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out);
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out,
                 RmsEpsilon where = RmsEpsilon::in_mean);
@@ -249,6 +265,12 @@ class Backend {
  protected:
   // The ops' implementations, called with arguments the public op above has checked.
   virtual Tensor do_allocate(std::int64_t rows, std::int64_t cols) = 0;
+  // Called only where holds_weights_as(DType::e4m3).
+  virtual Tensor do_allocate_e4m3(std::int64_t rows, std::int64_t cols) {
+    (void)rows;
+    (void)cols;
+    return {};
+  }
   // By default do_allocate: a backend whose storage is not fp32 overrides it.
   virtual Tensor do_allocate_state(std::int64_t rows, std::int64_t cols) {
     return do_allocate(rows, cols);
@@ -329,6 +351,7 @@ class Backend {
     const Tensor& tensor;
     bool weight = false;  // may also be in a dtype the backend holds weights in
     bool state = false;   // may also be an fp32 recurrent state (allocate_state)
+    bool e4m3 = false;    // may also be E4M3 where the backend holds it (an FP8 GEMM operand)
   };
   // Each operand has memory (is not empty), and it is this backend's: its location and
   // storage dtype.

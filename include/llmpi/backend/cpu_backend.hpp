@@ -17,8 +17,9 @@ class CpuBackend : public Backend {
   std::int64_t memory_bytes() const override;
 
   MemoryLocation memory_location() const override { return MemoryLocation::host; }
-  // bf16 and fp16 checkpoints stay as published: half the memory, widened in linear.
-  bool holds_weights_as(DType) const override { return true; }
+  // bf16 and fp16 checkpoints stay as published: half the memory, widened in linear. E4M3 is
+  // for FP8 GEMMs, which this backend does not run (it emulates them on E4M3 values in fp32).
+  bool holds_weights_as(DType stored) const override { return stored != DType::e4m3; }
 
  protected:
   Tensor do_allocate(std::int64_t rows, std::int64_t cols) override;
