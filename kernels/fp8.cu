@@ -29,16 +29,23 @@ __global__ void tensor_amax_kernel(float* amax, long long rows) {
   for (long long r = threadIdx.x; r < rows; r += blockDim.x) amax[r] = local;
 }
 
+__device__ void store(__nv_fp8_e4m3* out, __nv_fp8_e4m3 value) {
+  *out = value;
+}
+__device__ void store(bf16* out, __nv_fp8_e4m3 value) {
+  *out = to_bf16(static_cast<float>(value));  // every E4M3 value is exact in bf16
+}
+
 // One block per row: reads the row's amax from `scales`, writes the quantized row, then
 // replaces the amax by the inverse scale (only this block reads that entry).
-__global__ void quantize_row_kernel(const bf16* x, bf16* quantized, float* scales, long long cols) {
+template <typename Out>
+__global__ void quantize_row_kernel(const bf16* x, Out* quantized, float* scales, long long cols) {
   const float amax = scales[blockIdx.x];
   const float scale = e4m3_scale(amax);
   const bf16* in = x + blockIdx.x * cols;
-  bf16* out = quantized + blockIdx.x * cols;
+  Out* out = quantized + blockIdx.x * cols;
   for (long long c = threadIdx.x; c < cols; c += blockDim.x) {
-    const __nv_fp8_e4m3 value(to_float(in[c]) * scale);
-    out[c] = to_bf16(static_cast<float>(value));  // every E4M3 value is exact in bf16
+    store(out + c, __nv_fp8_e4m3(to_float(in[c]) * scale));
   }
   __syncthreads();
   if (threadIdx.x == 0) scales[blockIdx.x] = 1.0f / scale;
@@ -54,14 +61,19 @@ __global__ void scale_rows_kernel(bf16* x, const float* factors, float common, l
 }  // namespace
 
 void quantize_e4m3(const void* x, void* quantized, float* inverse_scales, long long rows,
-                   long long cols, bool per_row, cudaStream_t stream) {
+                   long long cols, bool per_row, bool e4m3_out, cudaStream_t stream) {
   if (rows == 0) return;
   const auto blocks = static_cast<unsigned int>(rows);
-  row_amax_kernel<<<blocks, kThreads, 0, stream>>>(static_cast<const bf16*>(x), inverse_scales,
-                                                   cols);
+  const auto* in = static_cast<const bf16*>(x);
+  row_amax_kernel<<<blocks, kThreads, 0, stream>>>(in, inverse_scales, cols);
   if (!per_row) tensor_amax_kernel<<<1, 1024, 0, stream>>>(inverse_scales, rows);
-  quantize_row_kernel<<<blocks, kThreads, 0, stream>>>(
-      static_cast<const bf16*>(x), static_cast<bf16*>(quantized), inverse_scales, cols);
+  if (e4m3_out) {
+    quantize_row_kernel<<<blocks, kThreads, 0, stream>>>(in, static_cast<__nv_fp8_e4m3*>(quantized),
+                                                         inverse_scales, cols);
+  } else {
+    quantize_row_kernel<<<blocks, kThreads, 0, stream>>>(in, static_cast<bf16*>(quantized),
+                                                         inverse_scales, cols);
+  }
 }
 
 void scale_rows(void* x, const float* factors, float common, long long rows, long long cols,

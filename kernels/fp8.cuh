@@ -9,9 +9,10 @@
 namespace llmpi::kernels {
 
 // quantized[r, c] = e4m3(x[r, c] * s_r), s_r = 448 / amax (1 where amax is 0 or not finite),
-// amax over row r (per_row) or over all rows; inverse_scales[r] (fp32) = 1 / s_r.
+// amax over row r (per_row) or over all rows; inverse_scales[r] (fp32) = 1 / s_r. `quantized`
+// holds E4M3 bytes (e4m3_out: an FP8 GEMM's input) or the same values in bf16.
 void quantize_e4m3(const void* x, void* quantized, float* inverse_scales, long long rows,
-                   long long cols, bool per_row, cudaStream_t stream);
+                   long long cols, bool per_row, bool e4m3_out, cudaStream_t stream);
 
 // x[r, c] *= factors[r] * common (fp32 factors, bf16 x).
 void scale_rows(void* x, const float* factors, float common, long long rows, long long cols,

@@ -1,5 +1,6 @@
 #include "llmpi/backend/cuda_backend.hpp"
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
@@ -50,6 +51,9 @@ std::string dims(const Tensor& t) {
   return "[" + std::to_string(t.rows) + ", " + std::to_string(t.cols) + "]";
 }
 
+// cuBLAS's and cuBLASLt's: they then allocate nothing while a decode step is captured.
+constexpr std::size_t kCublasWorkspace = std::size_t{32} << 20;
+
 // Kernels and cuBLAS take int extents.
 int as_int(std::int64_t value, const char* what) {
   require(value >= 0 && value <= 0x7fffffff, "shape", std::string(what) + " out of int range");
@@ -58,12 +62,34 @@ int as_int(std::int64_t value, const char* what) {
 
 }  // namespace
 
-// The stream and cuBLAS handle, destroyed in reverse order of creation.
+// One FP8 GEMM shape for cuBLASLt: out^T [m, n] = weight [m, k] x^T [k, n] in column-major
+// terms (row-major out = x weight^T), which is the "TN" form cuBLASLt's FP8 kernels require.
+struct CudaBackend::Fp8Gemm {
+  struct DescDeleter {
+    void operator()(cublasLtMatmulDescOpaque_t* d) const { cublasLtMatmulDescDestroy(d); }
+  };
+  struct LayoutDeleter {
+    void operator()(cublasLtMatrixLayoutOpaque_t* l) const { cublasLtMatrixLayoutDestroy(l); }
+  };
+  std::unique_ptr<cublasLtMatmulDescOpaque_t, DescDeleter> desc;
+  std::unique_ptr<cublasLtMatrixLayoutOpaque_t, LayoutDeleter> weight, x, out;
+  cublasLtMatmulAlgo_t algo{};
+};
+
+// The stream, the cuBLAS and cuBLASLt handles and the FP8 GEMMs made with the latter,
+// destroyed in reverse order of creation.
 struct CudaBackend::Handles {
   cudaStream_t stream = nullptr;
   cublasHandle_t cublas = nullptr;
   void* cublas_workspace = nullptr;
+  cublasLtHandle_t cublas_lt = nullptr;
+  // By shape {m, n, k}; nullptr where cuBLASLt has no algorithm. Prefill chunks come in many
+  // lengths, so the map is emptied when it reaches kMaxFp8Gemms.
+  std::map<std::array<int, 3>, std::unique_ptr<Fp8Gemm>> fp8_gemms;
+  static constexpr std::size_t kMaxFp8Gemms = 256;
   ~Handles() {
+    fp8_gemms.clear();
+    if (cublas_lt != nullptr) cublasLtDestroy(cublas_lt);
     if (cublas != nullptr) cublasDestroy(cublas);
     if (cublas_workspace != nullptr) cudaFree(cublas_workspace);
     if (stream != nullptr) cudaStreamDestroy(stream);
@@ -93,10 +119,16 @@ CudaBackend::CudaBackend(int device) : device_(device), handles_(std::make_uniqu
   CHECK_CUDA(cudaStreamCreateWithFlags(&handles_->stream, cudaStreamNonBlocking));
   CHECK_CUBLAS(cublasCreate(&handles_->cublas));
   CHECK_CUBLAS(cublasSetStream(handles_->cublas, handles_->stream));
-  // A workspace of our own: cuBLAS then allocates nothing while a decode step is captured.
-  constexpr std::size_t kCublasWorkspace = std::size_t{32} << 20;
+  // A workspace of our own, which cuBLASLt's GEMMs share (they run on the same stream).
   CHECK_CUDA(cudaMalloc(&handles_->cublas_workspace, kCublasWorkspace));
   CHECK_CUBLAS(cublasSetWorkspace(handles_->cublas, handles_->cublas_workspace, kCublasWorkspace));
+  CHECK_CUBLAS(cublasLtCreate(&handles_->cublas_lt));
+  int major = 0;
+  int minor = 0;
+  CHECK_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device_));
+  CHECK_CUDA(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device_));
+  fp8_capable_ = major * 10 + minor >= 89;  // Ada (8.9), Hopper (9.0) and later
+  fp8_gemms_ = fp8_capable_;
   // Keep freed blocks in the stream-ordered pool: per-step temporaries then cost no syscalls.
   cudaMemPool_t pool = nullptr;
   CHECK_CUDA(cudaDeviceGetDefaultMemPool(&pool, device_));
@@ -355,6 +387,10 @@ Tensor CudaBackend::do_allocate(std::int64_t rows, std::int64_t cols) {
   return device_tensor(rows, cols, DType::bf16);
 }
 
+Tensor CudaBackend::do_allocate_e4m3(std::int64_t rows, std::int64_t cols) {
+  return device_tensor(rows, cols, DType::e4m3);
+}
+
 Tensor CudaBackend::do_allocate_state(std::int64_t rows, std::int64_t cols) {
   return device_tensor(rows, cols, DType::f32);
 }
@@ -376,10 +412,31 @@ Tensor CudaBackend::do_upload(std::span<const float> host, std::int64_t rows, st
   return tensor;
 }
 
+Tensor CudaBackend::do_upload_weight(std::span<const float> host, std::int64_t rows,
+                                     std::int64_t cols, DType stored) {
+  if (stored != DType::e4m3) return do_upload(host, rows, cols);
+  std::vector<std::uint8_t> bits(host.size());
+  // Backend::upload_weight has checked that every value is an E4M3 value.
+  std::transform(host.begin(), host.end(), bits.begin(),
+                 [](float value) { return f32_to_e4m3_exact(value).value_or(std::uint8_t{0x7f}); });
+  Tensor tensor = do_allocate_e4m3(rows, cols);
+  CHECK_CUDA(cudaMemcpyAsync(tensor.data, bits.data(), bits.size(), cudaMemcpyHostToDevice,
+                             handles_->stream));
+  wait_for_stream("upload");
+  return tensor;
+}
+
 std::vector<float> CudaBackend::do_download(const Tensor& tensor) {
   if (tensor.dtype == DType::f32) {  // a recurrent state
     std::vector<float> values(static_cast<std::size_t>(tensor.numel()));
     read_back(values.data(), tensor.data, values.size() * sizeof(float), "download");
+    return values;
+  }
+  if (tensor.dtype == DType::e4m3) {  // an FP8 GEMM's operand
+    std::vector<std::uint8_t> bits(static_cast<std::size_t>(tensor.numel()));
+    read_back(bits.data(), tensor.data, bits.size(), "download");
+    std::vector<float> values(bits.size());
+    std::transform(bits.begin(), bits.end(), values.begin(), e4m3_to_f32);
     return values;
   }
   std::vector<std::uint16_t> bits(static_cast<std::size_t>(tensor.numel()));
@@ -412,12 +469,102 @@ void CudaBackend::do_gather_rows(const Tensor& src, std::span<const std::int32_t
 }
 
 void CudaBackend::poison(Tensor& tensor) {
-  CHECK_CUDA(cudaMemsetAsync(tensor.data, 0xff, static_cast<std::size_t>(tensor.numel()) * 2,
+  CHECK_CUDA(cudaMemsetAsync(tensor.data, 0xff,
+                             static_cast<std::size_t>(tensor.numel()) * dtype_size(tensor.dtype),
                              handles_->stream));
+}
+
+bool CudaBackend::holds_weights_as(DType stored) const {
+  return stored == DType::bf16 || (stored == DType::e4m3 && fp8_gemms_);
+}
+
+void CudaBackend::set_fp8_gemms(bool on) {
+  fp8_gemms_ = on && fp8_capable_;
+}
+
+bool CudaBackend::runs_e4m3_linear(std::int64_t out_features, std::int64_t in_features) const {
+  if (!fp8_gemms_ || out_features <= 0 || in_features <= 0 || out_features % 16 != 0 ||
+      in_features % 16 != 0 || out_features > 0x7fffffff || in_features > 0x7fffffff) {
+    return false;
+  }
+  // A decode step's one row and a prefill chunk's many: asked now, so that a model falls back
+  // to emulation at load rather than failing in its first step.
+  const int m = static_cast<int>(out_features);
+  const int k = static_cast<int>(in_features);
+  return fp8_gemm(m, 1, k) != nullptr && fp8_gemm(m, 512, k) != nullptr;
+}
+
+const CudaBackend::Fp8Gemm* CudaBackend::fp8_gemm(int m, int n, int k) const {
+  auto& gemms = handles_->fp8_gemms;
+  const std::array<int, 3> shape{m, n, k};
+  if (const auto found = gemms.find(shape); found != gemms.end()) return found->second.get();
+  if (gemms.size() >= Handles::kMaxFp8Gemms) gemms.clear();
+  auto gemm = std::make_unique<Fp8Gemm>();
+  cublasLtMatmulDesc_t desc = nullptr;
+  CHECK_CUBLAS(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  gemm->desc.reset(desc);
+  const cublasOperation_t transposed = CUBLAS_OP_T;
+  const cublasOperation_t as_is = CUBLAS_OP_N;
+  // Transformer Engine's forward GEMMs (use_split_accumulator off) accumulate this way.
+  const std::int8_t fast_accumulation = 1;
+  CHECK_CUBLAS(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &transposed,
+                                              sizeof transposed));
+  CHECK_CUBLAS(
+      cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &as_is, sizeof as_is));
+  CHECK_CUBLAS(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_FAST_ACCUM,
+                                              &fast_accumulation, sizeof fast_accumulation));
+  const auto layout = [&](cudaDataType_t type, int rows, int cols, int ld) {
+    cublasLtMatrixLayout_t made = nullptr;
+    CHECK_CUBLAS(cublasLtMatrixLayoutCreate(&made, type, rows, cols, ld));
+    return std::unique_ptr<cublasLtMatrixLayoutOpaque_t, Fp8Gemm::LayoutDeleter>(made);
+  };
+  gemm->weight = layout(CUDA_R_8F_E4M3, k, m, k);  // [m, k] row-major, used transposed
+  gemm->x = layout(CUDA_R_8F_E4M3, k, n, k);
+  gemm->out = layout(CUDA_R_16BF, m, n, m);
+  cublasLtMatmulPreference_t preference = nullptr;
+  CHECK_CUBLAS(cublasLtMatmulPreferenceCreate(&preference));
+  const std::unique_ptr<cublasLtMatmulPreferenceOpaque_t,
+                        decltype(&cublasLtMatmulPreferenceDestroy)>
+      owned_preference(preference, &cublasLtMatmulPreferenceDestroy);
+  const std::uint64_t workspace = kCublasWorkspace;
+  CHECK_CUBLAS(cublasLtMatmulPreferenceSetAttribute(
+      preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace, sizeof workspace));
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
+      handles_->cublas_lt, desc, gemm->weight.get(), gemm->x.get(), gemm->out.get(),
+      gemm->out.get(), preference, 1, &result, &found);
+  if (status != CUBLAS_STATUS_SUCCESS || found == 0) {
+    gemms[shape] = nullptr;
+    return nullptr;
+  }
+  gemm->algo = result.algo;
+  return (gemms[shape] = std::move(gemm)).get();
+}
+
+void CudaBackend::linear_e4m3(const Tensor& x, const Tensor& weight, Tensor& out) {
+  const int n = as_int(x.rows, "rows");
+  const int m = as_int(weight.rows, "out features");
+  const int k = as_int(x.cols, "in features");
+  if (n == 0) return;
+  const Fp8Gemm* gemm = fp8_gemm(m, n, k);
+  require(gemm != nullptr, "linear",
+          "cuBLASLt has no FP8 GEMM for x " + dims(x) + " by weight " + dims(weight) +
+              " on this device (LLMPI_CUDA_FP8_GEMM=0 emulates FP8 instead)");
+  const float alpha = 1.0f;
+  const float beta = 0.0f;
+  CHECK_CUBLAS(cublasLtMatmul(handles_->cublas_lt, gemm->desc.get(), &alpha, weight.data,
+                              gemm->weight.get(), x.data, gemm->x.get(), &beta, out.data,
+                              gemm->out.get(), out.data, gemm->out.get(), &gemm->algo,
+                              handles_->cublas_workspace, kCublasWorkspace, handles_->stream));
 }
 
 void CudaBackend::do_linear(const Tensor& x, const Tensor& weight, const Tensor& bias,
                             Tensor& out) {
+  if (weight.dtype == DType::e4m3) {
+    linear_e4m3(x, weight, out);
+    return;
+  }
   const int n = as_int(x.rows, "rows");
   const int m = as_int(weight.rows, "out features");
   const int k = as_int(x.cols, "in features");
@@ -592,7 +739,8 @@ void CudaBackend::do_hyena_output(const Tensor& zc, const Tensor& y, Tensor& out
 void CudaBackend::do_quantize_e4m3(const Tensor& x, Fp8Scaling scaling, Tensor& quantized,
                                    Tensor& inverse_scales) {
   kernels::quantize_e4m3(x.data, quantized.data, inverse_scales.as<float>(), x.rows, x.cols,
-                         scaling == Fp8Scaling::per_row, handles_->stream);
+                         scaling == Fp8Scaling::per_row, quantized.dtype == DType::e4m3,
+                         handles_->stream);
   check_last_launch("quantize_e4m3");
 }
 

@@ -92,9 +92,18 @@ void Transformer::quantize_hyena_projections() {
     }
     const float scale = e4m3_scale(amax);
     for (float& v : values) v = round_to_e4m3(v * scale);
-    weight = backend_.upload_weight(values, weight.rows, weight.cols, weight.dtype);
+    // As E4M3 bytes where the backend multiplies them on FP8 tensor cores (half bf16's
+    // memory), else as E4M3 values in the weight's own dtype.
+    const DType stored =
+        backend_.runs_e4m3_linear(weight.rows, weight.cols) ? DType::e4m3 : weight.dtype;
+    weight = backend_.upload_weight(values, weight.rows, weight.cols, stored);
     layer.hyena_projection_inverse_scale *= 1.0f / scale;  // weights quantized twice stay right
   }
+}
+
+bool Transformer::runs_fp8_gemms() const {
+  return std::any_of(weights_.layers.begin(), weights_.layers.end(),
+                     [](const LayerWeights& l) { return l.hyena_projection.dtype == DType::e4m3; });
 }
 
 RmsEpsilon Transformer::rms_epsilon() const {
@@ -211,7 +220,9 @@ void Transformer::hyena_projection(const Tensor& normed, const LayerWeights& lay
   }
   // TE scales what one call of its Linear sees: a prefill chunk of one sequence, or in a
   // batched decode step each sequence's one token (evo2 runs one sequence per call).
-  Tensor quantized = backend_.allocate(normed.rows, normed.cols);
+  const bool fp8_gemm = layer.hyena_projection.dtype == DType::e4m3;
+  Tensor quantized = fp8_gemm ? backend_.allocate_e4m3(normed.rows, normed.cols)
+                              : backend_.allocate(normed.rows, normed.cols);
   Tensor inverse_scales = backend_.allocate_state(normed.rows, 1);
   backend_.quantize_e4m3(normed, step.batched ? Fp8Scaling::per_row : Fp8Scaling::per_tensor,
                          quantized, inverse_scales);

@@ -11,6 +11,7 @@
 
 #include "llmpi/backend/cpu_backend.hpp"
 #include "llmpi/backend/cuda_backend.hpp"
+#include "llmpi/backend/fp8_e4m3.hpp"
 #include "llmpi/backend/sampling_math.hpp"
 #include "llmpi/model/sampler.hpp"
 
@@ -539,6 +540,101 @@ TEST_CASE("FP8 E4M3 quantisation and row scaling match the CPU", "[gpu][ops][evo
         b.scale_rows(scaled, factors, 0.25f);
         return scaled;
       });
+    }
+  }
+}
+
+TEST_CASE("FP8 GEMMs (cuBLASLt, E4M3 tensor cores) multiply E4M3 values as the CPU does",
+          "[gpu][ops][evo2]") {
+  CudaBackend gpu(0);
+  if (!gpu.fp8_gemms()) {
+    WARN("this GPU has no FP8 tensor cores (compute capability below 8.9): FP8 GEMMs not run");
+    return;
+  }
+  CpuBackend cpu;
+  // Exact: small integers are E4M3 values whose products and sums (at most 9 x 256 = 2304)
+  // every accumulator holds exactly, so the GPU's bf16 output must be the CPU's fp32 sum
+  // rounded to bf16, element by element. A transposed operand or a wrong leading dimension
+  // cannot pass this. Shapes: Evo 2 fixtures' projections and Evo2-40B's tp=4 rows.
+  constexpr std::int64_t kDepth = 256;
+  for (const std::int64_t out_features : {std::int64_t{96}, std::int64_t{6144}}) {
+    REQUIRE(gpu.runs_e4m3_linear(out_features, kDepth));
+    for (const std::int64_t rows : {1, 3, 33, 128}) {
+      std::mt19937 generator(static_cast<std::uint32_t>(rows + out_features));
+      std::uniform_int_distribution<int> small(-3, 3);
+      const auto integers = [&](std::int64_t r, std::int64_t c) {
+        std::vector<float> values(static_cast<std::size_t>(r * c));
+        for (float& v : values) v = static_cast<float>(small(generator));
+        return values;
+      };
+      const std::vector<float> x = integers(rows, kDepth);
+      const std::vector<float> w = integers(out_features, kDepth);
+      Tensor cpu_out = cpu.allocate(rows, out_features);
+      cpu.linear(cpu.upload(x, rows, kDepth), cpu.upload(w, out_features, kDepth), Tensor{},
+                 cpu_out);
+      // E4M3 tensors from the host: upload_weight is the way in for both operands.
+      Tensor gpu_out = output(gpu, rows, out_features);
+      gpu.linear(gpu.upload_weight(x, rows, kDepth, DType::e4m3),
+                 gpu.upload_weight(w, out_features, kDepth, DType::e4m3), Tensor{}, gpu_out);
+      const std::vector<float> expected = cpu.download(cpu_out);
+      const std::vector<float> actual = gpu.download(gpu_out);
+      std::size_t mismatches = 0;
+      for (std::size_t i = 0; i < expected.size(); ++i) {
+        mismatches += bf16_to_f32(f32_to_bf16(expected[i])) != actual[i] ? 1 : 0;
+      }
+      std::printf("fp8 linear exact [%lld, %lld] x [%lld, %lld]^T: %zu of %zu differ\n",
+                  static_cast<long long>(rows), static_cast<long long>(kDepth),
+                  static_cast<long long>(out_features), static_cast<long long>(kDepth), mismatches,
+                  expected.size());
+      CHECK(mismatches == 0);
+    }
+  }
+  // The model's path at Evo2-40B's tp=4 shape: bf16 activations quantized on the GPU (into
+  // E4M3 bytes, and into bf16 for the emulation, which must hold the same values), then the
+  // FP8 GEMM against the emulating bf16 GEMM on the same E4M3 values.
+  constexpr std::int64_t kHidden = 8192;
+  constexpr std::int64_t kRows = 6144;
+  const HostMatrix weight = random_matrix(kRows, kHidden, 0.02f, 36);
+  std::vector<float> weight_e4m3 = weight.values;
+  float amax = 0.0f;
+  for (const float v : weight_e4m3) amax = std::max(amax, std::fabs(v));
+  for (float& v : weight_e4m3) v = round_to_e4m3(v * e4m3_scale(amax));
+  const Tensor w8 = gpu.upload_weight(weight_e4m3, kRows, kHidden, DType::e4m3);
+  const Tensor w16 = gpu.upload_weight(weight_e4m3, kRows, kHidden, DType::bf16);
+  for (const std::int64_t rows : {1, 3, 33, 300}) {
+    const HostMatrix x = random_matrix(rows, kHidden, 1.0f, 37);
+    const Tensor x16 = gpu.upload(x.values, rows, kHidden);
+    for (const Fp8Scaling scaling : {Fp8Scaling::per_tensor, Fp8Scaling::per_row}) {
+      Tensor q8 = gpu.allocate_e4m3(rows, kHidden);
+      Tensor q16 = output(gpu, rows, kHidden);
+      Tensor scales8 = gpu.allocate_state(rows, 1);
+      Tensor scales16 = gpu.allocate_state(rows, 1);
+      gpu.quantize_e4m3(x16, scaling, q8, scales8);
+      gpu.quantize_e4m3(x16, scaling, q16, scales16);
+      CHECK(gpu.download(q8) == gpu.download(q16));
+      CHECK(gpu.download(scales8) == gpu.download(scales16));
+      Tensor out8 = output(gpu, rows, kRows);
+      Tensor out16 = output(gpu, rows, kRows);
+      gpu.linear(q8, w8, Tensor{}, out8);
+      gpu.linear(q16, w16, Tensor{}, out16);
+      const std::vector<float> fp8 = gpu.download(out8);
+      const std::vector<float> emulated = gpu.download(out16);
+      double difference = 0.0;
+      double reference = 0.0;
+      std::size_t nans = 0;
+      for (std::size_t i = 0; i < fp8.size(); ++i) {
+        nans += std::isnan(fp8[i]) ? 1 : 0;
+        const double d = static_cast<double>(fp8[i]) - emulated[i];
+        difference += d * d;
+        reference += static_cast<double>(emulated[i]) * emulated[i];
+      }
+      const double error = std::sqrt(difference / reference);
+      std::printf(
+          "fp8 linear %s [%lld, 8192] x [6144, 8192]^T vs bf16 GEMM: rel err %.2e  nan %zu\n",
+          scaling == Fp8Scaling::per_row ? "per row" : "per tensor", static_cast<long long>(rows),
+          error, nans);
+      CHECK(nans == 0);
+      CHECK(error <= kTolerance);
     }
   }
 }

@@ -34,6 +34,15 @@ class CudaBackend final : public Backend {
 
   std::string name() const override;
   DType storage_dtype() const override { return DType::bf16; }
+  // E4M3 where FP8 GEMMs are on (set_fp8_gemms).
+  bool holds_weights_as(DType stored) const override;
+  // Shapes whose sides are multiples of 16 (cuBLASLt's FP8 alignment) for which cuBLASLt has
+  // an algorithm on this device, while FP8 GEMMs are on.
+  bool runs_e4m3_linear(std::int64_t out_features, std::int64_t in_features) const override;
+  // FP8 GEMMs (cuBLASLt, E4M3 tensor cores): on by default on devices that have them (compute
+  // capability 8.9 and above); off, FP8 is emulated in bf16 GEMMs. Set before building a model.
+  void set_fp8_gemms(bool on);
+  bool fp8_gemms() const { return fp8_gemms_; }
   std::int64_t memory_bytes() const override;
   int device() const { return device_; }
   // "00000000:3B:00.0": the device as NVML and nvidia-smi know it, whatever CUDA's numbering.
@@ -64,10 +73,13 @@ class CudaBackend final : public Backend {
 
  protected:
   Tensor do_allocate(std::int64_t rows, std::int64_t cols) override;
+  Tensor do_allocate_e4m3(std::int64_t rows, std::int64_t cols) override;
   // fp32: a recurrent state keeps full precision from step to step.
   Tensor do_allocate_state(std::int64_t rows, std::int64_t cols) override;
   void do_zero_rows(Tensor& t, std::int64_t first, std::int64_t count) override;
   Tensor do_upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) override;
+  Tensor do_upload_weight(std::span<const float> host, std::int64_t rows, std::int64_t cols,
+                          DType stored) override;
   std::vector<float> do_download(const Tensor& tensor) override;
   void do_copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) override;
   void do_scatter_rows(const Tensor& src, Tensor& dst, std::span<const std::int32_t> rows) override;
@@ -134,6 +146,12 @@ class CudaBackend final : public Backend {
   std::shared_ptr<int> device_ints(std::span<const std::int32_t> values);
   void check_last_launch(const char* kernel);
   void wait_for_stream(const char* why);
+  // out = x weight^T on E4M3 operands through cuBLASLt (Backend::linear checked them).
+  void linear_e4m3(const Tensor& x, const Tensor& weight, Tensor& out);
+  struct Fp8Gemm;
+  // cuBLASLt's descriptors and algorithm for an FP8 GEMM of this shape, made once and kept;
+  // nullptr where cuBLASLt has none.
+  const Fp8Gemm* fp8_gemm(int m, int n, int k) const;
   void split_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                        const kernels::AttentionShape& shape, Tensor& out);
 
@@ -158,6 +176,8 @@ class CudaBackend final : public Backend {
 
   int device_;
   int multiprocessors_ = 0;
+  bool fp8_capable_ = false;  // the device has FP8 tensor cores
+  bool fp8_gemms_ = false;
   std::array<UploadedInts, 8> uploads_;  // recent index arrays, reused while unchanged
   std::size_t next_upload_ = 0;
   std::map<int, std::function<void()>> wait_checks_;

@@ -24,7 +24,8 @@ struct LayerWeights {
   // lag order: tap k multiplies the input k tokens back.
   Tensor hyena_projection;  // [3C, hidden]: per channel its post-gate, x1 and v rows
   // With FP8 input projections, hyena_projection holds E4M3 values of the weight times its
-  // scale, and the projection's outputs are multiplied by this (1 / that scale).
+  // scale (E4M3 bytes where the backend runs FP8 GEMMs, else in the weight's dtype), and the
+  // projection's outputs are multiplied by this (1 / that scale).
   float hyena_projection_inverse_scale = 1.0f;
   Tensor short_filter;         // [3C, short_filter_length]
   Tensor hyena_filter;         // hcs, hcm: [C / group width, filter length]

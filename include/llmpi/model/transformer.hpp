@@ -76,6 +76,9 @@ class Transformer {
   std::int64_t log_likelihood_tokens(std::int64_t text_tokens) const {
     return config_.hyena.fp8_input_projections ? text_tokens : text_tokens - 1;
   }
+  // Whether this rank's FP8 input projections run as FP8 GEMMs (E4M3 weights on a backend
+  // with FP8 tensor cores) rather than emulated; false without FP8 projections.
+  bool runs_fp8_gemms() const;
   double continuation_log_likelihood(std::span<const std::int32_t> context,
                                      std::span<const std::int32_t> continuation,
                                      KvCache* shared = nullptr);
