@@ -281,10 +281,10 @@ ModelSession::ModelSession(const ModelOptions& options, std::int64_t context_tok
   model_->set_step_tokens(preset_.batch.max_tokens);
   if (leader() && fp8_projections) {
     std::printf(
-        "note: FP8 input projections %s (E4M3 with each call's own scale, where "
-        "Transformer Engine scales from earlier calls; docs/evo2.md)\n",
-        model_->runs_fp8_gemms() ? "as FP8 GEMMs on tensor cores (cuBLASLt)"
-                                 : "emulated in GEMMs of E4M3 values");
+        "note: FP8 input projections: %s; each call's own scale, where Transformer "
+        "Engine scales from earlier calls (docs/evo2.md)\n",
+        model_->runs_fp8_gemms() ? "FP8 GEMMs on tensor cores (cuBLASLt)"
+                                 : "emulated (GEMMs on E4M3 values)");
   }
 }
 
