@@ -1,5 +1,6 @@
 #include "llmpi/backend/backend.hpp"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -114,13 +115,19 @@ Tensor Backend::upload_weight(std::span<const float> host, std::int64_t rows, st
                               DType stored) {
   expect_values_fill("upload_weight", host, rows, cols);
   if (stored == DType::e4m3 && holds_weights_as(stored)) {
+    // Encoding is the check: one pass over what may be billions of values.
+    std::vector<std::uint8_t> bits(host.size());
     for (std::size_t i = 0; i < host.size(); ++i) {
-      if (f32_to_e4m3_exact(host[i])) continue;
-      fail("upload_weight", "value " + std::to_string(host[i]) + " at element " +
-                                std::to_string(i) + " of [" + std::to_string(rows) + ", " +
-                                std::to_string(cols) +
-                                "] is not an E4M3 value (round it with round_to_e4m3 first)");
+      const std::optional<std::uint8_t> encoded = f32_to_e4m3_exact(host[i]);
+      if (!encoded) {
+        fail("upload_weight", "value " + std::to_string(host[i]) + " at element " +
+                                  std::to_string(i) + " of [" + std::to_string(rows) + ", " +
+                                  std::to_string(cols) +
+                                  "] is not an E4M3 value (round it with round_to_e4m3 first)");
+      }
+      bits[i] = *encoded;
     }
+    return do_upload_e4m3(bits, rows, cols);
   }
   return holds_weights_as(stored) ? do_upload_weight(host, rows, cols, stored)
                                   : do_upload(host, rows, cols);

@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdint>
 #include <cstring>
 #include <exception>
+#include <initializer_list>
 #include <string>
 #include <thread>
 
@@ -83,10 +85,9 @@ struct CudaBackend::Handles {
   cublasHandle_t cublas = nullptr;
   void* cublas_workspace = nullptr;
   cublasLtHandle_t cublas_lt = nullptr;
-  // By shape {m, n, k}; nullptr where cuBLASLt has no algorithm. Prefill chunks come in many
-  // lengths, so the map is emptied when it reaches kMaxFp8Gemms.
+  // By shape {m, n, k}; nullptr where cuBLASLt has no algorithm. About 1 KB each, and n (a
+  // chunk's or a decode batch's rows) is at most a step's tokens, so they are all kept.
   std::map<std::array<int, 3>, std::unique_ptr<Fp8Gemm>> fp8_gemms;
-  static constexpr std::size_t kMaxFp8Gemms = 256;
   ~Handles() {
     fp8_gemms.clear();
     if (cublas_lt != nullptr) cublasLtDestroy(cublas_lt);
@@ -412,13 +413,8 @@ Tensor CudaBackend::do_upload(std::span<const float> host, std::int64_t rows, st
   return tensor;
 }
 
-Tensor CudaBackend::do_upload_weight(std::span<const float> host, std::int64_t rows,
-                                     std::int64_t cols, DType stored) {
-  if (stored != DType::e4m3) return do_upload(host, rows, cols);
-  std::vector<std::uint8_t> bits(host.size());
-  // Backend::upload_weight has checked that every value is an E4M3 value.
-  std::transform(host.begin(), host.end(), bits.begin(),
-                 [](float value) { return f32_to_e4m3_exact(value).value_or(std::uint8_t{0x7f}); });
+Tensor CudaBackend::do_upload_e4m3(std::span<const std::uint8_t> bits, std::int64_t rows,
+                                   std::int64_t cols) {
   Tensor tensor = do_allocate_e4m3(rows, cols);
   CHECK_CUDA(cudaMemcpyAsync(tensor.data, bits.data(), bits.size(), cudaMemcpyHostToDevice,
                              handles_->stream));
@@ -498,7 +494,9 @@ const CudaBackend::Fp8Gemm* CudaBackend::fp8_gemm(int m, int n, int k) const {
   auto& gemms = handles_->fp8_gemms;
   const std::array<int, 3> shape{m, n, k};
   if (const auto found = gemms.find(shape); found != gemms.end()) return found->second.get();
-  if (gemms.size() >= Handles::kMaxFp8Gemms) gemms.clear();
+  // A step is recorded only on its second run, when its shapes are known.
+  require(!capture_, "linear",
+          "FP8 GEMM of a shape first seen while a step is captured as a CUDA graph");
   auto gemm = std::make_unique<Fp8Gemm>();
   cublasLtMatmulDesc_t desc = nullptr;
   CHECK_CUBLAS(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -534,10 +532,12 @@ const CudaBackend::Fp8Gemm* CudaBackend::fp8_gemm(int m, int n, int k) const {
   const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
       handles_->cublas_lt, desc, gemm->weight.get(), gemm->x.get(), gemm->out.get(),
       gemm->out.get(), preference, 1, &result, &found);
-  if (status != CUBLAS_STATUS_SUCCESS || found == 0) {
+  // Only "none for this shape" is remembered; any other failure is an error.
+  if (status == CUBLAS_STATUS_NOT_SUPPORTED || (status == CUBLAS_STATUS_SUCCESS && found == 0)) {
     gemms[shape] = nullptr;
     return nullptr;
   }
+  CHECK_CUBLAS(status);
   gemm->algo = result.algo;
   return (gemms[shape] = std::move(gemm)).get();
 }
@@ -547,6 +547,13 @@ void CudaBackend::linear_e4m3(const Tensor& x, const Tensor& weight, Tensor& out
   const int m = as_int(weight.rows, "out features");
   const int k = as_int(x.cols, "in features");
   if (n == 0) return;
+  // The heuristic assumed cuBLASLt's default alignment (256 bytes), which every allocation
+  // has; a view into the middle of one may not.
+  for (const void* pointer : std::initializer_list<const void*>{x.data, weight.data, out.data}) {
+    require(reinterpret_cast<std::uintptr_t>(pointer) % 256 == 0, "linear",
+            "FP8 GEMM operands must start on 256-byte boundaries (a whole allocation, not a "
+            "view into one)");
+  }
   const Fp8Gemm* gemm = fp8_gemm(m, n, k);
   require(gemm != nullptr, "linear",
           "cuBLASLt has no FP8 GEMM for x " + dims(x) + " by weight " + dims(weight) +

@@ -1,6 +1,8 @@
 // The CPU backend's attention paths against a direct double-precision softmax(QK^T)V: prefill
 // through blocked GEMMs (several blocks, a cache already holding earlier tokens, grouped KV
-// heads) and the batched decode over per-row key ranges; weights kept in bf16/fp16 against fp32.
+// heads) and the batched decode over per-row key ranges; weights kept in bf16/fp16 against fp32;
+// Backend's argument checks, FP8 GEMM operands included.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <memory>
@@ -193,12 +195,10 @@ class ClaimsFp8Backend : public CpuBackend {
     t.cols = cols;
     return t;
   }
-  Tensor do_upload_weight(std::span<const float> host, std::int64_t rows, std::int64_t cols,
-                          DType stored) override {
-    if (stored != DType::e4m3) return CpuBackend::do_upload_weight(host, rows, cols, stored);
+  Tensor do_upload_e4m3(std::span<const std::uint8_t> bits, std::int64_t rows,
+                        std::int64_t cols) override {
     Tensor t = do_allocate_e4m3(rows, cols);
-    for (std::size_t i = 0; i < host.size(); ++i)
-      t.as<std::uint8_t>()[i] = *f32_to_e4m3_exact(host[i]);
+    std::copy(bits.begin(), bits.end(), t.as<std::uint8_t>());
     return t;
   }
   void do_linear(const Tensor&, const Tensor&, const Tensor&, Tensor&) override {}

@@ -591,9 +591,12 @@ TEST_CASE("FP8 GEMMs (cuBLASLt, E4M3 tensor cores) multiply E4M3 values as the C
   }
   // The model's path at Evo2-40B's tp=4 shape: bf16 activations quantized on the GPU (into
   // E4M3 bytes, and into bf16 for the emulation, which must hold the same values), then the
-  // FP8 GEMM against the emulating bf16 GEMM on the same E4M3 values.
+  // FP8 GEMM against the emulating bf16 GEMM on the same E4M3 values. Fast accumulation keeps
+  // about 13 mantissa bits on Hopper, truncated at each step over the depth: estimated 6e-3 to
+  // 7e-3 (relative, L2) at depth 8192 with the two bf16 roundings, so the bound is 3e-2.
   constexpr std::int64_t kHidden = 8192;
   constexpr std::int64_t kRows = 6144;
+  constexpr double kFastAccumulationTolerance = 3e-2;
   const HostMatrix weight = random_matrix(kRows, kHidden, 0.02f, 36);
   std::vector<float> weight_e4m3 = weight.values;
   float amax = 0.0f;
@@ -634,7 +637,7 @@ TEST_CASE("FP8 GEMMs (cuBLASLt, E4M3 tensor cores) multiply E4M3 values as the C
           scaling == Fp8Scaling::per_row ? "per row" : "per tensor", static_cast<long long>(rows),
           error, nans);
       CHECK(nans == 0);
-      CHECK(error <= kTolerance);
+      CHECK(error <= kFastAccumulationTolerance);
     }
   }
 }

@@ -277,7 +277,15 @@ class Backend {
   }
   virtual void do_zero_rows(Tensor& t, std::int64_t first, std::int64_t count) = 0;
   virtual Tensor do_upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) = 0;
-  // Called only for a `stored` this backend holds weights in (holds_weights_as).
+  // E4M3 bytes (upload_weight encoded and checked them), where holds_weights_as(e4m3).
+  virtual Tensor do_upload_e4m3(std::span<const std::uint8_t> bits, std::int64_t rows,
+                                std::int64_t cols) {
+    (void)bits;
+    (void)rows;
+    (void)cols;
+    return {};
+  }
+  // Called only for a `stored` this backend holds weights in (holds_weights_as), never E4M3.
   virtual Tensor do_upload_weight(std::span<const float> host, std::int64_t rows, std::int64_t cols,
                                   DType stored) {
     (void)stored;

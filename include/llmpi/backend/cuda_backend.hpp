@@ -78,8 +78,8 @@ class CudaBackend final : public Backend {
   Tensor do_allocate_state(std::int64_t rows, std::int64_t cols) override;
   void do_zero_rows(Tensor& t, std::int64_t first, std::int64_t count) override;
   Tensor do_upload(std::span<const float> host, std::int64_t rows, std::int64_t cols) override;
-  Tensor do_upload_weight(std::span<const float> host, std::int64_t rows, std::int64_t cols,
-                          DType stored) override;
+  Tensor do_upload_e4m3(std::span<const std::uint8_t> bits, std::int64_t rows,
+                        std::int64_t cols) override;
   std::vector<float> do_download(const Tensor& tensor) override;
   void do_copy_rows(const Tensor& src, Tensor& dst, std::int64_t first_row) override;
   void do_scatter_rows(const Tensor& src, Tensor& dst, std::span<const std::int32_t> rows) override;
@@ -149,8 +149,10 @@ class CudaBackend final : public Backend {
   // out = x weight^T on E4M3 operands through cuBLASLt (Backend::linear checked them).
   void linear_e4m3(const Tensor& x, const Tensor& weight, Tensor& out);
   struct Fp8Gemm;
-  // cuBLASLt's descriptors and algorithm for an FP8 GEMM of this shape, made once and kept;
-  // nullptr where cuBLASLt has none.
+  // cuBLASLt's descriptors and algorithm for an FP8 GEMM of this shape, made once and kept
+  // (n, the rows, is at most a step's tokens, so they are few); nullptr where cuBLASLt has
+  // none. Never asked for the first time while a step is captured: the heuristic query is not
+  // known to be safe there.
   const Fp8Gemm* fp8_gemm(int m, int n, int k) const;
   void split_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                        const kernels::AttentionShape& shape, Tensor& out);
