@@ -35,12 +35,51 @@ double bytes_of(const Tensor& t) {
 
 double layer_weight_bytes(const LayerWeights& l) {
   double total = 0.0;
-  for (const Tensor* t : {&l.attention_norm_weight, &l.attention_norm_bias, &l.mlp_norm_weight,
-                          &l.mlp_norm_bias, &l.qkv_weight, &l.qkv_bias, &l.output_weight,
-                          &l.output_bias, &l.up_weight, &l.up_bias, &l.down_weight, &l.down_bias}) {
+  for (const Tensor* t :
+       {&l.attention_norm_weight, &l.attention_norm_bias, &l.mlp_norm_weight, &l.mlp_norm_bias,
+        &l.qkv_weight, &l.qkv_bias, &l.output_weight, &l.output_bias, &l.up_weight, &l.up_bias,
+        &l.down_weight, &l.down_bias, &l.hyena_projection, &l.short_filter, &l.hyena_filter,
+        &l.hyena_skip, &l.log_poles, &l.residues}) {
     total += bytes_of(*t);
   }
   return total;
+}
+
+// One layer of the timed stack, as the mean over its layers (Evo 2's differ in kind): the
+// bytes of its weights, the share of layers with a KV cache, the fp32 recurrent state a
+// sequence keeps, and the parameters its GEMMs multiply (for prefill's flops; the Hyena
+// convolutions' few hundred flops per channel and token are left out).
+struct StackMeans {
+  double weight_bytes = 0.0;
+  double attention_share = 0.0;
+  double state_bytes_per_sequence = 0.0;
+  double matmul_params = 0.0;
+};
+
+StackMeans stack_means(const ModelConfig& config, const ModelShard& shard,
+                       const std::vector<LayerWeights>& layers) {
+  StackMeans m;
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const LayerWeights& l = layers[i];
+    m.weight_bytes += layer_weight_bytes(l);
+    m.matmul_params +=
+        static_cast<double>(l.qkv_weight.numel() + l.output_weight.numel() + l.up_weight.numel() +
+                            l.down_weight.numel() + l.hyena_projection.numel());
+    const MixerKind kind = config.mixer(shard.layer_begin + static_cast<int>(i));
+    if (kind == MixerKind::attention) {
+      m.attention_share += 1.0;
+    } else {
+      const auto widths = config.hyena_state_widths(kind, shard.hyena_channel_count);
+      m.state_bytes_per_sequence +=
+          4.0 * static_cast<double>(widths.short_filter + widths.hyena_operator);
+    }
+  }
+  const auto count = static_cast<double>(std::max<std::size_t>(layers.size(), 1));
+  m.weight_bytes /= count;
+  m.attention_share /= count;
+  m.state_bytes_per_sequence /= count;
+  m.matmul_params /= count;
+  return m;
 }
 
 // The same layer stack at two depths sharing one set of weights, so the difference of their
@@ -154,7 +193,10 @@ LayerBenchReport run_layer_bench(Backend& backend, const ModelConfig& config,
 
   TwoDepths models = build_models(backend, config, shard, s.layers);
   const LayerWeights& layer = models.shallow->weights().layers.front();
-  const double weight_bytes = layer_weight_bytes(layer);
+  const StackMeans means =
+      stack_means(models.shallow_config, models.shallow_shard, models.shallow->weights().layers);
+  report.attention_share = means.attention_share;
+  report.fp8_gemms = models.shallow->runs_fp8_gemms();
   const double kv_row_bytes = 2.0 * static_cast<double>(shard.heads.kv_count) * config.head_dim *
                               static_cast<double>(dtype_size(backend.storage_dtype()));
   const auto per_layer_ms = [&](int batch) {
@@ -175,8 +217,11 @@ LayerBenchReport run_layer_bench(Backend& backend, const ModelConfig& config,
       backend.set_records_repeated(true);
       t.graph_ms_per_layer = per_layer_ms(batch);
     }
-    t.weight_bytes = weight_bytes;
-    t.kv_bytes = kv_row_bytes * static_cast<double>(batch) * static_cast<double>(s.context + 1);
+    t.weight_bytes = means.weight_bytes;
+    // Each sequence's keys in the attention layers; its state read and written in the others.
+    t.kv_bytes = static_cast<double>(batch) *
+                 (kv_row_bytes * static_cast<double>(s.context + 1) * means.attention_share +
+                  2.0 * means.state_bytes_per_sequence);
     t.roofline_ms = (t.weight_bytes + t.kv_bytes) / report.copy_bytes_per_s * 1e3;
     report.decode.push_back(t);
   }
@@ -186,14 +231,11 @@ LayerBenchReport run_layer_bench(Backend& backend, const ModelConfig& config,
   p.tokens = s.prefill_tokens;
   p.ms_per_layer =
       (prefill_ms(backend, *models.deep, s) - prefill_ms(backend, *models.shallow, s)) / s.layers;
-  const double matmul_params =
-      static_cast<double>(layer.qkv_weight.numel() + layer.output_weight.numel() +
-                          layer.up_weight.numel() + layer.down_weight.numel());
   const auto tokens = static_cast<double>(s.prefill_tokens);
   // QK^T and PV over the causal half: 2 GEMMs x 2 flops x tokens^2 / 2 x head_dim per head.
-  const double attention_flops =
-      2.0 * tokens * tokens * config.head_dim * static_cast<double>(shard.heads.q_count);
-  p.flops_per_layer = 2.0 * tokens * matmul_params + attention_flops;
+  const double attention_flops = 2.0 * tokens * tokens * config.head_dim *
+                                 static_cast<double>(shard.heads.q_count) * means.attention_share;
+  p.flops_per_layer = 2.0 * tokens * means.matmul_params + attention_flops;
   // The plain GEMM: the layer's largest projection (the MLP's up, or gate and up) at this size.
   p.gemm_m = s.prefill_tokens;
   p.gemm_n = layer.up_weight.rows;

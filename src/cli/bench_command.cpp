@@ -235,6 +235,17 @@ int run_bench(const BenchArgs& args) {
               static_cast<long long>(copy_mib), report.copy_bytes_per_s / 1e9);
   std::printf("decode, context %lld, per layer per step:\n",
               static_cast<long long>(settings.context));
+  if (report.attention_share < 1.0) {
+    std::printf(
+        "  (means over the %d timed layers, %.0f%% of them attention: KV MB is their keys "
+        "and values, plus the Hyena layers' fp32 states read and written)\n",
+        settings.layers, 100.0 * report.attention_share);
+  }
+  if (config.hyena.fp8_input_projections) {
+    std::printf("  Hyena input projections: %s\n", report.fp8_gemms
+                                                       ? "FP8 GEMMs (E4M3 weights, one byte each)"
+                                                       : "FP8 emulated (GEMMs on E4M3 values)");
+  }
   const bool graphs = !report.decode.empty() && report.decode.front().graph_ms_per_layer > 0.0;
   std::printf("  %6s %11s %11s %9s %12s %9s%s%s\n", "batch", "ms/layer", "weights MB", "KV MB",
               "roofline ms", "ratio", graphs ? "  graph ms/layer  ratio" : "",

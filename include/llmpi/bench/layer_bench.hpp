@@ -25,9 +25,10 @@ struct DecodeTiming {
   int batch = 0;
   double ms_per_layer = 0.0;
   double graph_ms_per_layer = 0.0;  // the step replayed as a recording (CUDA graph); 0: none
-  double weight_bytes = 0.0;        // one layer's weights, read once per step
-  double kv_bytes = 0.0;            // keys and values the step reads
-  double roofline_ms = 0.0;         // (weight + KV bytes) / copy bandwidth
+  // Per layer, the mean over the timed layers (Evo 2's are of four kinds):
+  double weight_bytes = 0.0;  // weights, read once per step, in the dtype each is held in
+  double kv_bytes = 0.0;      // keys and values the step reads, and Hyena states read and written
+  double roofline_ms = 0.0;   // (weight + KV bytes) / copy bandwidth
 
   double best_ms_per_layer() const {
     return graph_ms_per_layer > 0.0 ? std::min(ms_per_layer, graph_ms_per_layer) : ms_per_layer;
@@ -45,6 +46,8 @@ struct PrefillTiming {
 
 struct LayerBenchReport {
   double copy_bytes_per_s = 0.0;  // bytes read plus written by a device-to-device copy
+  double attention_share = 1.0;   // of the timed layers, those with a KV cache
+  bool fp8_gemms = false;         // FP8 input projections ran as FP8 GEMMs (not emulated)
   std::vector<DecodeTiming> decode;
   PrefillTiming prefill;
 };
