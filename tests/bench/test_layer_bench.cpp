@@ -32,12 +32,24 @@ TEST_CASE("the layer bench counts a hybrid stack's weights, keys and states per 
   const double kv_row_bytes = 2.0 * config.num_kv_heads * config.head_dim * 4.0;
   const double state_bytes = 4.0 * static_cast<double>(recurrent_state_elements(config, 0, 4, 1));
   REQUIRE(state_bytes > 0.0);
-  // Every parameter of the four layers (the planner's count less the final norm), held in bf16
-  // (linear weights) or fp32 (the rest): between 2 and 4 bytes each.
+  // Every parameter of the four layers (the planner's count less the final norm): the linear
+  // weights in bf16 (random stand-ins are bf16, as a checkpoint's), the rest in fp32.
   const ParameterCounts parameters = count_parameters(config);
-  const double layer_parameters = static_cast<double>(parameters.attention + parameters.mlp +
-                                                      parameters.norms - config.hidden_size) /
-                                  4.0;
+  const double all_parameters = static_cast<double>(parameters.attention + parameters.mlp +
+                                                    parameters.norms - config.hidden_size);
+  const double hidden = config.hidden_size;
+  const double q = static_cast<double>(shard.heads.q_count) * config.head_dim;
+  const double kv = static_cast<double>(shard.heads.kv_count) * config.head_dim;
+  const double channels = static_cast<double>(shard.hyena_channel_count);
+  const double mlp = 3.0 * static_cast<double>(shard.intermediate_count) * hidden;  // gated
+  double linear_parameters = 0.0;
+  for (int layer = 0; layer < 4; ++layer) {
+    linear_parameters += mlp + (config.mixer(layer) == MixerKind::attention
+                                    ? (q + 2.0 * kv) * hidden + hidden * q
+                                    : 3.0 * channels * hidden + hidden * channels);
+  }
+  const double layer_bytes =
+      (2.0 * linear_parameters + 4.0 * (all_parameters - linear_parameters)) / 4.0;
   REQUIRE(report.decode.size() == 2);
   for (const DecodeTiming& t : report.decode) {
     INFO("batch " << t.batch);
@@ -45,8 +57,7 @@ TEST_CASE("the layer bench counts a hybrid stack's weights, keys and states per 
           Approx(t.batch *
                  (kv_row_bytes * static_cast<double>(settings.context + 1) + 2.0 * state_bytes) /
                  4.0));
-    CHECK(t.weight_bytes >= 2.0 * layer_parameters);
-    CHECK(t.weight_bytes <= 4.0 * layer_parameters);
+    CHECK(t.weight_bytes == Approx(layer_bytes));
     CHECK(t.roofline_ms > 0.0);
   }
 }
