@@ -1,5 +1,6 @@
 #include "llmpi/backend/backend.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -115,17 +116,24 @@ Tensor Backend::upload_weight(std::span<const float> host, std::int64_t rows, st
                               DType stored) {
   expect_values_fill("upload_weight", host, rows, cols);
   if (stored == DType::e4m3 && holds_weights_as(stored)) {
-    // Encoding is the check: one pass over what may be billions of values.
+    // Encoding is the check: one pass, on every core, over what may be billions of values.
     std::vector<std::uint8_t> bits(host.size());
-    for (std::size_t i = 0; i < host.size(); ++i) {
+    const auto count = static_cast<std::int64_t>(host.size());
+    std::int64_t first_bad = count;
+#pragma omp parallel for reduction(min : first_bad)
+    for (std::int64_t i = 0; i < count; ++i) {
       const std::optional<std::uint8_t> encoded = f32_to_e4m3_exact(host[i]);
-      if (!encoded) {
-        fail("upload_weight", "value " + std::to_string(host[i]) + " at element " +
-                                  std::to_string(i) + " of [" + std::to_string(rows) + ", " +
-                                  std::to_string(cols) +
-                                  "] is not an E4M3 value (round it with round_to_e4m3 first)");
+      if (encoded) {
+        bits[i] = *encoded;
+      } else {
+        first_bad = std::min(first_bad, i);
       }
-      bits[i] = *encoded;
+    }
+    if (first_bad < count) {
+      fail("upload_weight", "value " + std::to_string(host[first_bad]) + " at element " +
+                                std::to_string(first_bad) + " of [" + std::to_string(rows) + ", " +
+                                std::to_string(cols) +
+                                "] is not an E4M3 value (round it with round_to_e4m3 first)");
     }
     return do_upload_e4m3(bits, rows, cols);
   }
