@@ -423,22 +423,12 @@ Tensor CudaBackend::do_upload_e4m3(std::span<const std::uint8_t> bits, std::int6
 }
 
 std::vector<float> CudaBackend::do_download(const Tensor& tensor) {
-  if (tensor.dtype == DType::f32) {  // a recurrent state
-    std::vector<float> values(static_cast<std::size_t>(tensor.numel()));
-    read_back(values.data(), tensor.data, values.size() * sizeof(float), "download");
-    return values;
-  }
-  if (tensor.dtype == DType::e4m3) {  // an FP8 GEMM's operand
-    std::vector<std::uint8_t> bits(static_cast<std::size_t>(tensor.numel()));
-    read_back(bits.data(), tensor.data, bits.size(), "download");
-    std::vector<float> values(bits.size());
-    std::transform(bits.begin(), bits.end(), values.begin(), e4m3_to_f32);
-    return values;
-  }
-  std::vector<std::uint16_t> bits(static_cast<std::size_t>(tensor.numel()));
-  read_back(bits.data(), tensor.data, bits.size() * 2, "download");
-  std::vector<float> values(bits.size());
-  std::transform(bits.begin(), bits.end(), values.begin(), bf16_to_f32);
+  // bf16 activations, fp32 recurrent states or E4M3 FP8 operands: widened as core widens them.
+  const auto count = static_cast<std::size_t>(tensor.numel());
+  std::vector<std::byte> bytes(count * dtype_size(tensor.dtype));
+  read_back(bytes.data(), tensor.data, bytes.size(), "download");
+  std::vector<float> values(count);
+  convert_to_f32(tensor.dtype, bytes.data(), count, values.data());
   return values;
 }
 

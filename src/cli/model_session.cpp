@@ -272,14 +272,13 @@ ModelSession::ModelSession(const ModelOptions& options, std::int64_t context_tok
     std::printf("weights: %.1f MB read by rank 0 (%.1f MB by all ranks) in %.2f s, backend %s\n",
                 bytes / 1e6, all_bytes / 1e6, load_seconds, backend_->name().c_str());
   }
-  const bool fp8_projections = config.hyena.fp8_input_projections;
   ModelComms comms{&topology_->tp(), &topology_->pp()};
   if (device_tp_) comms.tp = device_tp_.get();
   if (device_pp_) comms.pp = device_pp_.get();
   model_ =
       std::make_unique<Transformer>(std::move(config), std::move(weights), *backend_, shard, comms);
   model_->set_step_tokens(preset_.batch.max_tokens);
-  if (leader() && fp8_projections) {
+  if (leader() && model_->config().hyena.fp8_input_projections) {
     std::printf(
         "note: FP8 input projections: %s; each call's own scale, where Transformer "
         "Engine scales from earlier calls (docs/evo2.md)\n",

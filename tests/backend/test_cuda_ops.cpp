@@ -51,18 +51,9 @@ Tensor copy_of(Backend& backend, const Tensor& t) {
   return c;
 }
 
-void compare(const std::string& name, const std::vector<HostMatrix>& inputs, const Op& op,
-             double tolerance = kTolerance) {
-  CpuBackend cpu;
-  CudaBackend gpu(0);
-  std::vector<Tensor> cpu_inputs;
-  std::vector<Tensor> gpu_inputs;
-  for (const HostMatrix& m : inputs) {
-    cpu_inputs.push_back(cpu.upload(m.values, m.rows, m.cols));
-    gpu_inputs.push_back(gpu.upload(m.values, m.rows, m.cols));
-  }
-  const std::vector<float> expected = cpu.download(op(cpu, cpu_inputs));
-  const std::vector<float> actual = gpu.download(op(gpu, gpu_inputs));
+// ||actual - expected|| / ||expected|| within `tolerance`, and no NaN in `actual`; printed.
+void check_agreement(const std::string& name, const std::vector<float>& actual,
+                     const std::vector<float>& expected, double tolerance) {
   REQUIRE(actual.size() == expected.size());
   std::size_t nans = 0;
   double difference = 0.0;
@@ -78,6 +69,20 @@ void compare(const std::string& name, const std::vector<HostMatrix>& inputs, con
   INFO(name << ": relative error " << error << ", " << nans << " NaN");
   CHECK(nans == 0);
   CHECK(error <= tolerance);
+}
+
+void compare(const std::string& name, const std::vector<HostMatrix>& inputs, const Op& op,
+             double tolerance = kTolerance) {
+  CpuBackend cpu;
+  CudaBackend gpu(0);
+  std::vector<Tensor> cpu_inputs;
+  std::vector<Tensor> gpu_inputs;
+  for (const HostMatrix& m : inputs) {
+    cpu_inputs.push_back(cpu.upload(m.values, m.rows, m.cols));
+    gpu_inputs.push_back(gpu.upload(m.values, m.rows, m.cols));
+  }
+  const std::vector<float> expected = cpu.download(op(cpu, cpu_inputs));
+  check_agreement(name, gpu.download(op(gpu, gpu_inputs)), expected, tolerance);
 }
 
 struct LayerShape {
@@ -620,24 +625,10 @@ TEST_CASE("FP8 GEMMs (cuBLASLt, E4M3 tensor cores) multiply E4M3 values as the C
       Tensor out16 = output(gpu, rows, kRows);
       gpu.linear(q8, w8, Tensor{}, out8);
       gpu.linear(q16, w16, Tensor{}, out16);
-      const std::vector<float> fp8 = gpu.download(out8);
-      const std::vector<float> emulated = gpu.download(out16);
-      double difference = 0.0;
-      double reference = 0.0;
-      std::size_t nans = 0;
-      for (std::size_t i = 0; i < fp8.size(); ++i) {
-        nans += std::isnan(fp8[i]) ? 1 : 0;
-        const double d = static_cast<double>(fp8[i]) - emulated[i];
-        difference += d * d;
-        reference += static_cast<double>(emulated[i]) * emulated[i];
-      }
-      const double error = std::sqrt(difference / reference);
-      std::printf(
-          "fp8 linear %s [%lld, 8192] x [6144, 8192]^T vs bf16 GEMM: rel err %.2e  nan %zu\n",
-          scaling == Fp8Scaling::per_row ? "per row" : "per tensor", static_cast<long long>(rows),
-          error, nans);
-      CHECK(nans == 0);
-      CHECK(error <= kFastAccumulationTolerance);
+      check_agreement(std::string("fp8 linear ") +
+                          (scaling == Fp8Scaling::per_row ? "per row" : "per tensor") + " [" +
+                          std::to_string(rows) + ", 8192] x [6144, 8192]^T vs bf16 GEMM",
+                      gpu.download(out8), gpu.download(out16), kFastAccumulationTolerance);
     }
   }
 }
